@@ -1,0 +1,320 @@
+//! Authentication: bcrypt password hashes, HS256 JWTs, and the request
+//! helper that turns a bearer token into a user or a 401.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, PRODUCTION_MIN_BCRYPT_COST};
+use crate::db::Db;
+use crate::error::Error;
+use crate::http::Request;
+use crate::model::Password;
+use crate::snowflake::Id;
+use crate::store::users::{self, User};
+
+/// The `iss` claim of every Omni token.
+pub const ISSUER: &str = "omni";
+/// The `aud` claim of every Omni token.
+pub const AUDIENCE: &str = "omni-api";
+/// Seconds of clock difference tolerated between the pod that issued a token
+/// and the pod that checks it.
+const LEEWAY_SECONDS: u64 = 30;
+
+fn warn_if_weak(cost: u32) {
+    if cost < PRODUCTION_MIN_BCRYPT_COST {
+        eprintln!(
+            "warning: bcrypt cost {cost} is below {PRODUCTION_MIN_BCRYPT_COST}; \
+             use it only for tests"
+        );
+    }
+}
+
+/// Bcrypt uses at most this many bytes of a password.
+const BCRYPT_MAX_BYTES: usize = 72;
+
+/// Hashes a new password at `cost`. [`Password`] is at most 72 bytes, so
+/// bcrypt uses all of it. (bcrypt's `non_truncating_*` functions would
+/// refuse exactly 72 bytes, because the C string's terminator no longer
+/// fits; the contract allows 72.)
+pub fn hash_password(password: &Password, cost: u32) -> Result<String, Error> {
+    warn_if_weak(cost);
+    bcrypt::hash(password.as_bytes(), cost).map_err(Error::internal)
+}
+
+/// Checks `password` against a stored hash. With no stored hash (unknown
+/// user) it does the same bcrypt work against a throwaway salt at `cost`
+/// and returns false, so the answer's timing does not tell whether the user
+/// exists. A password over 72 bytes never matches: no stored password is
+/// that long, and bcrypt would otherwise truncate it.
+pub fn verify_password(
+    password: &str,
+    stored_hash: Option<&str>,
+    cost: u32,
+) -> Result<bool, Error> {
+    let Some(hash) = stored_hash else {
+        warn_if_weak(cost);
+        // Same work as a verify: one bcrypt run at the configured cost.
+        let _ = bcrypt::hash_with_salt(password.as_bytes(), cost, [0u8; 16]);
+        return Ok(false);
+    };
+    if let Ok(parts) = hash.parse::<bcrypt::HashParts>() {
+        warn_if_weak(parts.get_cost());
+    }
+    if password.len() > BCRYPT_MAX_BYTES {
+        return Ok(false);
+    }
+    bcrypt::verify(password.as_bytes(), hash)
+        .map_err(|e| Error::internal(anyhow::Error::new(e).context("stored password hash")))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    iat: i64,
+    exp: i64,
+    iss: String,
+    aud: String,
+}
+
+/// A signed token and when it expires.
+#[derive(Debug)]
+pub struct IssuedToken {
+    /// The compact JWT.
+    pub token: String,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Signs a token for `user`, issued at `now` (Unix seconds), living `ttl` seconds.
+pub fn issue_token(user: Id, now: i64, ttl: i64, secret: &[u8]) -> Result<IssuedToken, Error> {
+    let claims = Claims {
+        sub: user.to_string(),
+        iat: now,
+        exp: now + ttl,
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+    };
+    let token = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .map_err(Error::internal)?;
+    Ok(IssuedToken {
+        token,
+        expires_at: claims.exp,
+    })
+}
+
+/// Why a token was refused. Only the log sees the detail.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid token: {0}")]
+pub struct InvalidToken(String);
+
+/// Checks a token's signature (HS256 only), issuer, audience and expiry,
+/// and returns the user id it names.
+pub fn verify_token(token: &str, secret: &[u8]) -> Result<Id, InvalidToken> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    validation.leeway = LEEWAY_SECONDS;
+    let data =
+        jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
+            .map_err(|e| InvalidToken(e.to_string()))?;
+    data.claims
+        .sub
+        .parse()
+        .map_err(|_| InvalidToken("`sub` is not a user id".into()))
+}
+
+/// The user the request's bearer token names, or a 401 (with
+/// `WWW-Authenticate: Bearer`) if there is no valid token or the user no
+/// longer exists.
+pub fn authenticate(request: &Request, config: &Config, db: &dyn Db) -> Result<User, Error> {
+    let user_id = token_user_id(request, config)?;
+    existing_user(db, user_id)
+}
+
+/// The user id of the request's valid bearer token, without looking the user
+/// up: a 401 costs no database work.
+pub fn token_user_id(request: &Request, config: &Config) -> Result<Id, Error> {
+    let header = request
+        .header("authorization")
+        .ok_or_else(|| Error::Unauthorized("A bearer token is required.".into()))?;
+    let token = header
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or_else(|| Error::Unauthorized("Use `Authorization: Bearer <token>`.".into()))?;
+    verify_token(token, config.jwt_secret())
+        .map_err(|_| Error::Unauthorized("The token is invalid or expired.".into()))
+}
+
+/// The user a valid token named, or a 401 if they have since been deleted.
+pub fn existing_user(db: &dyn Db, user_id: Id) -> Result<User, Error> {
+    users::find(db, user_id)?
+        .ok_or_else(|| Error::Unauthorized("The token's user no longer exists.".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use super::*;
+    use crate::time::now_ms;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn now() -> i64 {
+        now_ms() / 1000
+    }
+
+    fn user() -> Id {
+        Id::from_i64(118_407_598_460_190_720).unwrap()
+    }
+
+    fn sign(claims: &serde_json::Value, header: &Header, secret: &[u8]) -> String {
+        jsonwebtoken::encode(header, claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    fn claims() -> serde_json::Value {
+        serde_json::json!({
+            "sub": user().to_string(),
+            "iat": now(),
+            "exp": now() + 3600,
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+        })
+    }
+
+    fn with(field: &str, value: serde_json::Value) -> serde_json::Value {
+        let mut claims = claims();
+        claims[field] = value;
+        claims
+    }
+
+    fn without(field: &str) -> serde_json::Value {
+        let mut claims = claims();
+        claims.as_object_mut().unwrap().remove(field);
+        claims
+    }
+
+    #[test]
+    fn an_issued_token_verifies_to_its_user() {
+        let issued = issue_token(user(), now(), 86_400, SECRET).unwrap();
+        assert_eq!(verify_token(&issued.token, SECRET).unwrap(), user());
+        assert!(issued.expires_at >= now() + 86_399);
+    }
+
+    #[test]
+    fn an_expired_token_is_refused() {
+        let token = sign(
+            &with("exp", (now() - 3600).into()),
+            &Header::new(Algorithm::HS256),
+            SECRET,
+        );
+        assert!(verify_token(&token, SECRET).is_err());
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_refused() {
+        let token = sign(
+            &claims(),
+            &Header::new(Algorithm::HS256),
+            b"another-secret-of-at-least-32-bytes!",
+        );
+        assert!(verify_token(&token, SECRET).is_err());
+    }
+
+    #[test]
+    fn an_unsigned_alg_none_token_is_refused() {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(claims().to_string());
+        assert!(verify_token(&format!("{header}.{payload}."), SECRET).is_err());
+    }
+
+    #[test]
+    fn other_hmac_algorithms_are_refused() {
+        for alg in [Algorithm::HS384, Algorithm::HS512] {
+            let token = sign(&claims(), &Header::new(alg), SECRET);
+            assert!(verify_token(&token, SECRET).is_err(), "{alg:?}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_audience_or_issuer_is_refused() {
+        let header = Header::new(Algorithm::HS256);
+        for claims in [
+            with("aud", "someone-else".into()),
+            with("iss", "evil".into()),
+        ] {
+            assert!(verify_token(&sign(&claims, &header, SECRET), SECRET).is_err());
+        }
+    }
+
+    #[test]
+    fn every_registered_claim_is_required() {
+        let header = Header::new(Algorithm::HS256);
+        for field in ["exp", "iat", "iss", "aud", "sub"] {
+            let token = sign(&without(field), &header, SECRET);
+            assert!(verify_token(&token, SECRET).is_err(), "missing {field}");
+        }
+    }
+
+    #[test]
+    fn a_subject_that_is_not_an_id_is_refused() {
+        let token = sign(
+            &with("sub", "admin".into()),
+            &Header::new(Algorithm::HS256),
+            SECRET,
+        );
+        assert!(verify_token(&token, SECRET).is_err());
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        for token in ["", "a.b.c", "not a token", "..."] {
+            assert!(verify_token(token, SECRET).is_err(), "{token:?}");
+        }
+    }
+
+    fn password(text: &str) -> Password {
+        Password::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_hashed_password_verifies_and_others_do_not() {
+        let hash = hash_password(&password("correct horse"), 4).unwrap();
+        assert!(verify_password("correct horse", Some(&hash), 4).unwrap());
+        assert!(!verify_password("wrong horse!", Some(&hash), 4).unwrap());
+    }
+
+    #[test]
+    fn the_hash_uses_the_configured_cost() {
+        let hash = hash_password(&password("correct horse"), 5).unwrap();
+        assert_eq!(hash.parse::<bcrypt::HashParts>().unwrap().get_cost(), 5);
+    }
+
+    #[test]
+    fn an_unknown_user_never_verifies() {
+        assert!(!verify_password("anything at all", None, 4).unwrap());
+    }
+
+    #[test]
+    fn a_73_byte_password_never_matches_even_if_its_first_72_bytes_do() {
+        let first_72 = "p".repeat(72);
+        let hash = hash_password(&password(&first_72), 4).unwrap();
+        assert!(verify_password(&first_72, Some(&hash), 4).unwrap());
+        assert!(!verify_password(&format!("{first_72}x"), Some(&hash), 4).unwrap());
+    }
+
+    #[test]
+    fn a_corrupt_stored_hash_is_an_internal_error() {
+        assert!(matches!(
+            verify_password("whatever1", Some("not-a-hash"), 4),
+            Err(Error::Internal(_))
+        ));
+    }
+}

@@ -1,0 +1,222 @@
+//! The MySQL/MariaDB backend, over Spin's outbound MySQL interface.
+//!
+//! Every `open` is a new TCP connection with a full handshake (Spin does not
+//! pool), so a request opens one and passes it down. Spin reports errors as
+//! strings; this module sorts them into [`DbError`] and strips the database
+//! URL from them, because Spin's "not permitted" message contains it,
+//! password included.
+
+use spin_sdk::mysql::{self, Connection, DbValue, ParameterValue};
+
+use super::{Db, DbError, Param, Rows, Value};
+
+/// One MySQL session.
+pub struct MySql {
+    connection: Connection,
+}
+
+impl std::fmt::Debug for MySql {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MySql")
+    }
+}
+
+impl MySql {
+    /// Opens a connection to `url` (`mysql://user:password@host:port/db`).
+    pub fn open(url: &str) -> Result<Self, DbError> {
+        Connection::open(url)
+            .map(|connection| Self { connection })
+            .map_err(|e| classify(e, url))
+    }
+}
+
+impl Db for MySql {
+    fn query(&self, sql: &str, params: &[Param]) -> Result<Rows, DbError> {
+        let result = self
+            .connection
+            .query(sql, &to_parameters(params))
+            .map_err(|e| classify(e, ""))?;
+        let columns = result.columns.into_iter().map(|c| c.name).collect();
+        let rows = result
+            .rows
+            .into_iter()
+            .map(|row| row.into_iter().map(from_db_value).collect())
+            .collect::<Result<_, _>>()?;
+        Rows::new(columns, rows)
+    }
+
+    fn execute(&self, sql: &str, params: &[Param]) -> Result<(), DbError> {
+        self.connection
+            .execute(sql, &to_parameters(params))
+            .map_err(|e| classify(e, ""))
+    }
+
+    fn affected_rows(&self) -> Result<u64, DbError> {
+        // Spin's `execute` returns no count; the session still knows it.
+        let rows = self.query("SELECT ROW_COUNT() AS n", &[])?;
+        let n: i64 = rows
+            .first()
+            .ok_or_else(|| DbError::Decode("ROW_COUNT() returned no row".into()))?
+            .get("n")?;
+        // ROW_COUNT() is -1 after a statement that changes nothing countable.
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn begin(&self) -> Result<(), DbError> {
+        self.execute("START TRANSACTION", &[])
+    }
+
+    fn commit(&self) -> Result<(), DbError> {
+        self.execute("COMMIT", &[])
+    }
+
+    fn rollback(&self) -> Result<(), DbError> {
+        self.execute("ROLLBACK", &[])
+    }
+}
+
+fn to_parameters(params: &[Param]) -> Vec<ParameterValue> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Null => ParameterValue::DbNull,
+            Param::Int(v) => ParameterValue::Int64(*v),
+            Param::Text(s) => ParameterValue::Str(s.clone()),
+        })
+        .collect()
+}
+
+fn from_db_value(value: DbValue) -> Result<Value, DbError> {
+    Ok(match value {
+        DbValue::DbNull => Value::Null,
+        DbValue::Boolean(b) => Value::Int(i64::from(b)),
+        DbValue::Int8(v) => Value::Int(v.into()),
+        DbValue::Int16(v) => Value::Int(v.into()),
+        DbValue::Int32(v) => Value::Int(v.into()),
+        DbValue::Int64(v) => Value::Int(v),
+        DbValue::Uint8(v) => Value::UInt(v.into()),
+        DbValue::Uint16(v) => Value::UInt(v.into()),
+        DbValue::Uint32(v) => Value::UInt(v.into()),
+        DbValue::Uint64(v) => Value::UInt(v),
+        DbValue::Floating32(v) => Value::Float(v.into()),
+        DbValue::Floating64(v) => Value::Float(v),
+        DbValue::Str(s) => Value::Text(s),
+        DbValue::Binary(b) => Value::Bytes(b),
+        DbValue::Unsupported => {
+            return Err(DbError::Decode(
+                "the database sent an unsupported value".into(),
+            ));
+        }
+    })
+}
+
+/// Sorts a Spin MySQL error into a [`DbError`], with `url` (which may hold a
+/// password) removed from its text.
+fn classify(error: mysql::MysqlError, url: &str) -> DbError {
+    use mysql::MysqlError as E;
+    let redact = |text: String| redact_url(&text, url);
+    match error {
+        E::ConnectionFailed(text) => DbError::Unavailable(redact(text)),
+        E::QueryFailed(text) if is_lost_connection(&text) => DbError::Unavailable(text),
+        E::QueryFailed(text) => match duplicate_key(&text) {
+            Some(key) => DbError::Duplicate { key, message: text },
+            None => DbError::Query(text),
+        },
+        E::BadParameter(text) | E::ValueConversionFailed(text) => DbError::Query(text),
+        E::Other(text) => DbError::Query(redact(text)),
+    }
+}
+
+/// Whether a failed statement failed because the connection went away (the
+/// server stopped or the network dropped), as opposed to a bad statement.
+/// Spin sends mysql_async's Debug text, e.g. `Io(Io(Os { code: 104, ..`.
+fn is_lost_connection(text: &str) -> bool {
+    text.starts_with("Io(") || text.contains("ConnectionClosed")
+}
+
+/// The key name of a duplicate-entry error (server error 1062), e.g.
+/// `username` from `Duplicate entry 'Ada' for key 'username'`. MySQL 8
+/// prefixes the table (`users.username`); that prefix is dropped.
+fn duplicate_key(text: &str) -> Option<String> {
+    if !text.contains("Duplicate entry") {
+        return None;
+    }
+    let start = text.rfind("for key '")? + "for key '".len();
+    let end = start + text[start..].find('\'')?;
+    let key = &text[start..end];
+    Some(key.rsplit('.').next().unwrap_or(key).to_owned())
+}
+
+/// Replaces `url` in `text`, and the password inside it wherever it appears.
+fn redact_url(text: &str, url: &str) -> String {
+    if url.is_empty() {
+        return text.to_owned();
+    }
+    let mut redacted = text.replace(url, "<database url>");
+    if let Some(password) = password_of(url).filter(|p| !p.is_empty()) {
+        redacted = redacted.replace(password, "<password>");
+    }
+    redacted
+}
+
+/// The password part of `mysql://user:password@host/...`.
+fn password_of(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let userinfo = rest.rsplit_once('@')?.0;
+    userinfo.split_once(':').map(|(_, password)| password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_of_a_mariadb_duplicate_is_found() {
+        let text = r#"Server(ServerError { code: 1062, message: "Duplicate entry 'ada' for key 'username'", state: "23000" })"#;
+        assert_eq!(duplicate_key(text).as_deref(), Some("username"));
+    }
+
+    #[test]
+    fn the_key_of_a_mysql8_duplicate_loses_its_table_prefix() {
+        let text = "Duplicate entry '42' for key 'users.PRIMARY'";
+        assert_eq!(duplicate_key(text).as_deref(), Some("PRIMARY"));
+    }
+
+    #[test]
+    fn a_duplicate_value_that_looks_like_a_key_does_not_confuse_the_parser() {
+        let text = "Duplicate entry 'for key 'x'' for key 'username'";
+        assert_eq!(duplicate_key(text).as_deref(), Some("username"));
+    }
+
+    #[test]
+    fn other_failures_have_no_duplicate_key() {
+        assert_eq!(duplicate_key("Table 'omni.nope' doesn't exist"), None);
+    }
+
+    #[test]
+    fn a_denied_address_loses_its_password() {
+        let url = "mysql://omni:s3cret@db:3306/omni";
+        let text = format!("address {url} is not permitted");
+        let redacted = redact_url(&text, url);
+        assert!(!redacted.contains("s3cret"), "{redacted}");
+        assert_eq!(redacted, "address <database url> is not permitted");
+    }
+
+    #[test]
+    fn a_password_quoted_on_its_own_is_removed_too() {
+        let url = "mysql://omni:s3cret@db/omni";
+        let redacted = redact_url("Access denied (using password: s3cret)", url);
+        assert!(!redacted.contains("s3cret"));
+    }
+
+    #[test]
+    fn lost_connections_are_told_apart_from_bad_statements() {
+        assert!(is_lost_connection(
+            "Io(Io(Os { code: 104, kind: ConnectionReset, message: \"Connection reset by peer\" }))"
+        ));
+        assert!(is_lost_connection("Driver(ConnectionClosed)"));
+        assert!(!is_lost_connection(
+            "Server(ServerError { code: 1146, message: \"Table doesn't exist\", state: \"42S02\" })"
+        ));
+    }
+}

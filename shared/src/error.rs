@@ -1,0 +1,278 @@
+//! Omni's one error type, rendered as RFC 9457 problem details.
+//!
+//! Every handler returns `Result<Response, Error>`. Client errors say what was
+//! wrong; `Internal` and `Unavailable` log their whole cause chain to the
+//! component's stderr (Spin's log) and answer with a generic body, so no SQL,
+//! connection string or secret ever reaches a client.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use spin_sdk::http::{IntoResponse, Response};
+
+/// Field name to the messages about it, as sent in a 422's `errors`.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+/// Seconds a client should wait before retrying after a 503.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+/// Every way an Omni request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400: the request is malformed (bad JSON, bad paging parameters).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// 401: missing, malformed, forged or expired credentials. Sent with
+    /// `WWW-Authenticate: Bearer`.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// 403: authenticated, but not allowed to touch this resource.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// 404: no such resource, or no such path under `/api/`.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// 405: the path exists but not with this method. `allow` lists the
+    /// methods that are, for the `Allow` header.
+    #[error("method not allowed (allowed: {allow})")]
+    MethodNotAllowed {
+        /// Comma-separated methods, e.g. `GET, PATCH`.
+        allow: String,
+    },
+    /// 409: the request conflicts with existing data (a taken username).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// 413: the body is over the limit.
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// 415: the body is not `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 422: the body parsed but some fields are invalid.
+    #[error("validation failed: {0:?}")]
+    Validation(FieldErrors),
+    /// 503: the database cannot be reached. Sent with `Retry-After`.
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// 500: anything unexpected. The cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl Error {
+    /// An unexpected failure; `cause` goes to the log only.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// A 422 for a single field.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(BTreeMap::from([(field.to_owned(), vec![message.into()])]))
+    }
+
+    /// The HTTP status this error is sent with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) => 400,
+            Self::Unauthorized(_) => 401,
+            Self::Forbidden(_) => 403,
+            Self::NotFound(_) => 404,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::Conflict(_) => 409,
+            Self::PayloadTooLarge { .. } => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::Validation(_) => 422,
+            Self::Internal(_) => 500,
+            Self::Unavailable(_) => 503,
+        }
+    }
+
+    /// What the client is told in `detail`: specific for client errors,
+    /// generic for server errors.
+    fn detail(&self) -> String {
+        match self {
+            Self::BadRequest(d)
+            | Self::Unauthorized(d)
+            | Self::Forbidden(d)
+            | Self::NotFound(d)
+            | Self::Conflict(d) => d.clone(),
+            Self::MethodNotAllowed { allow } => {
+                format!("This path supports only: {allow}.")
+            }
+            Self::PayloadTooLarge { limit } => {
+                format!("The request body must be at most {limit} bytes.")
+            }
+            Self::UnsupportedMediaType => "The request body must be application/json.".into(),
+            Self::Validation(_) => "Some fields are invalid; see `errors`.".into(),
+            Self::Unavailable(_) => "The database is unreachable. Try again shortly.".into(),
+            Self::Internal(_) => "Something went wrong on our side.".into(),
+        }
+    }
+}
+
+/// The RFC 9457 body.
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'static str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a FieldErrors>,
+}
+
+/// The standard reason phrase, which RFC 9457 asks for as the title of an
+/// `about:blank` problem.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        413 => "Content Too Large",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Content",
+        503 => "Service Unavailable",
+        _ => "Internal Server Error",
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Internal(cause) => eprintln!("error: 500: {cause:#}"),
+            Self::Unavailable(cause) => eprintln!("error: 503: database unavailable: {cause:#}"),
+            _ => {}
+        }
+        let status = self.status();
+        let problem = Problem {
+            kind: "about:blank",
+            title: reason_phrase(status),
+            status,
+            detail: self.detail(),
+            errors: match &self {
+                Self::Validation(errors) => Some(errors),
+                _ => None,
+            },
+        };
+        // Serializing strings and maps cannot fail; fall back to an empty
+        // object rather than panic if it somehow does.
+        let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = Response::builder()
+            .status(status)
+            .header("content-type", "application/problem+json")
+            .body(body)
+            .build();
+        match self {
+            Self::Unauthorized(_) => response.set_header("www-authenticate", "Bearer"),
+            Self::MethodNotAllowed { allow } => response.set_header("allow", allow),
+            Self::Unavailable(_) => response.set_header("retry-after", RETRY_AFTER_SECONDS),
+            _ => {}
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(error: Error) -> (u16, serde_json::Value, Response) {
+        let response = error.into_response();
+        let body = serde_json::from_slice(response.body()).unwrap();
+        (*response.status(), body, response)
+    }
+
+    fn header(response: &Response, name: &str) -> Option<String> {
+        response
+            .header(name)
+            .and_then(|v| v.as_str().map(str::to_owned))
+    }
+
+    #[test]
+    fn every_error_is_problem_json_with_its_status() {
+        let cases = [
+            (Error::BadRequest("x".into()), 400),
+            (Error::Unauthorized("x".into()), 401),
+            (Error::Forbidden("x".into()), 403),
+            (Error::NotFound("x".into()), 404),
+            (
+                Error::MethodNotAllowed {
+                    allow: "GET".into(),
+                },
+                405,
+            ),
+            (Error::Conflict("x".into()), 409),
+            (Error::PayloadTooLarge { limit: 10 }, 413),
+            (Error::UnsupportedMediaType, 415),
+            (Error::invalid_field("title", "is required"), 422),
+            (Error::internal(anyhow::anyhow!("boom")), 500),
+            (Error::Unavailable(anyhow::anyhow!("down")), 503),
+        ];
+        for (error, status) in cases {
+            let (got, body, response) = render(error);
+            assert_eq!(got, status);
+            assert_eq!(body["status"], status);
+            assert_eq!(body["type"], "about:blank");
+            assert_eq!(body["title"], reason_phrase(status));
+            assert!(body["detail"].is_string());
+            assert_eq!(
+                header(&response, "content-type").as_deref(),
+                Some("application/problem+json")
+            );
+        }
+    }
+
+    #[test]
+    fn a_401_challenges_for_a_bearer_token() {
+        let (_, _, response) = render(Error::Unauthorized("no token".into()));
+        assert_eq!(
+            header(&response, "www-authenticate").as_deref(),
+            Some("Bearer")
+        );
+    }
+
+    #[test]
+    fn a_405_lists_the_allowed_methods() {
+        let (_, _, response) = render(Error::MethodNotAllowed {
+            allow: "GET, PATCH".into(),
+        });
+        assert_eq!(header(&response, "allow").as_deref(), Some("GET, PATCH"));
+    }
+
+    #[test]
+    fn a_503_asks_the_client_to_retry_later() {
+        let (_, _, response) = render(Error::Unavailable(anyhow::anyhow!("refused")));
+        assert_eq!(header(&response, "retry-after").as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn a_422_names_the_offending_fields() {
+        let (_, body, _) = render(Error::invalid_field("username", "is too short"));
+        assert_eq!(body["errors"]["username"][0], "is too short");
+    }
+
+    #[test]
+    fn a_500_never_shows_its_cause() {
+        let cause = anyhow::anyhow!("SELECT password_hash FROM users; mysql://root:hunter2@db");
+        let (_, body, response) = render(Error::internal(cause));
+        let text = String::from_utf8_lossy(response.body());
+        assert!(!text.contains("SELECT"));
+        assert!(!text.contains("hunter2"));
+        assert!(body.get("errors").is_none());
+    }
+
+    #[test]
+    fn a_503_never_shows_its_cause() {
+        let (_, _, response) = render(Error::Unavailable(anyhow::anyhow!(
+            "mysql://root:hunter2@db refused"
+        )));
+        assert!(!String::from_utf8_lossy(response.body()).contains("hunter2"));
+    }
+}

@@ -1,0 +1,90 @@
+//! Signing up, logging in, and the caller's own profile.
+
+use spin_sdk::http::Response;
+
+use crate::auth;
+use crate::config::Config;
+use crate::db;
+use crate::error::Error;
+use crate::http::{self, Request};
+use crate::model::{Bio, DisplayName, Password, Username};
+use crate::store::users;
+use crate::time::now_ms;
+use crate::views::{LoginView, UserView};
+
+/// `POST /api/signup {username, password, display_name?}`: 201 with the new
+/// user, 409 if the username is taken in any letter case, 422 for bad fields.
+pub fn signup(request: &Request) -> Result<Response, Error> {
+    let mut fields = request.json()?;
+    let username = fields.required::<Username>("username");
+    let password = fields.required::<Password>("password");
+    let display_name = fields.optional::<DisplayName>("display_name");
+    fields.finish()?;
+    let (username, password, display_name) =
+        (username?, password?, display_name?.unwrap_or_default());
+
+    let config = Config::load()?;
+    let password_hash = auth::hash_password(&password, config.bcrypt_cost)?;
+    let db = db::connect(&config)?;
+    let user = users::insert(
+        &*db,
+        config.snowflake_node,
+        &username,
+        &password_hash,
+        &display_name,
+    )?;
+    http::created(&format!("/api/users/{}", user.id), &UserView::from(user))
+}
+
+/// `POST /api/login {username, password}`: 200 with a token, or 401 with the
+/// same body whether the user is unknown or the password wrong (and the same
+/// bcrypt work either way).
+pub fn login(request: &Request) -> Result<Response, Error> {
+    let mut fields = request.json()?;
+    let username = fields.required::<String>("username");
+    let password = fields.required::<String>("password");
+    fields.finish()?;
+    let (username, password) = (username?, password?);
+
+    let config = Config::load()?;
+    let db = db::connect(&config)?;
+    let credentials = users::find_credentials(&*db, &username)?;
+    let stored_hash = credentials.as_ref().map(|c| c.password_hash.as_str());
+    let password_matches = auth::verify_password(&password, stored_hash, config.bcrypt_cost)?;
+    match credentials {
+        Some(credentials) if password_matches => {
+            let issued = auth::issue_token(
+                credentials.user.id,
+                now_ms() / 1000,
+                config.jwt_ttl_seconds,
+                config.jwt_secret(),
+            )?;
+            http::ok(&LoginView::new(issued, credentials.user))
+        }
+        _ => Err(Error::Unauthorized("Invalid username or password.".into())),
+    }
+}
+
+/// `GET /api/me`: the caller's profile.
+pub fn me(request: &Request) -> Result<Response, Error> {
+    let config = Config::load()?;
+    let db = db::connect(&config)?;
+    let user = auth::authenticate(request, &config, &*db)?;
+    http::ok(&UserView::from(user))
+}
+
+/// `PATCH /api/me {display_name?, bio?}`: changes the given fields.
+pub fn update_me(request: &Request) -> Result<Response, Error> {
+    let config = Config::load()?;
+    let user_id = auth::token_user_id(request, &config)?;
+    let mut fields = request.json()?;
+    let display_name = fields.optional::<DisplayName>("display_name");
+    let bio = fields.optional::<Bio>("bio");
+    fields.finish()?;
+    let (display_name, bio) = (display_name?, bio?);
+
+    let db = db::connect(&config)?;
+    let user = auth::existing_user(&*db, user_id)?;
+    let user = users::update_profile(&*db, &user, display_name.as_ref(), bio.as_ref())?;
+    http::ok(&UserView::from(user))
+}

@@ -1,0 +1,19 @@
+//! Omni's shared library. Every component is a thin `#[http_component]`
+//! over the handlers here; ids, storage, auth, validation, errors and HTTP
+//! plumbing are written once, in this crate.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod handlers;
+pub mod http;
+pub mod model;
+pub mod snowflake;
+pub mod store;
+pub mod time;
+pub mod views;
+
+pub use error::Error;

@@ -1,0 +1,122 @@
+//! The `users` table.
+
+use crate::db::{Db, DbError, OnDuplicate, Row};
+use crate::error::Error;
+use crate::model::{Bio, DisplayName, Username};
+use crate::snowflake::{Id, NodeId, insert_with_fresh_id};
+
+/// A user as stored, without the password hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// Snowflake id; its time part is the creation time.
+    pub id: Id,
+    /// As given at signup.
+    pub username: String,
+    /// Free text, possibly empty.
+    pub display_name: String,
+    /// Free text, possibly empty.
+    pub bio: String,
+}
+
+/// A user with the password hash, for login only.
+#[derive(Debug)]
+pub struct Credentials {
+    /// The user.
+    pub user: User,
+    /// The bcrypt hash.
+    pub password_hash: String,
+}
+
+fn decode_user(row: Row<'_>) -> Result<User, DbError> {
+    Ok(User {
+        id: row.get("id")?,
+        username: row.get("username")?,
+        display_name: row.get("display_name")?,
+        bio: row.get("bio")?,
+    })
+}
+
+const INSERT: &str = "INSERT INTO users (id, username, password_hash, display_name, bio) \
+                      VALUES (?, ?, ?, ?, '')";
+
+/// Creates a user. A username already taken, in any letter case, is a 409.
+pub fn insert(
+    db: &dyn Db,
+    node: NodeId,
+    username: &Username,
+    password_hash: &str,
+    display_name: &DisplayName,
+) -> Result<User, Error> {
+    insert_with_fresh_id(node, |id| {
+        db.execute(
+            INSERT,
+            &[
+                id.into(),
+                username.as_str().into(),
+                password_hash.into(),
+                display_name.as_str().into(),
+            ],
+        )
+        .map(|()| id)
+    })
+    .map(|id| User {
+        id,
+        username: username.as_str().to_owned(),
+        display_name: display_name.as_str().to_owned(),
+        bio: String::new(),
+    })
+    .on_duplicate("username", || {
+        Error::Conflict("That username is taken.".into())
+    })
+}
+
+const FIND: &str = "SELECT id, username, display_name, bio FROM users WHERE id = ?";
+
+/// The user with `id`, if any.
+pub fn find(db: &dyn Db, id: Id) -> Result<Option<User>, Error> {
+    let rows = db.query(FIND, &[id.into()])?;
+    Ok(rows.first().map(decode_user).transpose()?)
+}
+
+const FIND_CREDENTIALS: &str =
+    "SELECT id, username, display_name, bio, password_hash FROM users WHERE username = ?";
+
+/// The user called `username` (compared ignoring case, by the column's
+/// collation) with their password hash, if any.
+pub fn find_credentials(db: &dyn Db, username: &str) -> Result<Option<Credentials>, Error> {
+    let rows = db.query(FIND_CREDENTIALS, &[username.into()])?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(Some(Credentials {
+        user: decode_user(row)?,
+        password_hash: row.get("password_hash")?,
+    }))
+}
+
+const UPDATE_PROFILE: &str = "UPDATE users \
+     SET display_name = COALESCE(?, display_name), bio = COALESCE(?, bio) \
+     WHERE id = ?";
+
+/// Changes the given profile fields of `user` and returns the result.
+pub fn update_profile(
+    db: &dyn Db,
+    user: &User,
+    display_name: Option<&DisplayName>,
+    bio: Option<&Bio>,
+) -> Result<User, Error> {
+    db.execute(
+        UPDATE_PROFILE,
+        &[
+            display_name.map(DisplayName::as_str).into(),
+            bio.map(Bio::as_str).into(),
+            user.id.into(),
+        ],
+    )?;
+    Ok(User {
+        display_name: display_name
+            .map_or_else(|| user.display_name.clone(), |d| d.as_str().to_owned()),
+        bio: bio.map_or_else(|| user.bio.clone(), |b| b.as_str().to_owned()),
+        ..user.clone()
+    })
+}
