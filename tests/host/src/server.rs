@@ -1,0 +1,545 @@
+//! Serving HTTP like `spin up`: route by path, add Spin's request headers,
+//! and run a fresh instance of the matched component for every request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use anyhow::{Context, anyhow, bail};
+use http::{HeaderName, HeaderValue};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use wasmtime::component::{
+    Component, HasSelf, Linker, Resource, ResourceTable, ResourceTableError,
+};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::bindings::ProxyPre;
+use wasmtime_wasi_http::bindings::http::types::Scheme;
+use wasmtime_wasi_http::body::HyperOutgoingBody;
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
+
+use crate::bindings::SpinHost;
+use crate::bindings::fermyon::spin::variables;
+use crate::logs::Logs;
+use crate::manifest::{HttpTrigger, Manifest};
+use crate::mysql::MysqlConnection;
+use crate::outbound::AllowedHosts;
+use crate::routes::Router;
+use crate::variables::{ComponentVariables, GetError, Providers, Resolved};
+
+/// How to run an app.
+#[derive(Debug)]
+pub struct HostOptions {
+    /// The `spin.toml` to load.
+    pub manifest: PathBuf,
+    /// Where to listen; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Run only these components, like `spin up --component-id`; empty
+    /// means all.
+    pub component_ids: Vec<String>,
+    /// Where variable values come from.
+    pub providers: Providers,
+    /// Where component output and host messages go.
+    pub logs: Logs,
+}
+
+/// A running app. Dropping it stops the server.
+#[derive(Debug)]
+pub struct RunningApp {
+    addr: SocketAddr,
+    logs: Logs,
+    stats: Arc<Stats>,
+    task: JoinHandle<()>,
+}
+
+impl RunningApp {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The app's log.
+    pub fn logs(&self) -> &Logs {
+        &self.logs
+    }
+
+    /// What each component has done so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Serves until the process is stopped.
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        (&mut self.task).await.context("the server stopped")
+    }
+}
+
+impl Drop for RunningApp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Counters per component.
+#[derive(Debug, Default)]
+pub struct Stats {
+    components: HashMap<String, Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    statements: AtomicU64,
+}
+
+/// One component's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ComponentStats {
+    /// Requests routed to it.
+    pub requests: u64,
+    /// MySQL `query` and `execute` calls it made.
+    pub statements: u64,
+}
+
+impl Stats {
+    /// The counters of component `id` (zero if it does not run).
+    pub fn component(&self, id: &str) -> ComponentStats {
+        self.components
+            .get(id)
+            .map_or_else(ComponentStats::default, |c| ComponentStats {
+                requests: c.requests.load(Ordering::Relaxed),
+                statements: c.statements.load(Ordering::Relaxed),
+            })
+    }
+}
+
+/// Loads the app, compiles and pre-instantiates its components, and starts
+/// serving.
+pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
+    let manifest = Manifest::load(&options.manifest)?;
+    let resolved = Resolved::resolve(&manifest.variables, &options.providers)?;
+    resolved.check_templates(&manifest)?;
+    let triggers = select_triggers(&manifest, &options.component_ids)?;
+    let (router, duplicates) = Router::build(
+        triggers
+            .iter()
+            .map(|t| (t.route.as_str(), t.component.as_str())),
+    )?;
+    if !duplicates.is_empty() {
+        options.logs.line(
+            "host",
+            "The following component routes are duplicates and will never be used:",
+        );
+        for d in &duplicates {
+            options.logs.line(
+                "host",
+                &format!(
+                    "  {}: {} (duplicate of {})",
+                    d.replaced, d.route, d.effective
+                ),
+            );
+        }
+    }
+
+    let engine = engine();
+    let linker = linker(engine)?;
+    let mut components = HashMap::new();
+    let mut stats = Stats::default();
+    for trigger in &triggers {
+        if components.contains_key(&trigger.component) {
+            continue;
+        }
+        let id = trigger.component.clone();
+        let decl = &manifest.components[&id];
+        let component = compile(engine, &decl.source)
+            .await
+            .with_context(|| format!("cannot load component {id:?}"))?;
+        let pre = ProxyPre::new(linker.instantiate_pre(&component)?)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("component {id:?} is not a wasi:http/incoming-handler"))?;
+        let allowed = decl
+            .allowed_outbound_hosts
+            .iter()
+            .map(|entry| resolved.expand(entry))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let runtime = ComponentRuntime {
+            id: id.clone(),
+            pre,
+            variables: ComponentVariables::new(&id, &decl.variables, &resolved)?,
+            allowed_hosts: AllowedHosts::parse(&allowed)
+                .with_context(|| format!("component {id:?}"))?,
+            environment: decl.environment.clone().into_iter().collect(),
+        };
+        stats.components.insert(id.clone(), Counters::default());
+        components.insert(id, Arc::new(runtime));
+    }
+
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.listen))?;
+    let addr = listener.local_addr()?;
+    options.logs.line("host", &format!("Serving http://{addr}"));
+    for (route, component) in router.routes() {
+        options
+            .logs
+            .line("host", &format!("  {component}: {route}"));
+    }
+    let stats = Arc::new(stats);
+    let server = Arc::new(Server {
+        engine: engine.clone(),
+        router,
+        components,
+        logs: options.logs.clone(),
+        stats: stats.clone(),
+    });
+    let task = tokio::spawn(accept_loop(listener, server));
+    Ok(RunningApp {
+        addr,
+        logs: options.logs,
+        stats,
+        task,
+    })
+}
+
+/// The triggers to serve: all, or those of the chosen components, with
+/// `spin up --component-id`'s errors.
+fn select_triggers(manifest: &Manifest, ids: &[String]) -> anyhow::Result<Vec<HttpTrigger>> {
+    for id in ids {
+        if !manifest.components.contains_key(id) {
+            bail!("Specified component {id:?} not found in application");
+        }
+    }
+    let triggers: Vec<HttpTrigger> = manifest
+        .triggers
+        .iter()
+        .filter(|t| ids.is_empty() || ids.contains(&t.component))
+        .cloned()
+        .collect();
+    if triggers.is_empty() {
+        bail!("No triggers in app");
+    }
+    Ok(triggers)
+}
+
+/// One process-wide engine: compiled components are tied to it.
+fn engine() -> &'static Engine {
+    static ENGINE: LazyLock<Engine> = LazyLock::new(|| {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        Engine::new(&config).unwrap_or_else(|e| panic!("cannot create the wasmtime engine: {e:?}"))
+    });
+    &ENGINE
+}
+
+/// Compiles `path`, or reuses this process's earlier compilation of the
+/// same unchanged file: tests start many apps from the same components.
+async fn compile(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
+    type Key = (PathBuf, SystemTime, u64);
+    static CACHE: LazyLock<Mutex<HashMap<Key, Component>>> = LazyLock::new(Default::default);
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let key = (path.to_owned(), meta.modified()?, meta.len());
+    if let Some(found) = CACHE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
+        return Ok(found.clone());
+    }
+    let (engine, owned) = (engine.clone(), path.to_owned());
+    let component =
+        tokio::task::spawn_blocking(move || Component::from_file(&engine, owned)).await??;
+    CACHE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(key, component.clone());
+    Ok(component)
+}
+
+fn linker(engine: &Engine) -> anyhow::Result<Linker<RequestState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::add_only_http_to_linker_async(&mut linker)?;
+    SpinHost::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+    Ok(linker)
+}
+
+struct Server {
+    engine: Engine,
+    router: Router,
+    components: HashMap<String, Arc<ComponentRuntime>>,
+    logs: Logs,
+    stats: Arc<Stats>,
+}
+
+/// A component ready to instantiate, with its configuration.
+pub(crate) struct ComponentRuntime {
+    id: String,
+    pre: ProxyPre<RequestState>,
+    variables: ComponentVariables,
+    allowed_hosts: AllowedHosts,
+    environment: Vec<(String, String)>,
+}
+
+async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
+    loop {
+        let (stream, client) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                server.logs.line("host", &format!("accept failed: {e}"));
+                continue;
+            }
+        };
+        let server = server.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let server = server.clone();
+                async move { server.handle(request, client).await }
+            });
+            // A connection error (the client went away) ends only that
+            // connection.
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn empty_response(status: u16) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
+    Ok(hyper::Response::builder().status(status).body(
+        Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    )?)
+}
+
+impl Server {
+    async fn handle(
+        self: Arc<Self>,
+        mut request: hyper::Request<Incoming>,
+        client: SocketAddr,
+    ) -> anyhow::Result<hyper::Response<HyperOutgoingBody>> {
+        let Some(route) = self.router.route(request.uri().path()) else {
+            return empty_response(404);
+        };
+        // Like Spin, a request without a Host header gets no response at all.
+        let host = request
+            .headers()
+            .get(http::header::HOST)
+            .context("no 'Host' header present in request")?
+            .to_str()
+            .context("'Host' header is not valid UTF-8")?
+            .to_owned();
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned();
+        let mut spin_headers = vec![
+            ("spin-path-info".to_owned(), route.path_info.clone()),
+            (
+                "spin-full-url".to_owned(),
+                format!("http://{host}{path_and_query}"),
+            ),
+            ("spin-matched-route".to_owned(), route.based_route.clone()),
+            ("spin-base-path".to_owned(), "/".to_owned()),
+            (
+                "spin-raw-component-route".to_owned(),
+                route.raw_route.clone(),
+            ),
+            (
+                "spin-component-route".to_owned(),
+                route.component_route.clone(),
+            ),
+            ("spin-client-addr".to_owned(), client.to_string()),
+        ];
+        for (name, value) in &route.params {
+            spin_headers.push((
+                format!(
+                    "spin-path-match-{}",
+                    name.replace('_', "-").to_ascii_lowercase()
+                ),
+                value.clone(),
+            ));
+        }
+        for (name, value) in spin_headers {
+            // Appended, as Spin does: a client's own `spin-*` header stays.
+            request
+                .headers_mut()
+                .append(HeaderName::try_from(name)?, HeaderValue::try_from(value)?);
+        }
+
+        let component = self
+            .components
+            .get(&route.component)
+            .with_context(|| format!("unknown component ID {:?}", route.component))?
+            .clone();
+        if let Some(counters) = self.stats.components.get(&component.id) {
+            counters.requests.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(self.logs.stream(&component.id))
+            .stderr(self.logs.stream(&component.id))
+            .envs(&component.environment);
+        let state = RequestState {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            component: component.clone(),
+            logs: self.logs.clone(),
+            stats: self.stats.clone(),
+            open_connections: 0,
+        };
+        let mut store = Store::new(&self.engine, state);
+        let (sender, receiver) = oneshot::channel();
+        let incoming = store
+            .data_mut()
+            .new_incoming_request(Scheme::Http, request)?;
+        let outparam = store.data_mut().new_response_outparam(sender)?;
+        let pre = component.pre.clone();
+        let task = tokio::spawn(async move {
+            let proxy = pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(anyhow::Error::from)
+                .context("guest instantiation failed")?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, incoming, outparam)
+                .await
+                .map_err(anyhow::Error::from)
+                .context("guest invocation failed")
+        });
+
+        let logs = self.logs.clone();
+        match receiver.await {
+            Ok(Ok(response)) => {
+                // The guest may still be streaming the body; report a late failure.
+                tokio::spawn(async move {
+                    if let Ok(Err(e)) = task.await {
+                        logs.line(
+                            "host",
+                            &format!("Component error after response started: {e:?}"),
+                        );
+                    }
+                });
+                Ok(response)
+            }
+            Ok(Err(code)) => {
+                let error: anyhow::Error =
+                    anyhow!("{code:?}").context("guest failed to produce a response");
+                logs.line("host", &format!("Error processing request: {error:?}"));
+                empty_response(500)
+            }
+            Err(_) => {
+                let error = match task.await {
+                    Ok(Ok(())) => anyhow!("guest failed to produce a response prior to returning"),
+                    Ok(Err(e)) => e,
+                    Err(e) => anyhow::Error::new(e).context("guest invocation panicked"),
+                };
+                logs.line("host", &format!("Error processing request: {error:?}"));
+                empty_response(500)
+            }
+        }
+    }
+}
+
+/// The data of one request's store: WASI, wasi-http, and Spin's
+/// interfaces for one component instance.
+pub struct RequestState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    component: Arc<ComponentRuntime>,
+    logs: Logs,
+    stats: Arc<Stats>,
+    open_connections: usize,
+}
+
+impl RequestState {
+    pub(crate) fn allowed_hosts(&self) -> &AllowedHosts {
+        &self.component.allowed_hosts
+    }
+
+    pub(crate) fn log_host(&self, message: &str) {
+        self.logs.line("host", message);
+    }
+
+    pub(crate) fn open_connections(&self) -> usize {
+        self.open_connections
+    }
+
+    pub(crate) fn push_connection(
+        &mut self,
+        connection: MysqlConnection,
+    ) -> Result<Resource<MysqlConnection>, ResourceTableError> {
+        let handle = self.table.push(connection)?;
+        self.open_connections += 1;
+        Ok(handle)
+    }
+
+    pub(crate) fn connection(
+        &mut self,
+        handle: &Resource<MysqlConnection>,
+    ) -> Result<&mut MysqlConnection, ResourceTableError> {
+        self.table.get_mut(handle)
+    }
+
+    pub(crate) fn remove_connection(
+        &mut self,
+        handle: Resource<MysqlConnection>,
+    ) -> Result<MysqlConnection, ResourceTableError> {
+        let connection = self.table.delete(handle)?;
+        self.open_connections -= 1;
+        Ok(connection)
+    }
+
+    pub(crate) fn count_statement(&self) {
+        if let Some(counters) = self.stats.components.get(&self.component.id) {
+            counters.statements.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl WasiView for RequestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for RequestState {
+    fn ctx(&mut self) -> &mut WasiHttpCtx {
+        &mut self.http
+    }
+
+    fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+
+impl variables::Host for RequestState {
+    async fn get(&mut self, name: String) -> Result<String, variables::Error> {
+        self.component.variables.get(&name).map_err(|e| match e {
+            GetError::InvalidName(m) => variables::Error::InvalidName(m),
+            GetError::Undefined(m) => variables::Error::Undefined(m),
+        })
+    }
+}

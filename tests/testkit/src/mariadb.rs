@@ -1,0 +1,360 @@
+//! A real MariaDB for tests.
+//!
+//! [`shared`] gives the server every test in the process uses:
+//! `OMNI_TEST_MYSQL_URL` (e.g. `mysql://root:pw@127.0.0.1:3306`) when set,
+//! otherwise a throwaway `mariadbd` (Debian's `mariadb-server`) started in a
+//! temporary directory on a free port, once per test process. A test that
+//! must stop its database starts its own with [`MariaDb::start`].
+//!
+//! A throwaway server is killed, and its directory removed, when the test
+//! process exits; it is also killed if the process dies (`PR_SET_PDEATHSIG`).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::thread;
+
+use anyhow::{Context, bail};
+use mysql_async::prelude::Queryable;
+
+/// A MariaDB server: the shared one, or one a test owns.
+#[derive(Debug)]
+pub struct MariaDb {
+    /// `user:password@host:port`, without scheme or database.
+    authority: String,
+    /// `host:port`.
+    host: String,
+    /// Set for a server this process started.
+    process: Option<Process>,
+}
+
+#[derive(Debug)]
+struct Process {
+    dir: PathBuf,
+    port: u16,
+    pid: u32,
+}
+
+/// The server shared by every test in this process, started on first use.
+pub fn shared() -> &'static MariaDb {
+    static SERVER: OnceLock<MariaDb> = OnceLock::new();
+    SERVER.get_or_init(|| match std::env::var("OMNI_TEST_MYSQL_URL") {
+        Ok(url) => MariaDb::external(&url).unwrap_or_else(|e| panic!("OMNI_TEST_MYSQL_URL: {e:#}")),
+        Err(_) => MariaDb::start().unwrap_or_else(|e| panic!("cannot start MariaDB for the tests: {e:#}")),
+    })
+}
+
+impl MariaDb {
+    fn external(url: &str) -> anyhow::Result<Self> {
+        let authority = url
+            .strip_prefix("mysql://")
+            .context("must start with mysql://")?
+            .trim_end_matches('/')
+            .to_owned();
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority.as_str(), |(_, host)| host)
+            .to_owned();
+        Ok(Self {
+            authority,
+            host,
+            process: None,
+        })
+    }
+
+    /// Starts a throwaway server of this test's own.
+    pub fn start() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "omni-mariadb-{}-{}",
+            std::process::id(),
+            next_serial()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        register_cleanup(&dir);
+        install(&dir)?;
+        let mut last_error = None;
+        // The free port is found by binding and releasing it, so another
+        // process can take it in between; try a few.
+        for _ in 0..5 {
+            let port = free_port()?;
+            match launch(&dir, port) {
+                Ok(pid) => {
+                    let password = "omni-test-password";
+                    create_test_user(&dir, password)?;
+                    return Ok(Self {
+                        authority: format!("omni:{password}@127.0.0.1:{port}"),
+                        host: format!("127.0.0.1:{port}"),
+                        process: Some(Process { dir, port, pid }),
+                    });
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
+    }
+
+    /// `host:port`, as Omni's `db_host` variable wants it.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The URL of `database` on this server.
+    pub fn url(&self, database: &str) -> String {
+        format!("mysql://{}/{database}", self.authority)
+    }
+
+    /// Stops a server this test started (SIGKILL: nothing to keep).
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        let process = self.process.as_ref().context("not a server this process started")?;
+        stop_pid(process.pid);
+        Ok(())
+    }
+
+    /// Starts a stopped server again, on the same port and data.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let process = self.process.as_mut().context("not a server this process started")?;
+        process.pid = launch(&process.dir, process.port)?;
+        Ok(())
+    }
+
+    /// A connection as the test user, to `database` or to none.
+    pub async fn connect(&self, database: Option<&str>) -> anyhow::Result<mysql_async::Conn> {
+        let url = self.url(database.unwrap_or(""));
+        Ok(mysql_async::Conn::from_url(url).await?)
+    }
+
+    /// Creates a uniquely named database with every migration applied.
+    pub async fn create_database(&self) -> anyhow::Result<String> {
+        let name = format!("omni_test_{}_{}", std::process::id(), next_serial());
+        let mut conn = self.connect(None).await?;
+        conn.query_drop(format!("CREATE DATABASE `{name}`")).await?;
+        conn.query_drop(format!("USE `{name}`")).await?;
+        for (file, sql) in migrations()? {
+            conn.query_drop(sql)
+                .await
+                .with_context(|| format!("migration {file} failed"))?;
+        }
+        conn.disconnect().await?;
+        Ok(name)
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        if let Some(process) = &self.process {
+            stop_pid(process.pid);
+        }
+    }
+}
+
+/// Every `migrations/*.up.sql`, in order.
+pub fn migrations() -> anyhow::Result<Vec<(String, String)>> {
+    let dir = crate::workspace_root().join("migrations");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.to_string_lossy().ends_with(".up.sql"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            Ok((name, std::fs::read_to_string(&path)?))
+        })
+        .collect()
+}
+
+fn next_serial() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SERIAL: AtomicU64 = AtomicU64::new(0);
+    SERIAL.fetch_add(1, Ordering::Relaxed)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn install(dir: &Path) -> anyhow::Result<()> {
+    let mut command = Command::new("mariadb-install-db");
+    command
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg("--auth-root-authentication-method=normal")
+        .arg("--skip-test-db");
+    if is_root() {
+        command.arg("--user=root");
+    }
+    let output = command.output().context(
+        "cannot run mariadb-install-db: install Debian's mariadb-server, or set OMNI_TEST_MYSQL_URL",
+    )?;
+    if !output.status.success() {
+        bail!(
+            "mariadb-install-db failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Starts `mariadbd` and waits until its log says it is ready for
+/// connections. Returns its pid.
+fn launch(dir: &Path, port: u16) -> anyhow::Result<u32> {
+    let mut command = Command::new("mariadbd");
+    command
+        .arg("--no-defaults")
+        .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(format!("--socket={}", dir.join("mariadbd.sock").display()))
+        .arg(format!("--pid-file={}", dir.join("mariadbd.pid").display()))
+        .arg(format!("--port={port}"))
+        .arg("--bind-address=127.0.0.1")
+        .arg("--skip-name-resolve")
+        .arg("--max-connections=1000")
+        .arg("--innodb-buffer-pool-size=256M")
+        // Throwaway data: no need to sync every commit to disk.
+        .arg("--innodb-flush-log-at-trx-commit=0")
+        .arg("--innodb-doublewrite=0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if is_root() {
+        command.arg("--user=root");
+    }
+    let mut child = spawn_tied_to_process(command)?;
+    let pid = child.id();
+    let stderr = child.stderr.take().context("no stderr pipe")?;
+    let (ready_tx, ready_rx) = mpsc::channel();
+    // Read the log until it says "ready", then keep draining it so the
+    // server never blocks on a full pipe.
+    thread::spawn(move || {
+        let mut log = Vec::new();
+        let mut ready_tx = Some(ready_tx);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(tx) = ready_tx.take_if(|_| line.contains("ready for connections")) {
+                let _ = tx.send(Ok(()));
+            } else if ready_tx.is_some() {
+                log.push(line);
+            }
+        }
+        if let Some(tx) = ready_tx {
+            let _ = tx.send(Err(log.join("\n")));
+        }
+    });
+    let outcome = ready_rx.recv().unwrap_or_else(|_| Err("the log reader stopped".into()));
+    // The child is reaped by the thread that waits on it.
+    thread::spawn(move || {
+        let _ = child.wait();
+    });
+    match outcome {
+        Ok(()) => Ok(pid),
+        Err(log) => bail!("mariadbd did not start:\n{log}"),
+    }
+}
+
+/// Creates the `omni` user the tests connect as, through the server's
+/// socket as root. Runs on a thread of its own, because the caller may be
+/// inside an async test's runtime.
+fn create_test_user(dir: &Path, password: &str) -> anyhow::Result<()> {
+    let socket = dir.join("mariadbd.sock");
+    let password = password.to_owned();
+    thread::spawn(move || create_test_user_blocking(&socket, &password))
+        .join()
+        .map_err(|_| anyhow::anyhow!("creating the test user panicked"))?
+}
+
+fn create_test_user_blocking(socket: &Path, password: &str) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let opts = mysql_async::OptsBuilder::default()
+            .user(Some("root"))
+            .socket(Some(socket.to_string_lossy().into_owned()));
+        let mut conn = mysql_async::Conn::new(opts).await?;
+        conn.query_drop(format!(
+            "CREATE USER 'omni'@'%' IDENTIFIED BY '{password}'; \
+             GRANT ALL PRIVILEGES ON *.* TO 'omni'@'%'"
+        ))
+        .await?;
+        conn.disconnect().await?;
+        Ok(())
+    })
+}
+
+/// Spawns `command` from a thread that lives as long as the process, with
+/// `PR_SET_PDEATHSIG`, so the child dies with the test process even when
+/// that process is killed. (The signal follows the spawning thread, which
+/// is why test threads, which end, must not spawn it.)
+fn spawn_tied_to_process(command: Command) -> anyhow::Result<Child> {
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        thread::spawn(move || {
+            for (mut command, reply) in rx {
+                use std::os::unix::process::CommandExt;
+                // SAFETY: prctl is async-signal-safe, as pre_exec requires.
+                unsafe {
+                    command.pre_exec(|| {
+                        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+                let _ = reply.send(command.spawn());
+            }
+        });
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = mpsc::channel();
+    spawner
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .send((command, reply_tx))
+        .context("the spawner thread is gone")?;
+    Ok(reply_rx.recv().context("the spawner thread is gone")??)
+}
+
+fn stop_pid(pid: u32) {
+    if let Ok(pid) = libc::pid_t::try_from(pid) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Directories to remove when the process exits.
+static CLEANUP: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn register_cleanup(dir: &Path) {
+    static REGISTERED: OnceLock<()> = OnceLock::new();
+    REGISTERED.get_or_init(|| {
+        extern "C" fn at_exit() {
+            let dirs = std::mem::take(&mut *CLEANUP.lock().unwrap_or_else(PoisonError::into_inner));
+            for dir in dirs {
+                if let Ok(pid) = std::fs::read_to_string(dir.join("mariadbd.pid")) {
+                    if let Ok(pid) = pid.trim().parse() {
+                        stop_pid(pid);
+                    }
+                }
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+        // SAFETY: registering a plain function with no captured state.
+        unsafe {
+            libc::atexit(at_exit);
+        }
+    });
+    CLEANUP
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(dir.to_owned());
+}
