@@ -2,7 +2,7 @@
 //! with the component id, plus the host's own messages. Kept in memory for
 //! tests to read, and echoed to stderr when asked.
 
-use std::io;
+use std::io::{self, Write};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -48,7 +48,8 @@ impl Logs {
     pub fn line(&self, source: &str, line: &str) {
         let line = format!("[{source}] {line}");
         if self.inner.echo {
-            eprintln!("{line}");
+            // A closed stderr must not take the host down.
+            let _ = writeln!(io::stderr(), "{line}");
         }
         if self.inner.keep {
             self.inner

@@ -43,7 +43,9 @@ pub fn shared() -> &'static MariaDb {
     static SERVER: OnceLock<MariaDb> = OnceLock::new();
     SERVER.get_or_init(|| match std::env::var("OMNI_TEST_MYSQL_URL") {
         Ok(url) => MariaDb::external(&url).unwrap_or_else(|e| panic!("OMNI_TEST_MYSQL_URL: {e:#}")),
-        Err(_) => MariaDb::start().unwrap_or_else(|e| panic!("cannot start MariaDB for the tests: {e:#}")),
+        Err(_) => {
+            MariaDb::start().unwrap_or_else(|e| panic!("cannot start MariaDB for the tests: {e:#}"))
+        }
     })
 }
 
@@ -108,14 +110,20 @@ impl MariaDb {
 
     /// Stops a server this test started (SIGKILL: nothing to keep).
     pub fn stop(&mut self) -> anyhow::Result<()> {
-        let process = self.process.as_ref().context("not a server this process started")?;
+        let process = self
+            .process
+            .as_ref()
+            .context("not a server this process started")?;
         stop_pid(process.pid);
         Ok(())
     }
 
     /// Starts a stopped server again, on the same port and data.
     pub fn restart(&mut self) -> anyhow::Result<()> {
-        let process = self.process.as_mut().context("not a server this process started")?;
+        let process = self
+            .process
+            .as_mut()
+            .context("not a server this process started")?;
         process.pid = launch(&process.dir, process.port)?;
         Ok(())
     }
@@ -130,7 +138,10 @@ impl MariaDb {
     pub async fn create_database(&self) -> anyhow::Result<String> {
         let name = format!("omni_test_{}_{}", std::process::id(), next_serial());
         let mut conn = self.connect(None).await?;
-        conn.query_drop(format!("CREATE DATABASE `{name}`")).await?;
+        conn.query_drop(format!(
+            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        ))
+        .await?;
         conn.query_drop(format!("USE `{name}`")).await?;
         for (file, sql) in migrations()? {
             conn.query_drop(sql)
@@ -162,7 +173,11 @@ pub fn migrations() -> anyhow::Result<Vec<(String, String)>> {
     files
         .into_iter()
         .map(|path| {
-            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             Ok((name, std::fs::read_to_string(&path)?))
         })
         .collect()
@@ -217,6 +232,9 @@ fn launch(dir: &Path, port: u16) -> anyhow::Result<u32> {
         .arg(format!("--port={port}"))
         .arg("--bind-address=127.0.0.1")
         .arg("--skip-name-resolve")
+        // Debian's packaged defaults; without a config file MariaDB uses latin1.
+        .arg("--character-set-server=utf8mb4")
+        .arg("--collation-server=utf8mb4_unicode_ci")
         .arg("--max-connections=1000")
         .arg("--innodb-buffer-pool-size=256M")
         // Throwaway data: no need to sync every commit to disk.
@@ -248,7 +266,9 @@ fn launch(dir: &Path, port: u16) -> anyhow::Result<u32> {
             let _ = tx.send(Err(log.join("\n")));
         }
     });
-    let outcome = ready_rx.recv().unwrap_or_else(|_| Err("the log reader stopped".into()));
+    let outcome = ready_rx
+        .recv()
+        .unwrap_or_else(|_| Err("the log reader stopped".into()));
     // The child is reaped by the thread that waits on it.
     thread::spawn(move || {
         let _ = child.wait();
@@ -271,7 +291,9 @@ fn create_test_user(dir: &Path, password: &str) -> anyhow::Result<()> {
 }
 
 fn create_test_user_blocking(socket: &Path, password: &str) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let opts = mysql_async::OptsBuilder::default()
             .user(Some("root"))

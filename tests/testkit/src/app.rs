@@ -1,0 +1,269 @@
+//! [`spawn_app`]: the real components in the test host, over a fresh
+//! database of their own, with a client that has typed helpers.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use mysql_async::prelude::Queryable;
+use omni_test_host::{HostOptions, Logs, Providers, RunningApp};
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::mariadb::{self, MariaDb};
+use crate::{wasm, workspace_root};
+
+/// The JWT signing key every test app uses.
+pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+
+/// What to change from the defaults.
+#[derive(Debug, Default)]
+pub struct AppOptions {
+    /// Run only these components (`--component-id`); empty is all.
+    pub component_ids: Vec<String>,
+    /// Variables to set or override.
+    pub variables: Vec<(String, String)>,
+    /// Another manifest than the repository's `spin.toml`.
+    pub manifest: Option<PathBuf>,
+}
+
+/// A running app with its own database.
+#[derive(Debug)]
+pub struct TestApp {
+    app: RunningApp,
+    client: reqwest::Client,
+    database: String,
+    database_url: String,
+}
+
+/// A signed-up, logged-in user.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    /// The user's id, as the API writes it.
+    pub id: String,
+    /// The username.
+    pub username: String,
+    /// The password.
+    pub password: String,
+    /// A bearer token.
+    pub token: String,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    /// The status code.
+    pub status: u16,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    /// The body as JSON; panics (failing the test) if it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {} body is not JSON ({e}): {:?}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// The whole app over a fresh database on the shared MariaDB.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+/// The app with `options`, over a fresh database on the shared MariaDB.
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    TestApp::spawn_on(mariadb::shared(), options).await
+}
+
+impl TestApp {
+    /// The app over a fresh database on `server`.
+    pub async fn spawn_on(server: &MariaDb, options: AppOptions) -> TestApp {
+        wasm::ensure_built();
+        let database = server.create_database().await.expect("a fresh database");
+        let database_url = server.url(&database);
+        let mut variables = HashMap::from([
+            ("db_url".to_owned(), database_url.clone()),
+            ("db_host".to_owned(), server.host().to_owned()),
+            ("jwt_secret".to_owned(), JWT_SECRET.to_owned()),
+            ("bcrypt_cost".to_owned(), "4".to_owned()),
+            ("snowflake_node".to_owned(), "1".to_owned()),
+        ]);
+        variables.extend(options.variables);
+        let app = omni_test_host::start(HostOptions {
+            manifest: options
+                .manifest
+                .unwrap_or_else(|| workspace_root().join("spin.toml")),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            component_ids: options.component_ids,
+            providers: Providers {
+                explicit: variables,
+                environment: false,
+            },
+            logs: Logs::captured(),
+        })
+        .await
+        .expect("the app starts");
+        TestApp {
+            app,
+            client: reqwest::Client::new(),
+            database,
+            database_url,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        self.app.url()
+    }
+
+    /// The running host, for its stats.
+    pub fn host(&self) -> &RunningApp {
+        &self.app
+    }
+
+    /// Everything the components and the host logged.
+    pub fn logs(&self) -> Vec<String> {
+        self.app.logs().lines()
+    }
+
+    /// The name of this app's database.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// A request builder for `path`, to send with [`TestApp::send`].
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.url()))
+    }
+
+    /// Sends a request and reads the whole response.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> TestResponse {
+        let response = request.send().await.expect("the request is answered");
+        TestResponse {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            body: response.bytes().await.expect("the body is read").to_vec(),
+        }
+    }
+
+    /// `GET path`, with a bearer token if given.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.send(with_token(self.request(Method::GET, path), token))
+            .await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> TestResponse {
+        self.send(with_token(
+            self.request(Method::POST, path).json(body),
+            token,
+        ))
+        .await
+    }
+
+    /// `PATCH path` with a JSON body.
+    pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> TestResponse {
+        self.send(with_token(
+            self.request(Method::PATCH, path).json(body),
+            token,
+        ))
+        .await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.send(with_token(self.request(Method::DELETE, path), token))
+            .await
+    }
+
+    /// `POST /api/signup`.
+    pub async fn signup(&self, username: &str, password: &str) -> TestResponse {
+        self.post(
+            "/api/signup",
+            &json!({ "username": username, "password": password }),
+            None,
+        )
+        .await
+    }
+
+    /// `POST /api/login`.
+    pub async fn login(&self, username: &str, password: &str) -> TestResponse {
+        self.post(
+            "/api/login",
+            &json!({ "username": username, "password": password }),
+            None,
+        )
+        .await
+    }
+
+    /// Signs `username` up and logs them in.
+    pub async fn create_user(&self, username: &str) -> TestUser {
+        let password = format!("{username}-password");
+        let signup = self.signup(username, &password).await;
+        assert_eq!(
+            signup.status,
+            201,
+            "signup of {username}: {}",
+            signup.text()
+        );
+        let login = self.login(username, &password).await;
+        assert_eq!(login.status, 200, "login of {username}: {}", login.text());
+        TestUser {
+            id: signup.json()["id"].as_str().expect("an id").to_owned(),
+            username: username.to_owned(),
+            password,
+            token: login.json()["token"].as_str().expect("a token").to_owned(),
+        }
+    }
+
+    /// A direct connection to this app's database, for checks and setup.
+    pub async fn db(&self) -> mysql_async::Conn {
+        mysql_async::Conn::from_url(self.database_url.as_str())
+            .await
+            .expect("a database connection")
+    }
+
+    /// Runs `sql` directly and returns the first column of the first row.
+    pub async fn scalar<T: mysql_async::prelude::FromValue + Send + 'static>(
+        &self,
+        sql: &str,
+    ) -> T {
+        let mut db = self.db().await;
+        let value: Option<T> = db.query_first(sql).await.expect("the query runs");
+        db.disconnect().await.expect("a clean disconnect");
+        value.expect("a row")
+    }
+
+    /// Runs `sql` directly, returning nothing.
+    pub async fn execute(&self, sql: &str) {
+        let mut db = self.db().await;
+        db.query_drop(sql).await.expect("the statement runs");
+        db.disconnect().await.expect("a clean disconnect");
+    }
+}
+
+fn with_token(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+    match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+}
