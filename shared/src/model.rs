@@ -33,8 +33,8 @@ fn check_not_blank(text: &str) -> Result<(), String> {
 
 /// Declares a validated string newtype.
 macro_rules! text_type {
-    ($(#[$doc:meta])* $name:ident, |$text:ident| $check:expr) => {
-        $(#[$doc])*
+    ($(#[$attribute:meta])* $name:ident, |$text:ident| $check:expr) => {
+        $(#[$attribute])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct $name(String);
 
@@ -74,7 +74,8 @@ text_type!(
 );
 
 text_type!(
-    /// 0–64 characters.
+    /// 0–64 characters; empty by default.
+    #[derive(Default)]
     DisplayName,
     |text| check_length(text, 0, 64)
 );
@@ -92,7 +93,8 @@ text_type!(
 );
 
 text_type!(
-    /// A post description: 0–5000 characters.
+    /// A post description: 0–5000 characters; empty by default.
+    #[derive(Default)]
     Description,
     |text| check_length(text, 0, 5000)
 );
@@ -109,18 +111,6 @@ text_type!(
     MarkdownUrl,
     |text| check_length(text, 1, 2048).and_then(|()| check_url(text))
 );
-
-impl Default for DisplayName {
-    fn default() -> Self {
-        Self(String::new())
-    }
-}
-
-impl Default for Description {
-    fn default() -> Self {
-        Self(String::new())
-    }
-}
 
 fn check_url(text: &str) -> Result<(), String> {
     let invalid = || Err("must be an absolute http or https URL".to_owned());

@@ -198,8 +198,21 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// `name` from PATH, or from `/usr/sbin` (where Debian puts `mariadbd`,
+/// and which a non-root PATH often lacks).
+fn program(name: &str) -> PathBuf {
+    let sbin = Path::new("/usr/sbin").join(name);
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()));
+    if !on_path && sbin.is_file() {
+        sbin
+    } else {
+        PathBuf::from(name)
+    }
+}
+
 fn install(dir: &Path) -> anyhow::Result<()> {
-    let mut command = Command::new("mariadb-install-db");
+    let mut command = Command::new(program("mariadb-install-db"));
     command
         .arg("--no-defaults")
         .arg(format!("--datadir={}", dir.join("data").display()))
@@ -223,7 +236,7 @@ fn install(dir: &Path) -> anyhow::Result<()> {
 /// Starts `mariadbd` and waits until its log says it is ready for
 /// connections. Returns its pid.
 fn launch(dir: &Path, port: u16) -> anyhow::Result<u32> {
-    let mut command = Command::new("mariadbd");
+    let mut command = Command::new(program("mariadbd"));
     command
         .arg("--no-defaults")
         .arg(format!("--datadir={}", dir.join("data").display()))
@@ -237,8 +250,9 @@ fn launch(dir: &Path, port: u16) -> anyhow::Result<u32> {
         .arg("--collation-server=utf8mb4_unicode_ci")
         .arg("--max-connections=1000")
         .arg("--innodb-buffer-pool-size=256M")
-        // Throwaway data: no need to sync every commit to disk.
-        .arg("--innodb-flush-log-at-trx-commit=0")
+        // Throwaway data: no fsync per commit. Commits still reach the OS,
+        // so they survive the SIGKILL a test uses to stop the server.
+        .arg("--innodb-flush-log-at-trx-commit=2")
         .arg("--innodb-doublewrite=0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -362,10 +376,10 @@ fn register_cleanup(dir: &Path) {
         extern "C" fn at_exit() {
             let dirs = std::mem::take(&mut *CLEANUP.lock().unwrap_or_else(PoisonError::into_inner));
             for dir in dirs {
-                if let Ok(pid) = std::fs::read_to_string(dir.join("mariadbd.pid")) {
-                    if let Ok(pid) = pid.trim().parse() {
-                        stop_pid(pid);
-                    }
+                if let Ok(pid) = std::fs::read_to_string(dir.join("mariadbd.pid"))
+                    && let Ok(pid) = pid.trim().parse()
+                {
+                    stop_pid(pid);
                 }
                 let _ = std::fs::remove_dir_all(dir);
             }

@@ -2,6 +2,9 @@
 //! headers, instances, variables, MySQL, outbound permissions, logs.
 //! These run the probe fixture (`tests/fixtures/probe`) against real MariaDB.
 
+// Test code: a panic is how a helper fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

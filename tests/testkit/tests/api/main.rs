@@ -1,0 +1,13 @@
+//! End-to-end tests of the Omni API: the real components in the test host,
+//! each test with a fresh database on real MariaDB.
+
+// Test code: a panic is how a helper fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod accounts;
+mod health;
+mod ids;
+mod outage;
+mod problems;
+mod tokens;
+mod users;
