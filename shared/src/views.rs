@@ -4,7 +4,10 @@
 use serde::Serialize;
 
 use crate::auth::IssuedToken;
+use crate::http::{PAGE_SIZE, Page, Slice};
 use crate::snowflake::Id;
+use crate::store::comments::Comment;
+use crate::store::posts::{Author, Post};
 use crate::store::users::User;
 use crate::time::rfc3339_ms;
 
@@ -51,6 +54,93 @@ impl LoginView {
     }
 }
 
+/// A post's or comment's author.
+#[derive(Debug, Serialize)]
+pub struct AuthorView {
+    id: Id,
+    username: String,
+    display_name: String,
+}
+
+impl From<Author> for AuthorView {
+    fn from(author: Author) -> Self {
+        Self {
+            id: author.id,
+            username: author.username,
+            display_name: author.display_name,
+        }
+    }
+}
+
+/// A post.
+#[derive(Debug, Serialize)]
+pub struct PostView {
+    id: Id,
+    author: AuthorView,
+    title: String,
+    description: String,
+    markdown_url: String,
+    comment_count: i64,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Post> for PostView {
+    fn from(post: Post) -> Self {
+        Self {
+            id: post.id,
+            author: post.author.into(),
+            title: post.title,
+            description: post.description,
+            markdown_url: post.markdown_url,
+            comment_count: post.comment_count,
+            created_at: rfc3339_ms(post.id.unix_ms()),
+            updated_at: rfc3339_ms(post.updated_at),
+        }
+    }
+}
+
+/// A comment.
+#[derive(Debug, Serialize)]
+pub struct CommentView {
+    id: Id,
+    post_id: Id,
+    author: AuthorView,
+    body: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Comment> for CommentView {
+    fn from(comment: Comment) -> Self {
+        Self {
+            id: comment.id,
+            post_id: comment.post_id,
+            author: comment.author.into(),
+            body: comment.body,
+            created_at: rfc3339_ms(comment.id.unix_ms()),
+            updated_at: rfc3339_ms(comment.updated_at),
+        }
+    }
+}
+
+/// Page `page` of a listing whose owner exists.
+pub fn page<T, V: From<T>>(total: i64, items: Vec<T>, page: u32) -> Page<V> {
+    Page::new(items.into_iter().map(V::from).collect(), page, total)
+}
+
+/// A keyset slice from up to a page and one more items, newest first: the
+/// extra item, if present, only tells that another slice follows.
+pub fn slice<T, V: From<T>>(mut items: Vec<T>, id: impl Fn(&T) -> Id) -> Slice<V> {
+    let more = items.len() > PAGE_SIZE as usize;
+    items.truncate(PAGE_SIZE as usize);
+    let next_before = if more { items.last().map(id) } else { None };
+    Slice {
+        items: items.into_iter().map(V::from).collect(),
+        next_before,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +164,19 @@ mod tests {
             json.as_object().unwrap().keys().collect::<Vec<_>>(),
             ["bio", "created_at", "display_name", "id", "username"]
         );
+    }
+
+    #[test]
+    fn a_slice_of_eleven_says_where_the_next_starts() {
+        let ids: Vec<Id> = (1..=11).rev().map(|n| Id::from_i64(n).unwrap()).collect();
+        let full: Slice<Id> = slice(ids.clone(), |id| *id);
+        assert_eq!(full.items.len(), 10);
+        assert_eq!(full.next_before, Some(Id::from_i64(2).unwrap()));
+        let last: Slice<Id> = slice(ids[..10].to_vec(), |id| *id);
+        assert_eq!(last.items.len(), 10);
+        assert_eq!(last.next_before, None);
+        let empty: Slice<Id> = slice(Vec::new(), |id| *id);
+        assert!(empty.items.is_empty() && empty.next_before.is_none());
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! store, and chooses the status; components only map methods to these.
 
 pub mod accounts;
+pub mod comments;
 pub mod health;
+pub mod posts;
 pub mod users;
 
 use spin_sdk::http::{IntoResponse, Response};

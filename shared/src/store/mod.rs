@@ -1,4 +1,78 @@
 //! Persistence: each module holds the SQL for one table next to the typed
 //! rows it produces. Row types are not API types; see `views`.
+//!
+//! Lists page with `LIMIT ? OFFSET ?` (`?page=`) or `id < ?` (`?before=`),
+//! newest first, always as one statement that also reads the list's total
+//! and the owner's existence.
 
+/// The caller's columns, from `c` (users), for the locking reads of writes.
+macro_rules! caller_columns {
+    () => {
+        "c.id AS caller_id, c.username AS caller_username, \
+         c.display_name AS caller_display_name, c.bio AS caller_bio"
+    };
+}
+
+/// The author columns, from `a` (users), of every post and comment query.
+macro_rules! author_columns {
+    () => {
+        "a.id AS author_id, a.username AS author_username, \
+         a.display_name AS author_display_name"
+    };
+}
+
+pub mod comments;
+pub mod posts;
 pub mod users;
+
+use crate::db::{DbError, Row, Rows};
+use crate::http::PAGE_SIZE;
+use crate::snowflake::Id;
+
+/// One page of a list: the items and the list's total, or `None` when the
+/// list's owner (a user, a post) does not exist.
+#[derive(Debug)]
+pub struct Listing<T> {
+    /// The total, if the owner exists.
+    pub total: Option<i64>,
+    /// The items, newest first.
+    pub items: Vec<T>,
+}
+
+/// Items a keyset query asks for: a page and one more, to tell whether
+/// another page follows.
+pub const KEYSET_LIMIT: i64 = PAGE_SIZE as i64 + 1;
+
+/// The row offset of 1-based `page`.
+pub(crate) fn offset(page: u32) -> i64 {
+    (i64::from(page) - 1) * i64::from(PAGE_SIZE)
+}
+
+/// Decodes a listing: every row carries `total` (the owner's count) and at
+/// most one item. No row means no owner; an item that `decode` reads as
+/// `None` is the all-NULL row a LEFT JOIN gives for an empty page.
+pub(crate) fn decode_listing<T>(
+    rows: &Rows,
+    decode: impl Fn(Row<'_>) -> Result<Option<T>, DbError>,
+    id: impl Fn(&T) -> Id,
+) -> Result<Listing<T>, DbError> {
+    let Some(first) = rows.first() else {
+        return Ok(Listing {
+            total: None,
+            items: Vec::new(),
+        });
+    };
+    let total = first.get("total")?;
+    let mut items: Vec<T> = rows
+        .iter()
+        .map(decode)
+        .filter_map(Result::transpose)
+        .collect::<Result<_, _>>()?;
+    // A derived table's order is not guaranteed; sorting ten rows here keeps
+    // the database free of a sort.
+    items.sort_unstable_by_key(|item| std::cmp::Reverse(id(item)));
+    Ok(Listing {
+        total: Some(total),
+        items,
+    })
+}

@@ -94,6 +94,29 @@ pub fn find_credentials(db: &dyn Db, username: &str) -> Result<Option<Credential
     }))
 }
 
+const LOCK: &str = concat!(
+    "SELECT ",
+    caller_columns!(),
+    " FROM users c WHERE c.id = ? FOR UPDATE"
+);
+
+/// Reads and locks the caller until the transaction ends, if their account
+/// still exists. Call inside a transaction.
+pub fn lock(db: &dyn Db, id: Id) -> Result<Option<User>, Error> {
+    let rows = db.query(LOCK, &[id.into()])?;
+    Ok(rows.first().map(decode_caller).transpose()?)
+}
+
+/// Decodes the caller columns of a locking read.
+pub(crate) fn decode_caller(row: Row<'_>) -> Result<User, DbError> {
+    Ok(User {
+        id: row.get("caller_id")?,
+        username: row.get("caller_username")?,
+        display_name: row.get("caller_display_name")?,
+        bio: row.get("caller_bio")?,
+    })
+}
+
 const UPDATE_PROFILE: &str = "UPDATE users \
      SET display_name = COALESCE(?, display_name), bio = COALESCE(?, bio) \
      WHERE id = ?";

@@ -12,6 +12,7 @@ use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::mariadb::{self, MariaDb};
+use crate::openapi::{self, Exchange};
 use crate::{wasm, workspace_root};
 
 /// The JWT signing key every test app uses.
@@ -35,6 +36,9 @@ pub struct TestApp {
     client: reqwest::Client,
     database: String,
     database_url: String,
+    /// Whether responses are checked against `openapi.yaml` (for Omni's
+    /// own manifest, not for fixtures).
+    check_contract: bool,
 }
 
 /// A signed-up, logged-in user.
@@ -108,6 +112,7 @@ impl TestApp {
             ("snowflake_node".to_owned(), "1".to_owned()),
         ]);
         variables.extend(options.variables);
+        let check_contract = options.manifest.is_none();
         let app = omni_test_host::start(HostOptions {
             manifest: options
                 .manifest
@@ -127,6 +132,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             database,
             database_url,
+            check_contract,
         }
     }
 
@@ -155,14 +161,39 @@ impl TestApp {
         self.client.request(method, format!("{}{path}", self.url()))
     }
 
-    /// Sends a request and reads the whole response.
+    /// Sends a request and reads the whole response, which must agree with
+    /// `openapi.yaml` (the test fails if it does not).
     pub async fn send(&self, request: reqwest::RequestBuilder) -> TestResponse {
-        let response = request.send().await.expect("the request is answered");
-        TestResponse {
+        let request = request.build().expect("a valid request");
+        let (method, path) = (request.method().clone(), request.url().path().to_owned());
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .expect("the request is answered");
+        let response = TestResponse {
             status: response.status().as_u16(),
             headers: response.headers().clone(),
             body: response.bytes().await.expect("the body is read").to_vec(),
+        };
+        if self.check_contract {
+            let exchange = Exchange {
+                method: method.as_str(),
+                path: &path,
+                status: response.status,
+                content_type: response.header("content-type"),
+                headers: response
+                    .headers
+                    .keys()
+                    .map(|k| k.as_str().to_owned())
+                    .collect(),
+                body: &response.body,
+            };
+            if let Err(e) = openapi::contract().check(&exchange) {
+                panic!("the response breaks openapi.yaml: {e:#}");
+            }
         }
+        response
     }
 
     /// `GET path`, with a bearer token if given.

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod mariadb;
+pub mod openapi;
 pub mod wasm;
 
 use std::path::PathBuf;

@@ -51,31 +51,3 @@ fn build() -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-/// The `omni-host` binary, built (in the test profile's directory) on first use.
-pub fn host_binary() -> std::path::PathBuf {
-    static BUILT: OnceLock<Result<std::path::PathBuf, String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let output = Command::new(cargo)
-            .current_dir(workspace_root())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "omni-test-host",
-                "--bin",
-                "omni-host",
-            ])
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !output.status.success() {
-            return Err(String::from_utf8_lossy(&output.stderr).into_owned());
-        }
-        Ok(workspace_root().join("target/debug/omni-host"))
-    });
-    match built {
-        Ok(path) => path.clone(),
-        Err(e) => panic!("building omni-host failed: {e}"),
-    }
-}

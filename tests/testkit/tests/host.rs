@@ -6,9 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use omni_test_host::{HostOptions, Logs, Providers};
 use omni_testkit::{AppOptions, MariaDb, TestApp, mariadb, spawn_app_with, wasm, workspace_root};
@@ -194,68 +193,58 @@ async fn a_missing_required_variable_stops_the_app_from_starting() {
     );
 }
 
-/// Starts the `omni-host` binary on the fixture with `env`, and returns its
-/// address once it serves, or its output if it exits.
-fn run_host_binary(env: &[(&str, &str)]) -> Result<(std::process::Child, String), String> {
-    wasm::ensure_built();
-    let binary = wasm::host_binary();
-    let mut child = Command::new(binary)
-        .args(["up", "--from"])
-        .arg(fixture_manifest())
-        .args(["--listen", "127.0.0.1:0"])
-        .env_remove("SPIN_VARIABLE_TOKEN")
-        .envs(env.iter().copied())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("omni-host starts");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
-    let mut output = String::new();
-    for line in lines.by_ref() {
-        if let Some(url) = line.strip_prefix("[host] Serving ") {
-            // Keep reading, so the host never writes to a closed pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return Ok((child, url.to_owned()));
-        }
-        output.push_str(&line);
-        output.push('\n');
-    }
-    let _ = child.wait();
-    Err(output)
-}
+/// Set in a child process that runs one test with a prepared environment.
+const CHILD: &str = "OMNI_HOST_TEST_CHILD";
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_binary_reads_spin_variable_environment_variables() {
-    let server = mariadb::shared();
-    let db_url = server.url("mysql");
-    let (mut child, url) = run_host_binary(&[
-        ("SPIN_VARIABLE_DB_URL", &db_url),
-        ("SPIN_VARIABLE_TOKEN", "from-the-environment"),
-        ("SPIN_VARIABLE_GREETING", "bonjour"),
-    ])
-    .expect("the host serves");
-    let framed: Value = reqwest::get(format!("{url}/var/framed"))
-        .await
-        .unwrap()
-        .json()
+async fn variables_come_from_spin_variable_environment_variables() {
+    if std::env::var_os(CHILD).is_some() {
+        // The child: the host reads this process's environment at startup.
+        wasm::ensure_built();
+        let app = omni_test_host::start(HostOptions {
+            manifest: fixture_manifest(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            component_ids: vec![],
+            providers: Providers {
+                explicit: HashMap::new(),
+                environment: true,
+            },
+            logs: Logs::captured(),
+        })
         .await
         .unwrap();
-    child.kill().unwrap();
-    let _ = child.wait();
-    assert_eq!(framed["value"], "<bonjour|from-the-environment>");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn the_binary_refuses_to_start_without_a_required_variable() {
-    let output = run_host_binary(&[("SPIN_VARIABLE_DB_URL", "mysql://x@127.0.0.1/db")])
-        .map(|(mut child, _)| {
-            let _ = child.kill();
-        })
-        .expect_err("the host must not start");
+        let framed: Value = reqwest::get(format!("{}/var/framed", app.url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(framed["value"], "<bonjour|from-the-environment>");
+        return;
+    }
+    // The parent: run this test again, in a process whose environment holds
+    // the variables (setting them here would race with other test threads).
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "variables_come_from_spin_variable_environment_variables",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .env("SPIN_VARIABLE_DB_URL", "mysql://omni@127.0.0.1:3306/omni")
+        .env("SPIN_VARIABLE_TOKEN", "from-the-environment")
+        .env("SPIN_VARIABLE_GREETING", "bonjour")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
-        output.contains("no provider resolved required variable(s)"),
-        "{output}"
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran the test: {stdout}"
     );
 }
 

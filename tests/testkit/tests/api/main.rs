@@ -5,9 +5,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod comments;
+mod document;
 mod health;
 mod ids;
 mod outage;
+mod paging;
+mod posts;
 mod problems;
 mod tokens;
 mod users;

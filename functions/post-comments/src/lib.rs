@@ -1,0 +1,17 @@
+//! `/api/posts/:id/comments`: a post's comments, and commenting.
+
+use omni_shared::handlers::comments;
+use omni_shared::http::{Method, serve};
+use spin_sdk::http::{IncomingRequest, Response};
+
+#[spin_sdk::http_component]
+async fn handle(request: IncomingRequest) -> Response {
+    serve(
+        request,
+        &[
+            (Method::GET, comments::list),
+            (Method::POST, comments::create),
+        ],
+    )
+    .await
+}

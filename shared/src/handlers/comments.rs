@@ -1,0 +1,110 @@
+//! Comments: a post's list, and writes by their authors (and deletion by
+//! the post's author).
+
+use spin_sdk::http::Response;
+
+use crate::auth;
+use crate::config::Config;
+use crate::db::{self, transaction};
+use crate::error::Error;
+use crate::handlers::posts::{existing, no_such_post};
+use crate::http::{self, Paging, Request};
+use crate::model::CommentBody;
+use crate::store::comments;
+use crate::time::now_ms;
+use crate::views::{self, CommentView};
+
+/// `GET /api/posts/:id/comments`: newest first, by `?page=` or `?before=`;
+/// 404 for an unknown post.
+pub fn list(request: &Request) -> Result<Response, Error> {
+    let post = request.path_id("id")?;
+    let paging = Paging::from_request(request)?;
+    let config = Config::load()?;
+    let db = db::connect(&config)?;
+    match paging {
+        Paging::Page(page) => {
+            let listing = comments::page(&*db, post, page)?;
+            let total = listing.total.ok_or_else(no_such_post)?;
+            http::ok(&views::page::<_, CommentView>(total, listing.items, page))
+        }
+        Paging::Before(before) => {
+            let listing = comments::before(&*db, post, before)?;
+            listing.total.ok_or_else(no_such_post)?;
+            http::ok(&views::slice::<_, CommentView>(listing.items, |c| c.id))
+        }
+    }
+}
+
+/// `POST /api/posts/:id/comments {body}`: 201 with the comment.
+pub fn create(request: &Request) -> Result<Response, Error> {
+    let config = Config::load()?;
+    let caller = auth::token_user_id(request, &config)?;
+    let post = request.path_id("id")?;
+    let mut fields = request.json()?;
+    let body = fields.required::<CommentBody>("body");
+    fields.finish()?;
+    let body = body?;
+
+    let db = db::connect(&config)?;
+    let comment = transaction(&*db, |db| {
+        let locked = comments::lock_for_new_comment(db, post, caller)?;
+        let author = existing(locked.caller)?;
+        if !locked.post_exists {
+            return Err(no_such_post());
+        }
+        comments::insert(db, config.snowflake_node, post, &author, &body)
+    })?;
+    http::created(
+        &format!("/api/comments/{}", comment.id),
+        &CommentView::from(comment),
+    )
+}
+
+/// `PATCH /api/comments/:id {body}`: the comment's author only.
+pub fn update(request: &Request) -> Result<Response, Error> {
+    let config = Config::load()?;
+    let caller = auth::token_user_id(request, &config)?;
+    let id = request.path_id("id")?;
+    let mut fields = request.json()?;
+    let body = fields.required::<CommentBody>("body");
+    fields.finish()?;
+    let body = body?;
+
+    let db = db::connect(&config)?;
+    let comment = transaction(&*db, |db| {
+        let locked = comments::lock_for_caller(db, id, caller)?;
+        existing(locked.caller)?;
+        let (comment, _) = locked.comment.ok_or_else(no_such_comment)?;
+        if comment.author.id != caller {
+            return Err(Error::Forbidden(
+                "Only the comment's author may edit it.".into(),
+            ));
+        }
+        comments::update(db, comment, &body, now_ms())
+    })?;
+    http::ok(&CommentView::from(comment))
+}
+
+/// `DELETE /api/comments/:id`: the comment's author or the post's author.
+pub fn delete(request: &Request) -> Result<Response, Error> {
+    let config = Config::load()?;
+    let caller = auth::token_user_id(request, &config)?;
+    let id = request.path_id("id")?;
+    let db = db::connect(&config)?;
+    transaction(&*db, |db| {
+        let locked = comments::lock_for_caller(db, id, caller)?;
+        existing(locked.caller)?;
+        let (comment, post_author) = locked.comment.ok_or_else(no_such_comment)?;
+        if comment.author.id != caller && post_author != caller {
+            return Err(Error::Forbidden(
+                "Only the comment's author or the post's author may delete it.".into(),
+            ));
+        }
+        comments::delete(db, &comment)
+    })?;
+    Ok(http::no_content())
+}
+
+fn no_such_comment() -> Error {
+    Error::NotFound("No comment has that id.".into())
+}

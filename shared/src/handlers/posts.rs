@@ -1,0 +1,130 @@
+//! Posts: the public list, one post, and the author's writes.
+
+use spin_sdk::http::Response;
+
+use crate::auth;
+use crate::config::Config;
+use crate::db::{self, Db, transaction};
+use crate::error::Error;
+use crate::http::{self, Paging, Request};
+use crate::model::{Description, MarkdownUrl, Title};
+use crate::snowflake::Id;
+use crate::store::posts::{self, NewPost, Post, PostChanges};
+use crate::store::users::{self, User};
+use crate::time::now_ms;
+use crate::views::{self, PostView};
+
+/// `GET /api/posts`: every post, newest first, by `?page=` or `?before=`.
+pub fn list(request: &Request) -> Result<Response, Error> {
+    let paging = Paging::from_request(request)?;
+    let config = Config::load()?;
+    let db = db::connect(&config)?;
+    match paging {
+        Paging::Page(page) => {
+            let listing = posts::page(&*db, page)?;
+            // The counter row always exists; its absence is a broken schema.
+            let total = listing.total.ok_or_else(|| {
+                Error::internal(anyhow::anyhow!("the `posts` counter row is missing"))
+            })?;
+            http::ok(&views::page::<_, PostView>(total, listing.items, page))
+        }
+        Paging::Before(before) => http::ok(&views::slice::<_, PostView>(
+            posts::before(&*db, before)?,
+            |p| p.id,
+        )),
+    }
+}
+
+/// `POST /api/posts {title, description?, markdown_url}`: 201 with the post.
+pub fn create(request: &Request) -> Result<Response, Error> {
+    let config = Config::load()?;
+    let caller = auth::token_user_id(request, &config)?;
+    let mut fields = request.json()?;
+    let title = fields.required::<Title>("title");
+    let description = fields.optional::<Description>("description");
+    let markdown_url = fields.required::<MarkdownUrl>("markdown_url");
+    fields.finish()?;
+    let new_post = NewPost {
+        title: title?,
+        description: description?.unwrap_or_default(),
+        markdown_url: markdown_url?,
+    };
+
+    let db = db::connect(&config)?;
+    let post = transaction(&*db, |db| {
+        let author = existing(users::lock(db, caller)?)?;
+        posts::insert(db, config.snowflake_node, &author, &new_post)
+    })?;
+    http::created(&format!("/api/posts/{}", post.id), &PostView::from(post))
+}
+
+/// `GET /api/posts/:id`.
+pub fn get(request: &Request) -> Result<Response, Error> {
+    let id = request.path_id("id")?;
+    let config = Config::load()?;
+    let db = db::connect(&config)?;
+    let post = posts::find(&*db, id)?.ok_or_else(no_such_post)?;
+    http::ok(&PostView::from(post))
+}
+
+/// `PATCH /api/posts/:id {title?, description?, markdown_url?}`: the
+/// author only.
+pub fn update(request: &Request) -> Result<Response, Error> {
+    let config = Config::load()?;
+    let caller = auth::token_user_id(request, &config)?;
+    let id = request.path_id("id")?;
+    let mut fields = request.json()?;
+    let title = fields.optional::<Title>("title");
+    let description = fields.optional::<Description>("description");
+    let markdown_url = fields.optional::<MarkdownUrl>("markdown_url");
+    fields.finish()?;
+    let changes = PostChanges {
+        title: title?,
+        description: description?,
+        markdown_url: markdown_url?,
+    };
+
+    let db = db::connect(&config)?;
+    let post = transaction(&*db, |db| {
+        let post = authored_post(db, id, caller)?;
+        posts::update(db, post, &changes, now_ms())
+    })?;
+    http::ok(&PostView::from(post))
+}
+
+/// `DELETE /api/posts/:id`: the author only; its comments go too, in the
+/// same transaction.
+pub fn delete(request: &Request) -> Result<Response, Error> {
+    let config = Config::load()?;
+    let caller = auth::token_user_id(request, &config)?;
+    let id = request.path_id("id")?;
+    let db = db::connect(&config)?;
+    transaction(&*db, |db| {
+        let post = authored_post(db, id, caller)?;
+        posts::delete(db, &post)
+    })?;
+    Ok(http::no_content())
+}
+
+/// Locks post `id` for `caller`: 401 if the caller's account is gone, 404
+/// if the post is, 403 if it is someone else's.
+fn authored_post(db: &dyn Db, id: Id, caller: Id) -> Result<Post, Error> {
+    let locked = posts::lock_for_caller(db, id, caller)?;
+    existing(locked.caller)?;
+    let post = locked.post.ok_or_else(no_such_post)?;
+    if post.author.id != caller {
+        return Err(Error::Forbidden(
+            "Only the post's author may change it.".into(),
+        ));
+    }
+    Ok(post)
+}
+
+/// The caller's account, or a 401 if it was deleted after the token was issued.
+pub(crate) fn existing(caller: Option<User>) -> Result<User, Error> {
+    caller.ok_or_else(|| Error::Unauthorized("The token's user no longer exists.".into()))
+}
+
+pub(crate) fn no_such_post() -> Error {
+    Error::NotFound("No post has that id.".into())
+}

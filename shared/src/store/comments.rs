@@ -1,0 +1,234 @@
+//! The `comments` table. A post's `comment_count` is kept by every comment
+//! write, in the same transaction.
+
+use crate::db::{Db, DbError, Row};
+use crate::error::Error;
+use crate::http::PAGE_SIZE;
+use crate::model::CommentBody;
+use crate::snowflake::{Id, NodeId, insert_with_fresh_id};
+use crate::store::posts::{Author, decode_author};
+use crate::store::users::{self, User};
+use crate::store::{KEYSET_LIMIT, Listing, decode_listing, offset};
+
+/// A comment as stored, with its author.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Comment {
+    /// Snowflake id; its time part is the creation time.
+    pub id: Id,
+    /// The post it is on.
+    pub post_id: Id,
+    /// Who wrote it.
+    pub author: Author,
+    /// 1–5000 characters.
+    pub body: String,
+    /// Last edit, Unix ms.
+    pub updated_at: i64,
+}
+
+/// Decodes a comment row, or `None` for the all-NULL row a LEFT JOIN gives.
+fn decode_comment(row: Row<'_>) -> Result<Option<Comment>, DbError> {
+    let Some(id) = row.get::<Option<Id>>("id")? else {
+        return Ok(None);
+    };
+    Ok(Some(Comment {
+        id,
+        post_id: row.get("post_id")?,
+        author: decode_author(row)?,
+        body: row.get("body")?,
+        updated_at: row.get("updated_at")?,
+    }))
+}
+
+/// The comment columns, from `m` (comments) and `a` (its author).
+macro_rules! comment_columns {
+    () => {
+        concat!(
+            "m.id AS id, m.post_id AS post_id, m.body AS body, m.updated_at AS updated_at, ",
+            author_columns!()
+        )
+    };
+}
+
+/// Page `?` of a post's comments, with the post's total; no row if there is
+/// no such post.
+pub const PAGE_FOR_POST: &str = concat!(
+    "SELECT p.comment_count AS total, ",
+    comment_columns!(),
+    " FROM posts p \
+     LEFT JOIN (SELECT id, post_id, author_id, body, updated_at FROM comments \
+                WHERE post_id = ? ORDER BY id DESC LIMIT ? OFFSET ?) m ON TRUE \
+     LEFT JOIN users a ON a.id = m.author_id \
+     WHERE p.id = ?"
+);
+
+/// A post's comments older than `?`; no row if there is no such post.
+pub const BEFORE_FOR_POST: &str = concat!(
+    "SELECT p.comment_count AS total, ",
+    comment_columns!(),
+    " FROM posts p \
+     LEFT JOIN (SELECT id, post_id, author_id, body, updated_at FROM comments \
+                WHERE post_id = ? AND id < ? ORDER BY id DESC LIMIT ?) m ON TRUE \
+     LEFT JOIN users a ON a.id = m.author_id \
+     WHERE p.id = ?"
+);
+
+/// Page `page` of `post`'s comments.
+pub fn page(db: &dyn Db, post: Id, page: u32) -> Result<Listing<Comment>, Error> {
+    let rows = db.query(
+        PAGE_FOR_POST,
+        &[
+            post.into(),
+            i64::from(PAGE_SIZE).into(),
+            offset(page).into(),
+            post.into(),
+        ],
+    )?;
+    Ok(decode_listing(&rows, decode_comment, |c| c.id)?)
+}
+
+/// Up to a page and one more of `post`'s comments older than `before`.
+pub fn before(db: &dyn Db, post: Id, before: Id) -> Result<Listing<Comment>, Error> {
+    let rows = db.query(
+        BEFORE_FOR_POST,
+        &[post.into(), before.into(), KEYSET_LIMIT.into(), post.into()],
+    )?;
+    Ok(decode_listing(&rows, decode_comment, |c| c.id)?)
+}
+
+/// The caller and whether the post exists, both locked.
+#[derive(Debug)]
+pub struct LockedForComment {
+    /// The caller, if their account still exists.
+    pub caller: Option<User>,
+    /// Whether the post exists.
+    pub post_exists: bool,
+}
+
+const LOCK_CALLER_AND_POST: &str = concat!(
+    "SELECT ",
+    caller_columns!(),
+    ", p.id AS post_id FROM users c LEFT JOIN posts p ON p.id = ? WHERE c.id = ? FOR UPDATE"
+);
+
+/// Reads and locks the caller and post `post` (so that it cannot vanish
+/// before the comment is in). Call inside a transaction.
+pub fn lock_for_new_comment(db: &dyn Db, post: Id, caller: Id) -> Result<LockedForComment, Error> {
+    let rows = db.query(LOCK_CALLER_AND_POST, &[post.into(), caller.into()])?;
+    let Some(row) = rows.first() else {
+        return Ok(LockedForComment {
+            caller: None,
+            post_exists: false,
+        });
+    };
+    Ok(LockedForComment {
+        caller: Some(users::decode_caller(row)?),
+        post_exists: row.get::<Option<Id>>("post_id")?.is_some(),
+    })
+}
+
+const INSERT: &str =
+    "INSERT INTO comments (id, post_id, author_id, body, updated_at) VALUES (?, ?, ?, ?, ?)";
+const COUNT_ON_POST: &str = "UPDATE posts SET comment_count = comment_count + ? WHERE id = ?";
+
+/// Creates a comment on a locked post and counts it. Call inside a
+/// transaction, after [`lock_for_new_comment`].
+pub fn insert(
+    db: &dyn Db,
+    node: NodeId,
+    post: Id,
+    author: &User,
+    body: &CommentBody,
+) -> Result<Comment, Error> {
+    let id = insert_with_fresh_id(node, |id| {
+        db.execute(
+            INSERT,
+            &[
+                id.into(),
+                post.into(),
+                author.id.into(),
+                body.as_str().into(),
+                id.unix_ms().into(),
+            ],
+        )
+        .map(|()| id)
+    })?;
+    db.execute(COUNT_ON_POST, &[1_i64.into(), post.into()])?;
+    Ok(Comment {
+        id,
+        post_id: post,
+        author: author.into(),
+        body: body.as_str().to_owned(),
+        updated_at: id.unix_ms(),
+    })
+}
+
+/// A comment, the author of its post, and the caller, all locked.
+#[derive(Debug)]
+pub struct LockedComment {
+    /// The caller, if their account still exists.
+    pub caller: Option<User>,
+    /// The comment and its post's author, if the comment exists.
+    pub comment: Option<(Comment, Id)>,
+}
+
+const LOCK_FOR_CALLER: &str = concat!(
+    "SELECT ",
+    caller_columns!(),
+    ", ",
+    comment_columns!(),
+    ", p.author_id AS post_author_id FROM users c \
+     LEFT JOIN comments m ON m.id = ? \
+     LEFT JOIN users a ON a.id = m.author_id \
+     LEFT JOIN posts p ON p.id = m.post_id \
+     WHERE c.id = ? FOR UPDATE"
+);
+
+/// Reads and locks the caller and comment `id` with its post's author, in
+/// one statement. Call inside a transaction.
+pub fn lock_for_caller(db: &dyn Db, id: Id, caller: Id) -> Result<LockedComment, Error> {
+    let rows = db.query(LOCK_FOR_CALLER, &[id.into(), caller.into()])?;
+    let Some(row) = rows.first() else {
+        return Ok(LockedComment {
+            caller: None,
+            comment: None,
+        });
+    };
+    let comment = match decode_comment(row)? {
+        Some(comment) => Some((comment, row.get("post_author_id")?)),
+        None => None,
+    };
+    Ok(LockedComment {
+        caller: Some(users::decode_caller(row)?),
+        comment,
+    })
+}
+
+const UPDATE: &str = "UPDATE comments SET body = ?, updated_at = ? WHERE id = ?";
+
+/// Replaces a locked comment's body at `now` (Unix ms).
+pub fn update(
+    db: &dyn Db,
+    comment: Comment,
+    body: &CommentBody,
+    now: i64,
+) -> Result<Comment, Error> {
+    let updated_at = now.max(comment.updated_at);
+    db.execute(
+        UPDATE,
+        &[body.as_str().into(), updated_at.into(), comment.id.into()],
+    )?;
+    Ok(Comment {
+        body: body.as_str().to_owned(),
+        updated_at,
+        ..comment
+    })
+}
+
+const DELETE: &str = "DELETE FROM comments WHERE id = ?";
+
+/// Deletes a locked comment and uncounts it.
+pub fn delete(db: &dyn Db, comment: &Comment) -> Result<(), Error> {
+    db.execute(DELETE, &[comment.id.into()])?;
+    db.execute(COUNT_ON_POST, &[(-1_i64).into(), comment.post_id.into()])?;
+    Ok(())
+}

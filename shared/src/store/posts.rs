@@ -1,0 +1,348 @@
+//! The `posts` table, and the totals kept for its lists.
+//!
+//! Every read is one statement: the page, its total, each post's author
+//! and comment count together. Totals come from counters that writes keep
+//! in the same transaction (`counters.posts`, `users.post_count`), never
+//! from counting rows.
+
+use crate::db::{Db, DbError, Row};
+use crate::error::Error;
+use crate::http::PAGE_SIZE;
+use crate::model::{Description, MarkdownUrl, Title};
+use crate::snowflake::{Id, NodeId, insert_with_fresh_id};
+use crate::store::users::{self, User};
+use crate::store::{KEYSET_LIMIT, Listing, decode_listing, offset};
+
+/// A post's author, as lists show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Author {
+    /// The user id.
+    pub id: Id,
+    /// The username.
+    pub username: String,
+    /// The display name.
+    pub display_name: String,
+}
+
+impl From<&User> for Author {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username.clone(),
+            display_name: user.display_name.clone(),
+        }
+    }
+}
+
+/// A post as stored, with its author.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Post {
+    /// Snowflake id; its time part is the creation time.
+    pub id: Id,
+    /// Who wrote it.
+    pub author: Author,
+    /// 1–200 characters.
+    pub title: String,
+    /// 0–5000 characters.
+    pub description: String,
+    /// The write-up.
+    pub markdown_url: String,
+    /// Comments on it, kept by comment writes.
+    pub comment_count: i64,
+    /// Last edit of the post's own fields, Unix ms.
+    pub updated_at: i64,
+}
+
+pub(crate) fn decode_author(row: Row<'_>) -> Result<Author, DbError> {
+    Ok(Author {
+        id: row.get("author_id")?,
+        username: row.get("author_username")?,
+        display_name: row.get("author_display_name")?,
+    })
+}
+
+/// Decodes a post row, or `None` for the all-NULL row a LEFT JOIN gives
+/// when the page is empty.
+fn decode_post(row: Row<'_>) -> Result<Option<Post>, DbError> {
+    let Some(id) = row.get::<Option<Id>>("id")? else {
+        return Ok(None);
+    };
+    Ok(Some(Post {
+        id,
+        author: decode_author(row)?,
+        title: row.get("title")?,
+        description: row.get("description")?,
+        markdown_url: row.get("markdown_url")?,
+        comment_count: row.get("comment_count")?,
+        updated_at: row.get("updated_at")?,
+    }))
+}
+
+/// The post columns every post query selects, from `p` (posts) and `a`
+/// (its author).
+macro_rules! post_columns {
+    () => {
+        concat!(
+            "p.id AS id, p.title AS title, p.description AS description, \
+             p.markdown_url AS markdown_url, p.comment_count AS comment_count, \
+             p.updated_at AS updated_at, ",
+            author_columns!()
+        )
+    };
+}
+
+/// Page `?` of all posts, newest first, with the total. The counter row
+/// drives the query so that a page past the end still has its total.
+pub const PAGE_ALL: &str = concat!(
+    "SELECT t.value AS total, ",
+    post_columns!(),
+    " FROM counters t \
+     LEFT JOIN (SELECT id, author_id, title, description, markdown_url, comment_count, updated_at \
+                FROM posts ORDER BY id DESC LIMIT ? OFFSET ?) p ON TRUE \
+     LEFT JOIN users a ON a.id = p.author_id \
+     WHERE t.name = 'posts'"
+);
+
+/// All posts older than `?`, newest first.
+pub const BEFORE_ALL: &str = concat!(
+    "SELECT ",
+    post_columns!(),
+    " FROM posts p JOIN users a ON a.id = p.author_id \
+     WHERE p.id < ? ORDER BY p.id DESC LIMIT ?"
+);
+
+/// Page `?` of one user's posts, with the user's total; no row if there is
+/// no such user.
+pub const PAGE_BY_AUTHOR: &str = concat!(
+    "SELECT a.post_count AS total, ",
+    post_columns!(),
+    " FROM users a \
+     LEFT JOIN (SELECT id, title, description, markdown_url, comment_count, updated_at \
+                FROM posts WHERE author_id = ? ORDER BY id DESC LIMIT ? OFFSET ?) p ON TRUE \
+     WHERE a.id = ?"
+);
+
+/// One user's posts older than `?`; no row if there is no such user.
+pub const BEFORE_BY_AUTHOR: &str = concat!(
+    "SELECT a.post_count AS total, ",
+    post_columns!(),
+    " FROM users a \
+     LEFT JOIN (SELECT id, title, description, markdown_url, comment_count, updated_at \
+                FROM posts WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?) p ON TRUE \
+     WHERE a.id = ?"
+);
+
+const FIND: &str = concat!(
+    "SELECT ",
+    post_columns!(),
+    " FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = ?"
+);
+
+/// Page `page` of all posts.
+pub fn page(db: &dyn Db, page: u32) -> Result<Listing<Post>, Error> {
+    let rows = db.query(
+        PAGE_ALL,
+        &[i64::from(PAGE_SIZE).into(), offset(page).into()],
+    )?;
+    Ok(decode_listing(&rows, decode_post, |p| p.id)?)
+}
+
+/// Up to a page and one more of all posts older than `before`.
+pub fn before(db: &dyn Db, before: Id) -> Result<Vec<Post>, Error> {
+    let rows = db.query(BEFORE_ALL, &[before.into(), KEYSET_LIMIT.into()])?;
+    Ok(rows
+        .iter()
+        .map(decode_post)
+        .filter_map(Result::transpose)
+        .collect::<Result<_, _>>()?)
+}
+
+/// Page `page` of `author`'s posts.
+pub fn page_by_author(db: &dyn Db, author: Id, page: u32) -> Result<Listing<Post>, Error> {
+    let rows = db.query(
+        PAGE_BY_AUTHOR,
+        &[
+            author.into(),
+            i64::from(PAGE_SIZE).into(),
+            offset(page).into(),
+            author.into(),
+        ],
+    )?;
+    Ok(decode_listing(&rows, decode_post, |p| p.id)?)
+}
+
+/// Up to a page and one more of `author`'s posts older than `before`.
+pub fn before_by_author(db: &dyn Db, author: Id, before: Id) -> Result<Listing<Post>, Error> {
+    let rows = db.query(
+        BEFORE_BY_AUTHOR,
+        &[
+            author.into(),
+            before.into(),
+            KEYSET_LIMIT.into(),
+            author.into(),
+        ],
+    )?;
+    Ok(decode_listing(&rows, decode_post, |p| p.id)?)
+}
+
+/// The post with `id`, if any.
+pub fn find(db: &dyn Db, id: Id) -> Result<Option<Post>, Error> {
+    let rows = db.query(FIND, &[id.into()])?;
+    Ok(rows.first().map(decode_post).transpose()?.flatten())
+}
+
+/// What a write needs to decide: whether the caller still exists, and the
+/// post with its author, both locked until the transaction ends.
+#[derive(Debug)]
+pub struct Locked {
+    /// The caller, if their account still exists.
+    pub caller: Option<User>,
+    /// The post, if it exists.
+    pub post: Option<Post>,
+}
+
+const LOCK_FOR_CALLER: &str = concat!(
+    "SELECT ",
+    caller_columns!(),
+    ", ",
+    post_columns!(),
+    " FROM users c \
+     LEFT JOIN posts p ON p.id = ? \
+     LEFT JOIN users a ON a.id = p.author_id \
+     WHERE c.id = ? FOR UPDATE"
+);
+
+/// Reads and locks the caller and post `id` in one statement. Call inside a
+/// transaction.
+pub fn lock_for_caller(db: &dyn Db, id: Id, caller: Id) -> Result<Locked, Error> {
+    let rows = db.query(LOCK_FOR_CALLER, &[id.into(), caller.into()])?;
+    let Some(row) = rows.first() else {
+        return Ok(Locked {
+            caller: None,
+            post: None,
+        });
+    };
+    Ok(Locked {
+        caller: Some(users::decode_caller(row)?),
+        post: decode_post(row)?,
+    })
+}
+
+const INSERT: &str = "INSERT INTO posts \
+     (id, author_id, title, description, markdown_url, comment_count, updated_at) \
+     VALUES (?, ?, ?, ?, ?, 0, ?)";
+const COUNT_AUTHOR_POST: &str = "UPDATE users SET post_count = post_count + ? WHERE id = ?";
+const COUNT_POST: &str = "UPDATE counters SET value = value + ? WHERE name = 'posts'";
+
+/// The fields of a new post.
+#[derive(Debug)]
+pub struct NewPost {
+    /// The title.
+    pub title: Title,
+    /// The description.
+    pub description: Description,
+    /// The write-up's URL.
+    pub markdown_url: MarkdownUrl,
+}
+
+/// Creates a post by `author` and counts it. Call inside a transaction,
+/// after locking the author with [`crate::store::users::lock`].
+pub fn insert(db: &dyn Db, node: NodeId, author: &User, post: &NewPost) -> Result<Post, Error> {
+    let id = insert_with_fresh_id(node, |id| {
+        db.execute(
+            INSERT,
+            &[
+                id.into(),
+                author.id.into(),
+                post.title.as_str().into(),
+                post.description.as_str().into(),
+                post.markdown_url.as_str().into(),
+                id.unix_ms().into(),
+            ],
+        )
+        .map(|()| id)
+    })?;
+    db.execute(COUNT_AUTHOR_POST, &[1_i64.into(), author.id.into()])?;
+    db.execute(COUNT_POST, &[1_i64.into()])?;
+    Ok(Post {
+        id,
+        author: author.into(),
+        title: post.title.as_str().to_owned(),
+        description: post.description.as_str().to_owned(),
+        markdown_url: post.markdown_url.as_str().to_owned(),
+        comment_count: 0,
+        updated_at: id.unix_ms(),
+    })
+}
+
+/// Changes to a post; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct PostChanges {
+    /// A new title.
+    pub title: Option<Title>,
+    /// A new description.
+    pub description: Option<Description>,
+    /// A new write-up URL.
+    pub markdown_url: Option<MarkdownUrl>,
+}
+
+impl PostChanges {
+    fn is_empty(&self) -> bool {
+        self.title.is_none() && self.description.is_none() && self.markdown_url.is_none()
+    }
+}
+
+const UPDATE: &str = "UPDATE posts SET title = COALESCE(?, title), \
+     description = COALESCE(?, description), markdown_url = COALESCE(?, markdown_url), \
+     updated_at = ? WHERE id = ?";
+
+/// Applies `changes` to a locked `post` at `now` (Unix ms) and returns the
+/// result. No changes, no write: `updated_at` stays.
+pub fn update(db: &dyn Db, post: Post, changes: &PostChanges, now: i64) -> Result<Post, Error> {
+    if changes.is_empty() {
+        return Ok(post);
+    }
+    // Never before the last edit, even if this pod's clock is behind.
+    let updated_at = now.max(post.updated_at);
+    db.execute(
+        UPDATE,
+        &[
+            changes.title.as_ref().map(Title::as_str).into(),
+            changes.description.as_ref().map(Description::as_str).into(),
+            changes
+                .markdown_url
+                .as_ref()
+                .map(MarkdownUrl::as_str)
+                .into(),
+            updated_at.into(),
+            post.id.into(),
+        ],
+    )?;
+    Ok(Post {
+        title: changes
+            .title
+            .as_ref()
+            .map_or(post.title, |t| t.as_str().to_owned()),
+        description: changes
+            .description
+            .as_ref()
+            .map_or(post.description, |d| d.as_str().to_owned()),
+        markdown_url: changes
+            .markdown_url
+            .as_ref()
+            .map_or(post.markdown_url, |u| u.as_str().to_owned()),
+        updated_at,
+        ..post
+    })
+}
+
+const DELETE: &str = "DELETE FROM posts WHERE id = ?";
+
+/// Deletes a locked post (its comments go with it, by the foreign key's
+/// cascade) and uncounts it. Call inside a transaction.
+pub fn delete(db: &dyn Db, post: &Post) -> Result<(), Error> {
+    db.execute(DELETE, &[post.id.into()])?;
+    db.execute(COUNT_AUTHOR_POST, &[(-1_i64).into(), post.author.id.into()])?;
+    db.execute(COUNT_POST, &[(-1_i64).into()])?;
+    Ok(())
+}
