@@ -112,6 +112,21 @@ text_type!(
     |text| check_length(text, 1, 2048).and_then(|()| check_url(text))
 );
 
+/// RFC 3986 `unreserved`, `sub-delims` and `%` (escapes are checked
+/// separately): what a host name or user info may hold.
+fn is_plain(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=%".contains(c)
+}
+
+/// RFC 3986 `pchar`: what a path segment may hold.
+fn is_pchar(c: char) -> bool {
+    is_plain(c) || c == ':' || c == '@'
+}
+
+/// Checks `text` against RFC 3986's grammar for an absolute http(s) URI
+/// with an authority: `scheme://[userinfo@]host[:port][/path][?query][#fragment]`.
+/// A URI, not an IRI: anything else, non-ASCII letters included, must be
+/// percent-encoded.
 fn check_url(text: &str) -> Result<(), String> {
     let invalid = || Err("must be an absolute http or https URL".to_owned());
     let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
@@ -122,31 +137,59 @@ fn check_url(text: &str) -> Result<(), String> {
     } else {
         return invalid();
     };
-    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if !percent_escapes_are_valid(text) {
         return invalid();
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let (tail, fragment) = tail.split_once('#').unwrap_or((tail, ""));
+    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    let tail_ok = path.chars().all(|c| is_pchar(c) || c == '/')
+        && query.chars().all(|c| is_pchar(c) || c == '/' || c == '?')
+        && fragment
+            .chars()
+            .all(|c| is_pchar(c) || c == '/' || c == '?');
+    let (userinfo, host_port) = authority.rsplit_once('@').unwrap_or(("", authority));
+    let userinfo_ok = userinfo.chars().all(|c| is_plain(c) || c == ':');
     // An IPv6 literal carries colons of its own: `[::1]:8080`.
-    let (host, port) = match host_port.strip_prefix('[') {
+    let (host_ok, port) = match host_port.strip_prefix('[') {
         Some(v6) => match v6.split_once(']') {
-            Some((address, "")) => (address, None),
-            Some((address, rest)) => match rest.strip_prefix(':') {
-                Some(port) => (address, Some(port)),
-                None => return invalid(),
-            },
+            Some((address, after)) => (
+                address.parse::<std::net::Ipv6Addr>().is_ok(),
+                match after {
+                    "" => None,
+                    after => match after.strip_prefix(':') {
+                        Some(port) => Some(port),
+                        None => return invalid(),
+                    },
+                },
+            ),
             None => return invalid(),
         },
-        None => match host_port.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (host_port, None),
-        },
+        None => {
+            let (host, port) = match host_port.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (host_port, None),
+            };
+            (!host.is_empty() && host.chars().all(is_plain), port)
+        }
     };
     let port_ok = port.is_none_or(|p| p.is_empty() || p.parse::<u16>().is_ok());
-    if host.is_empty() || !port_ok {
+    if !(tail_ok && userinfo_ok && host_ok && port_ok) {
         return invalid();
     }
     Ok(())
+}
+
+/// Every `%` starts two hex digits.
+fn percent_escapes_are_valid(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().all(|(i, b)| {
+        *b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    })
 }
 
 /// 8–72 bytes of UTF-8: bcrypt reads at most 72 bytes, and a longer
@@ -250,6 +293,9 @@ mod tests {
             "HTTPS://EXAMPLE.COM/a?b=c#d",
             "https://user@example.com:8443/x",
             "http://[::1]:8080/readme.md",
+            "https://example.com/caf%C3%A9.md",
+            "https://xn--bcher-kva.example/readme.md",
+            "https://example.com/a/b;c=d?q=1&r=a:b@c/d?e#frag/ment?x",
         ] {
             assert!(MarkdownUrl::parse(good).is_ok(), "{good}");
         }
@@ -263,6 +309,18 @@ mod tests {
             "https://exa mple.com",
             "https://example.com:99999/",
             "/relative/path.md",
+            "https://\u{9c3}\u{d2e}",
+            "https://bücher.example/readme.md",
+            "https://example.com/ä",
+            "https://example.com/a b",
+            "https://example.com/<script>",
+            "https://example.com/100%",
+            "https://exa|mple.com/",
+            "http://[not-ipv6]/",
+            "https://=n#.[L",
+            "https://example.com/a#b#c",
+            "https://example.com/[x]",
+            "https://ex[ample.com/",
         ] {
             assert!(MarkdownUrl::parse(bad).is_err(), "{bad}");
         }

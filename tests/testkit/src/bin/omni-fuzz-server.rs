@@ -1,0 +1,31 @@
+//! Serves Omni in the test host over a fresh database, for an API fuzzer
+//! (`scripts/fuzz-api` runs schemathesis against it). Signs up a user,
+//! creates a post with a comment so that lists have items, prints
+//! `<base url> <bearer token> <post id>` on one line, then serves until
+//! killed.
+
+use omni_testkit::spawn_app;
+use serde_json::json;
+
+#[tokio::main]
+async fn main() {
+    let app = spawn_app().await;
+    let user = app.create_user("fuzzer").await;
+    let post = app
+        .post(
+            "/api/posts",
+            &json!({ "title": "Seed", "markdown_url": "https://example.com/seed.md" }),
+            Some(&user.token),
+        )
+        .await
+        .json();
+    let post_id = post["id"].as_str().expect("the seed post has an id");
+    app.post(
+        &format!("/api/posts/{post_id}/comments"),
+        &json!({ "body": "Seed comment" }),
+        Some(&user.token),
+    )
+    .await;
+    println!("{} {} {post_id}", app.url(), user.token);
+    std::future::pending::<()>().await;
+}
