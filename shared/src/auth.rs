@@ -85,8 +85,81 @@ pub struct IssuedToken {
     pub expires_at: i64,
 }
 
+/// An HS256-only crypto backend for `jsonwebtoken`. Its built-in backends
+/// link every algorithm (RSA, ECDSA, EdDSA) because they are chosen at run
+/// time; Omni signs and accepts HS256 alone, and this keeps the others out
+/// of the components.
+mod hs256 {
+    use hmac::{Hmac, Mac};
+    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+    use jsonwebtoken::errors::{ErrorKind, Result};
+    use jsonwebtoken::signature::{self, Signer, Verifier};
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+    use sha2::Sha256;
+
+    struct Hs256(Hmac<Sha256>);
+
+    impl Signer<Vec<u8>> for Hs256 {
+        fn try_sign(&self, message: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(message);
+            Ok(mac.finalize().into_bytes().to_vec())
+        }
+    }
+
+    impl Verifier<Vec<u8>> for Hs256 {
+        fn verify(
+            &self,
+            message: &[u8],
+            tag: &Vec<u8>,
+        ) -> std::result::Result<(), signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(message);
+            // Constant-time comparison.
+            mac.verify_slice(tag).map_err(signature::Error::from_source)
+        }
+    }
+
+    impl JwtSigner for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    impl JwtVerifier for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    fn hs256(algorithm: &Algorithm, secret: &[u8]) -> Result<Hs256> {
+        if *algorithm != Algorithm::HS256 {
+            return Err(ErrorKind::InvalidAlgorithm.into());
+        }
+        Ok(Hs256(
+            Hmac::new_from_slice(secret).map_err(|_| ErrorKind::InvalidKeyFormat)?,
+        ))
+    }
+
+    static PROVIDER: CryptoProvider = CryptoProvider {
+        signer_factory: |algorithm, key: &EncodingKey| {
+            Ok(Box::new(hs256(algorithm, key.as_bytes())?))
+        },
+        verifier_factory: |algorithm, key: &DecodingKey| {
+            Ok(Box::new(hs256(algorithm, key.try_get_as_bytes()?)?))
+        },
+        key_utils: KeyUtils::new_unimplemented(),
+    };
+
+    /// Makes this the process's backend; later calls find it installed.
+    pub(super) fn install() {
+        let _ = PROVIDER.install_default();
+    }
+}
+
 /// Signs a token for `user`, issued at `now` (Unix seconds), living `ttl` seconds.
 pub fn issue_token(user: Id, now: i64, ttl: i64, secret: &[u8]) -> Result<IssuedToken, Error> {
+    hs256::install();
     let claims = Claims {
         sub: user.to_string(),
         iat: now,
@@ -114,6 +187,7 @@ pub struct InvalidToken(String);
 /// Checks a token's signature (HS256 only), issuer, audience and expiry,
 /// and returns the user id it names.
 pub fn verify_token(token: &str, secret: &[u8]) -> Result<Id, InvalidToken> {
+    hs256::install();
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[AUDIENCE]);
@@ -175,8 +249,30 @@ mod tests {
         Id::from_i64(118_407_598_460_190_720).unwrap()
     }
 
+    /// The HMAC tag of `message` with `algorithm`.
+    fn hmac_tag(algorithm: Algorithm, message: &str, secret: &[u8]) -> Vec<u8> {
+        use hmac::{Hmac, Mac};
+        fn tag<M: Mac + hmac::digest::KeyInit>(message: &str, secret: &[u8]) -> Vec<u8> {
+            let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(secret).unwrap();
+            mac.update(message.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        match algorithm {
+            Algorithm::HS256 => tag::<Hmac<sha2::Sha256>>(message, secret),
+            Algorithm::HS384 => tag::<Hmac<sha2::Sha384>>(message, secret),
+            Algorithm::HS512 => tag::<Hmac<sha2::Sha512>>(message, secret),
+            other => panic!("no test signer for {other:?}"),
+        }
+    }
+
+    /// Signs by hand, so tests can make tokens with any HMAC algorithm
+    /// (the provider above refuses to).
     fn sign(claims: &serde_json::Value, header: &Header, secret: &[u8]) -> String {
-        jsonwebtoken::encode(header, claims, &EncodingKey::from_secret(secret)).unwrap()
+        let head = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).unwrap());
+        let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let message = format!("{head}.{body}");
+        let tag = hmac_tag(header.alg, &message, secret);
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
     fn claims() -> serde_json::Value {
@@ -199,6 +295,18 @@ mod tests {
         let mut claims = claims();
         claims.as_object_mut().unwrap().remove(field);
         claims
+    }
+
+    #[test]
+    fn the_provider_signs_exactly_hmac_sha256() {
+        // The test signer and the provider agree, so the other tests mean
+        // what they say.
+        let issued = issue_token(user(), 1_800_000_000, 60, SECRET).unwrap();
+        let (message, tag) = issued.token.rsplit_once('.').unwrap();
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(tag).unwrap(),
+            hmac_tag(Algorithm::HS256, message, SECRET)
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, anyhow, bail};
 use http::{HeaderName, HeaderValue};
@@ -94,7 +94,7 @@ impl Drop for RunningApp {
     }
 }
 
-/// Counters per component.
+/// Counters per component, for tests and benchmarks.
 #[derive(Debug, Default)]
 pub struct Stats {
     components: HashMap<String, Counters>,
@@ -102,17 +102,35 @@ pub struct Stats {
 
 #[derive(Debug, Default)]
 struct Counters {
+    compile: Duration,
+    pre_instantiate: Duration,
     requests: AtomicU64,
     statements: AtomicU64,
+    instantiations: AtomicU64,
+    instantiate_nanos: AtomicU64,
+    peak_memory_max: AtomicU64,
+    peak_memory_total: AtomicU64,
 }
 
 /// One component's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ComponentStats {
+    /// Compiling the `.wasm` (zero if this process had compiled it before).
+    pub compile: Duration,
+    /// Pre-instantiating it: linking its imports.
+    pub pre_instantiate: Duration,
     /// Requests routed to it.
     pub requests: u64,
     /// MySQL `query` and `execute` calls it made.
     pub statements: u64,
+    /// Instances created, and the time that took in all.
+    pub instantiations: u64,
+    /// Time spent creating instances, in all.
+    pub instantiate_total: Duration,
+    /// The most linear memory one request's instance reached, in bytes.
+    pub peak_memory_max: u64,
+    /// The peak linear memory of every finished request, summed.
+    pub peak_memory_total: u64,
 }
 
 impl Stats {
@@ -121,9 +139,21 @@ impl Stats {
         self.components
             .get(id)
             .map_or_else(ComponentStats::default, |c| ComponentStats {
+                compile: c.compile,
+                pre_instantiate: c.pre_instantiate,
                 requests: c.requests.load(Ordering::Relaxed),
                 statements: c.statements.load(Ordering::Relaxed),
+                instantiations: c.instantiations.load(Ordering::Relaxed),
+                instantiate_total: Duration::from_nanos(
+                    c.instantiate_nanos.load(Ordering::Relaxed),
+                ),
+                peak_memory_max: c.peak_memory_max.load(Ordering::Relaxed),
+                peak_memory_total: c.peak_memory_total.load(Ordering::Relaxed),
             })
+    }
+
+    fn counters(&self, id: &str) -> Option<&Counters> {
+        self.components.get(id)
     }
 }
 
@@ -165,12 +195,19 @@ pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
         }
         let id = trigger.component.clone();
         let decl = &manifest.components[&id];
+        let started = Instant::now();
         let component = compile(engine, &decl.source)
             .await
             .with_context(|| format!("cannot load component {id:?}"))?;
+        let compiled = Instant::now();
         let pre = ProxyPre::new(linker.instantiate_pre(&component)?)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("component {id:?} is not a wasi:http/incoming-handler"))?;
+        let counters = Counters {
+            compile: compiled - started,
+            pre_instantiate: compiled.elapsed(),
+            ..Counters::default()
+        };
         let allowed = decl
             .allowed_outbound_hosts
             .iter()
@@ -184,7 +221,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
                 .with_context(|| format!("component {id:?}"))?,
             environment: decl.environment.clone().into_iter().collect(),
         };
-        stats.components.insert(id.clone(), Counters::default());
+        stats.components.insert(id.clone(), counters);
         components.insert(id, Arc::new(runtime));
     }
 
@@ -389,7 +426,7 @@ impl Server {
             .get(&route.component)
             .with_context(|| format!("unknown component ID {:?}", route.component))?
             .clone();
-        if let Some(counters) = self.stats.components.get(&component.id) {
+        if let Some(counters) = self.stats.counters(&component.id) {
             counters.requests.fetch_add(1, Ordering::Relaxed);
         }
         let mut wasi = WasiCtx::builder();
@@ -404,26 +441,47 @@ impl Server {
             logs: self.logs.clone(),
             stats: self.stats.clone(),
             open_connections: 0,
+            memory: MemoryTracker::default(),
         };
         let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
         let (sender, receiver) = oneshot::channel();
         let incoming = store
             .data_mut()
             .new_incoming_request(Scheme::Http, request)?;
         let outparam = store.data_mut().new_response_outparam(sender)?;
         let pre = component.pre.clone();
+        let stats = self.stats.clone();
         let task = tokio::spawn(async move {
+            let started = Instant::now();
             let proxy = pre
                 .instantiate_async(&mut store)
                 .await
                 .map_err(anyhow::Error::from)
                 .context("guest instantiation failed")?;
-            proxy
+            if let Some(counters) = stats.counters(&component.id) {
+                let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                counters.instantiations.fetch_add(1, Ordering::Relaxed);
+                counters
+                    .instantiate_nanos
+                    .fetch_add(nanos, Ordering::Relaxed);
+            }
+            let result = proxy
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, outparam)
                 .await
                 .map_err(anyhow::Error::from)
-                .context("guest invocation failed")
+                .context("guest invocation failed");
+            // Recorded when the guest returns, which can be just after the
+            // client has the response.
+            if let Some(counters) = stats.counters(&component.id) {
+                let peak = store.data().memory.total;
+                counters.peak_memory_max.fetch_max(peak, Ordering::Relaxed);
+                counters
+                    .peak_memory_total
+                    .fetch_add(peak, Ordering::Relaxed);
+            }
+            result
         });
 
         let logs = self.logs.clone();
@@ -469,6 +527,36 @@ pub struct RequestState {
     logs: Logs,
     stats: Arc<Stats>,
     open_connections: usize,
+    memory: MemoryTracker,
+}
+
+/// Records how much linear memory an instance reaches. It refuses nothing:
+/// Spin sets no memory limit unless told to.
+#[derive(Debug, Default)]
+struct MemoryTracker {
+    /// Bytes of linear memory across the instance's memories.
+    total: u64,
+}
+
+impl wasmtime::ResourceLimiter for MemoryTracker {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.total += u64::try_from(desired.saturating_sub(current)).unwrap_or(u64::MAX);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
 }
 
 impl RequestState {
@@ -510,7 +598,7 @@ impl RequestState {
     }
 
     pub(crate) fn count_statement(&self) {
-        if let Some(counters) = self.stats.components.get(&self.component.id) {
+        if let Some(counters) = self.stats.counters(&self.component.id) {
             counters.statements.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -613,6 +613,30 @@ async fn statements_are_counted_per_component() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn each_phase_of_a_request_is_measured() {
+    let app = probe().await;
+    app.get("/counter", None).await;
+    let stats = app.host().stats().component("probe");
+    assert!(stats.pre_instantiate > std::time::Duration::ZERO);
+    assert_eq!(stats.instantiations, 1);
+    assert!(stats.instantiate_total > std::time::Duration::ZERO);
+    // The peak is recorded when the guest returns, possibly just after the
+    // response arrived: wait for it, within a bound.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.host().stats().component("probe").peak_memory_max == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no peak memory recorded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let peak = app.host().stats().component("probe").peak_memory_max;
+    // A Rust component starts with its stack and data: at least one 64 KiB page.
+    assert!(peak >= 64 * 1024, "{peak}");
+    assert!(peak < 64 << 20, "{peak}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn component_output_goes_to_the_log_prefixed_with_its_id() {
     let app = probe().await;
     app.get("/log", None).await;

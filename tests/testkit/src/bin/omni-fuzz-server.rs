@@ -4,6 +4,9 @@
 //! `<base url> <bearer token> <post id>` on one line, then serves until
 //! killed.
 
+// A tool for tests: a failed setup step should stop it loudly.
+#![allow(clippy::expect_used)]
+
 use omni_testkit::spawn_app;
 use serde_json::json;
 
