@@ -5,14 +5,15 @@ use spin_sdk::http::Response;
 
 use crate::auth;
 use crate::config::Config;
-use crate::db::{self, transaction};
+use crate::db::{self, Db, transaction};
 use crate::error::Error;
 use crate::handlers::posts::{existing, no_such_post};
 use crate::http::{self, Paging, Request};
 use crate::model::CommentBody;
-use crate::store::comments;
+use crate::snowflake::Id;
+use crate::store::comments::{self, Comment};
 use crate::time::now_ms;
-use crate::views::{self, CommentView};
+use crate::views::CommentView;
 
 /// `GET /api/posts/:id/comments`: newest first, by `?page=` or `?before=`;
 /// 404 for an unknown post.
@@ -21,18 +22,31 @@ pub fn list(request: &Request) -> Result<Response, Error> {
     let paging = Paging::from_request(request)?;
     let config = Config::load()?;
     let db = db::connect(&config)?;
-    match paging {
-        Paging::Page(page) => {
-            let listing = comments::page(&*db, post, page)?;
-            let total = listing.total.ok_or_else(no_such_post)?;
-            http::ok(&views::page::<_, CommentView>(total, listing.items, page))
-        }
-        Paging::Before(before) => {
-            let listing = comments::before(&*db, post, before)?;
-            listing.total.ok_or_else(no_such_post)?;
-            http::ok(&views::slice::<_, CommentView>(listing.items, |c| c.id))
-        }
-    }
+    super::list::<_, CommentView>(
+        paging,
+        |page| comments::page(&*db, post, page),
+        |before| comments::before(&*db, post, before),
+        |c| c.id,
+        no_such_post,
+    )
+}
+
+/// The `{body}` of a new or edited comment.
+fn comment_body(request: &Request) -> Result<CommentBody, Error> {
+    let mut fields = request.json()?;
+    let body = fields.required::<CommentBody>("body");
+    fields.finish()?;
+    Ok(body?)
+}
+
+/// Locks comment `id` for `caller`: 401 if the caller's account is gone,
+/// 404 if the comment is. Returns it with its post's author.
+fn locked_comment(db: &dyn Db, id: Id, caller: Id) -> Result<(Comment, Id), Error> {
+    let locked = comments::lock_for_caller(db, id, caller)?;
+    existing(locked.caller)?;
+    locked
+        .comment
+        .ok_or_else(|| Error::NotFound("No comment has that id.".into()))
 }
 
 /// `POST /api/posts/:id/comments {body}`: 201 with the comment.
@@ -40,11 +54,7 @@ pub fn create(request: &Request) -> Result<Response, Error> {
     let config = Config::load()?;
     let caller = auth::token_user_id(request, &config)?;
     let post = request.path_id("id")?;
-    let mut fields = request.json()?;
-    let body = fields.required::<CommentBody>("body");
-    fields.finish()?;
-    let body = body?;
-
+    let body = comment_body(request)?;
     let db = db::connect(&config)?;
     let comment = transaction(&*db, |db| {
         let locked = comments::lock_for_new_comment(db, post, caller)?;
@@ -65,16 +75,10 @@ pub fn update(request: &Request) -> Result<Response, Error> {
     let config = Config::load()?;
     let caller = auth::token_user_id(request, &config)?;
     let id = request.path_id("id")?;
-    let mut fields = request.json()?;
-    let body = fields.required::<CommentBody>("body");
-    fields.finish()?;
-    let body = body?;
-
+    let body = comment_body(request)?;
     let db = db::connect(&config)?;
     let comment = transaction(&*db, |db| {
-        let locked = comments::lock_for_caller(db, id, caller)?;
-        existing(locked.caller)?;
-        let (comment, _) = locked.comment.ok_or_else(no_such_comment)?;
+        let (comment, _) = locked_comment(db, id, caller)?;
         if comment.author.id != caller {
             return Err(Error::Forbidden(
                 "Only the comment's author may edit it.".into(),
@@ -92,9 +96,7 @@ pub fn delete(request: &Request) -> Result<Response, Error> {
     let id = request.path_id("id")?;
     let db = db::connect(&config)?;
     transaction(&*db, |db| {
-        let locked = comments::lock_for_caller(db, id, caller)?;
-        existing(locked.caller)?;
-        let (comment, post_author) = locked.comment.ok_or_else(no_such_comment)?;
+        let (comment, post_author) = locked_comment(db, id, caller)?;
         if comment.author.id != caller && post_author != caller {
             return Err(Error::Forbidden(
                 "Only the comment's author or the post's author may delete it.".into(),
@@ -103,8 +105,4 @@ pub fn delete(request: &Request) -> Result<Response, Error> {
         comments::delete(db, &comment)
     })?;
     Ok(http::no_content())
-}
-
-fn no_such_comment() -> Error {
-    Error::NotFound("No comment has that id.".into())
 }

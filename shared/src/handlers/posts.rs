@@ -12,27 +12,21 @@ use crate::snowflake::Id;
 use crate::store::posts::{self, NewPost, Post, PostChanges};
 use crate::store::users::{self, User};
 use crate::time::now_ms;
-use crate::views::{self, PostView};
+use crate::views::PostView;
 
 /// `GET /api/posts`: every post, newest first, by `?page=` or `?before=`.
 pub fn list(request: &Request) -> Result<Response, Error> {
     let paging = Paging::from_request(request)?;
     let config = Config::load()?;
     let db = db::connect(&config)?;
-    match paging {
-        Paging::Page(page) => {
-            let listing = posts::page(&*db, page)?;
-            // The counter row always exists; its absence is a broken schema.
-            let total = listing.total.ok_or_else(|| {
-                Error::internal(anyhow::anyhow!("the `posts` counter row is missing"))
-            })?;
-            http::ok(&views::page::<_, PostView>(total, listing.items, page))
-        }
-        Paging::Before(before) => http::ok(&views::slice::<_, PostView>(
-            posts::before(&*db, before)?,
-            |p| p.id,
-        )),
-    }
+    super::list::<_, PostView>(
+        paging,
+        |page| posts::page(&*db, page),
+        |before| posts::before(&*db, before),
+        |p| p.id,
+        // The counter row always exists; its absence is a broken schema.
+        || Error::internal(anyhow::anyhow!("the `posts` counter row is missing")),
+    )
 }
 
 /// `POST /api/posts {title, description?, markdown_url}`: 201 with the post.

@@ -7,7 +7,7 @@ use crate::db;
 use crate::error::Error;
 use crate::http::{self, Paging, Request};
 use crate::store::{posts, users};
-use crate::views::{self, PostView, UserView};
+use crate::views::{PostView, UserView};
 
 /// `GET /api/users/:id`: a user's public profile, or 404.
 pub fn get(request: &Request) -> Result<Response, Error> {
@@ -26,17 +26,15 @@ pub fn posts(request: &Request) -> Result<Response, Error> {
     let paging = Paging::from_request(request)?;
     let config = Config::load()?;
     let db = db::connect(&config)?;
-    let no_such_user = || Error::NotFound("No user has that id.".into());
-    match paging {
-        Paging::Page(page) => {
-            let listing = posts::page_by_author(&*db, author, page)?;
-            let total = listing.total.ok_or_else(no_such_user)?;
-            http::ok(&views::page::<_, PostView>(total, listing.items, page))
-        }
-        Paging::Before(before) => {
-            let listing = posts::before_by_author(&*db, author, before)?;
-            listing.total.ok_or_else(no_such_user)?;
-            http::ok(&views::slice::<_, PostView>(listing.items, |p| p.id))
-        }
-    }
+    super::list::<_, PostView>(
+        paging,
+        |page| posts::page_by_author(&*db, author, page),
+        |before| posts::before_by_author(&*db, author, before),
+        |p| p.id,
+        no_such_user,
+    )
+}
+
+fn no_such_user() -> Error {
+    Error::NotFound("No user has that id.".into())
 }

@@ -103,12 +103,16 @@ pub const PAGE_ALL: &str = concat!(
      WHERE t.name = 'posts'"
 );
 
-/// All posts older than `?`, newest first.
+/// All posts older than `?`, newest first, with the total. Shaped like
+/// [`PAGE_ALL`], so every list query decodes alike.
 pub const BEFORE_ALL: &str = concat!(
-    "SELECT ",
+    "SELECT t.value AS total, ",
     post_columns!(),
-    " FROM posts p JOIN users a ON a.id = p.author_id \
-     WHERE p.id < ? ORDER BY p.id DESC LIMIT ?"
+    " FROM counters t \
+     LEFT JOIN (SELECT id, author_id, title, description, markdown_url, comment_count, updated_at \
+                FROM posts WHERE id < ? ORDER BY id DESC LIMIT ?) p ON TRUE \
+     LEFT JOIN users a ON a.id = p.author_id \
+     WHERE t.name = 'posts'"
 );
 
 /// Page `?` of one user's posts, with the user's total; no row if there is
@@ -148,13 +152,9 @@ pub fn page(db: &dyn Db, page: u32) -> Result<Listing<Post>, Error> {
 }
 
 /// Up to a page and one more of all posts older than `before`.
-pub fn before(db: &dyn Db, before: Id) -> Result<Vec<Post>, Error> {
+pub fn before(db: &dyn Db, before: Id) -> Result<Listing<Post>, Error> {
     let rows = db.query(BEFORE_ALL, &[before.into(), KEYSET_LIMIT.into()])?;
-    Ok(rows
-        .iter()
-        .map(decode_post)
-        .filter_map(Result::transpose)
-        .collect::<Result<_, _>>()?)
+    Ok(decode_listing(&rows, decode_post, |p| p.id)?)
 }
 
 /// Page `page` of `author`'s posts.
