@@ -13,5 +13,6 @@ mod outage;
 mod paging;
 mod posts;
 mod problems;
+mod spinkube;
 mod tokens;
 mod users;
