@@ -27,9 +27,10 @@ pub type Routes<'a> = &'a [(Method, Handler)];
 /// Serves one request: 405 for a method the table lacks, 413 for a body over
 /// [`MAX_BODY_BYTES`], otherwise the handler's answer.
 pub async fn serve(incoming: IncomingRequest, routes: Routes<'_>) -> Response {
-    let method = Method::from_bytes(incoming.method().to_string().as_bytes()).unwrap_or_default();
-    let result = match find_handler(&method, routes) {
-        Ok(handler) => match Request::read(incoming, method).await {
+    // A method that is not even a valid token cannot be in the table.
+    let method = Method::from_bytes(incoming.method().to_string().as_bytes()).ok();
+    let result = match find_handler(method.as_ref(), routes) {
+        Ok((method, handler)) => match Request::read(incoming, method).await {
             Ok(request) => handler(&request),
             Err(error) => Err(error),
         },
@@ -38,12 +39,15 @@ pub async fn serve(incoming: IncomingRequest, routes: Routes<'_>) -> Response {
     result.into_response()
 }
 
-/// The handler for `method`, or a 405 listing the methods there are.
-pub fn find_handler(method: &Method, routes: Routes<'_>) -> Result<Handler, Error> {
+/// The table's entry for `method`, or a 405 listing the methods there are.
+pub fn find_handler(
+    method: Option<&Method>,
+    routes: Routes<'_>,
+) -> Result<(Method, Handler), Error> {
     routes
         .iter()
-        .find(|(m, _)| m == method)
-        .map(|(_, handler)| *handler)
+        .find(|(m, _)| Some(m) == method)
+        .map(|(m, handler)| (m.clone(), *handler))
         .ok_or_else(|| Error::MethodNotAllowed {
             allow: routes
                 .iter()
@@ -425,10 +429,13 @@ mod tests {
     #[test]
     fn a_method_outside_the_table_is_a_405_listing_the_table() {
         let routes: Routes<'_> = &[(Method::GET, handler_a), (Method::PATCH, handler_a)];
-        assert!(find_handler(&Method::GET, routes).is_ok());
-        match find_handler(&Method::DELETE, routes) {
-            Err(Error::MethodNotAllowed { allow }) => assert_eq!(allow, "GET, PATCH"),
-            other => panic!("expected a 405, got {other:?}"),
+        assert!(find_handler(Some(&Method::GET), routes).is_ok());
+        for method in [Some(&Method::DELETE), None] {
+            match find_handler(method, routes) {
+                Err(Error::MethodNotAllowed { allow }) => assert_eq!(allow, "GET, PATCH"),
+                Err(other) => panic!("expected a 405, got {other:?}"),
+                Ok(_) => panic!("expected a 405 for {method:?}"),
+            }
         }
     }
 
