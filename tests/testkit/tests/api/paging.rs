@@ -6,17 +6,8 @@ use omni_shared::store::{comments, posts};
 use omni_testkit::{TestApp, spawn_app};
 use serde_json::{Value, json};
 
-use crate::posts::create_post;
+use crate::posts::{create_post, ids};
 use crate::problems::assert_problem;
-
-fn ids(list: &Value) -> Vec<String> {
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["id"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 /// Creates `n` posts by one user, oldest first, and returns their ids.
 async fn posts(app: &TestApp, n: usize) -> Vec<String> {

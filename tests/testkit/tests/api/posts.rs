@@ -22,7 +22,8 @@ pub async fn create_post(app: &TestApp, user: &TestUser, title: &str) -> Value {
     response.json()
 }
 
-fn ids(list: &Value) -> Vec<String> {
+/// The ids of a list's items, in order.
+pub fn ids(list: &Value) -> Vec<String> {
     list["items"]
         .as_array()
         .unwrap()
