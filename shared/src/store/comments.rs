@@ -3,12 +3,11 @@
 
 use crate::db::{Db, DbError, Row};
 use crate::error::Error;
-use crate::http::PAGE_SIZE;
 use crate::model::CommentBody;
 use crate::snowflake::{Id, NodeId, insert_with_fresh_id};
 use crate::store::posts::{Author, decode_author};
 use crate::store::users::{self, User};
-use crate::store::{KEYSET_LIMIT, Listing, decode_listing, offset};
+use crate::store::{KEYSET_LIMIT, Listing, PAGE_LIMIT, decode_listing, offset};
 
 /// A comment as stored, with its author.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +77,7 @@ pub fn page(db: &dyn Db, post: Id, page: u32) -> Result<Listing<Comment>, Error>
         PAGE_FOR_POST,
         &[
             post.into(),
-            i64::from(PAGE_SIZE).into(),
+            PAGE_LIMIT.into(),
             offset(page).into(),
             post.into(),
         ],

@@ -39,13 +39,16 @@ pub struct Listing<T> {
     pub items: Vec<T>,
 }
 
+/// Items a `?page=` query asks for, as the SQL parameter.
+pub const PAGE_LIMIT: i64 = PAGE_SIZE as i64;
+
 /// Items a keyset query asks for: a page and one more, to tell whether
 /// another page follows.
-pub const KEYSET_LIMIT: i64 = PAGE_SIZE as i64 + 1;
+pub const KEYSET_LIMIT: i64 = PAGE_LIMIT + 1;
 
 /// The row offset of 1-based `page`.
 pub(crate) fn offset(page: u32) -> i64 {
-    (i64::from(page) - 1) * i64::from(PAGE_SIZE)
+    (i64::from(page) - 1) * PAGE_LIMIT
 }
 
 /// Decodes a listing: every row carries `total` (the owner's count) and at

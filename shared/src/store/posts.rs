@@ -7,11 +7,10 @@
 
 use crate::db::{Db, DbError, Row};
 use crate::error::Error;
-use crate::http::PAGE_SIZE;
 use crate::model::{Description, MarkdownUrl, Title};
 use crate::snowflake::{Id, NodeId, insert_with_fresh_id};
 use crate::store::users::{self, User};
-use crate::store::{KEYSET_LIMIT, Listing, decode_listing, offset};
+use crate::store::{KEYSET_LIMIT, Listing, PAGE_LIMIT, decode_listing, offset};
 
 /// A post's author, as lists show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,10 +143,7 @@ const FIND: &str = concat!(
 
 /// Page `page` of all posts.
 pub fn page(db: &dyn Db, page: u32) -> Result<Listing<Post>, Error> {
-    let rows = db.query(
-        PAGE_ALL,
-        &[i64::from(PAGE_SIZE).into(), offset(page).into()],
-    )?;
+    let rows = db.query(PAGE_ALL, &[PAGE_LIMIT.into(), offset(page).into()])?;
     Ok(decode_listing(&rows, decode_post, |p| p.id)?)
 }
 
@@ -163,7 +159,7 @@ pub fn page_by_author(db: &dyn Db, author: Id, page: u32) -> Result<Listing<Post
         PAGE_BY_AUTHOR,
         &[
             author.into(),
-            i64::from(PAGE_SIZE).into(),
+            PAGE_LIMIT.into(),
             offset(page).into(),
             author.into(),
         ],
