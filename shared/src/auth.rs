@@ -4,7 +4,8 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, PRODUCTION_MIN_BCRYPT_COST};
+use crate::config::PRODUCTION_MIN_BCRYPT_COST;
+use crate::context::Context;
 use crate::db::Db;
 use crate::error::Error;
 use crate::http::Request;
@@ -205,14 +206,15 @@ pub fn verify_token(token: &str, secret: &[u8]) -> Result<Id, InvalidToken> {
 /// The user the request's bearer token names, or a 401 (with
 /// `WWW-Authenticate: Bearer`) if there is no valid token or the user no
 /// longer exists.
-pub fn authenticate(request: &Request, config: &Config, db: &dyn Db) -> Result<User, Error> {
-    let user_id = token_user_id(request, config)?;
-    existing_user(db, user_id)
+pub fn authenticate(request: &Request, context: &Context) -> Result<User, Error> {
+    let user_id = token_user_id(request, context)?;
+    existing_user(context.db()?, user_id)
 }
 
 /// The user id of the request's valid bearer token, without looking the user
-/// up: a 401 costs no database work.
-pub fn token_user_id(request: &Request, config: &Config) -> Result<Id, Error> {
+/// up: a 401 costs no database work (unless the signing key itself lives in
+/// a local SQLite database).
+pub fn token_user_id(request: &Request, context: &Context) -> Result<Id, Error> {
     let header = request
         .header("authorization")
         .ok_or_else(|| Error::Unauthorized("A bearer token is required.".into()))?;
@@ -221,7 +223,7 @@ pub fn token_user_id(request: &Request, config: &Config) -> Result<Id, Error> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .ok_or_else(|| Error::Unauthorized("Use `Authorization: Bearer <token>`.".into()))?;
-    verify_token(token, config.jwt_secret())
+    verify_token(token, context.jwt_secret()?)
         .map_err(|_| Error::Unauthorized("The token is invalid or expired.".into()))
 }
 

@@ -1,6 +1,7 @@
 //! Configuration: one struct, read from Spin variables on every request and
 //! validated. A bad value is an error naming the variable, never a silent
-//! default for a secret.
+//! default for a secret. With no variables at all, Omni runs locally on
+//! Spin's built-in SQLite and keeps its own signing key there.
 
 use std::fmt;
 
@@ -19,11 +20,39 @@ pub const MIN_JWT_SECRET_BYTES: usize = 32;
 /// The longest token lifetime accepted: 30 days.
 pub const MAX_JWT_TTL_SECONDS: i64 = 30 * 24 * 3600;
 
+/// Where the data lives, from `db_url`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// `mysql://user:password@host:port/database`: MySQL or MariaDB through
+    /// Spin's outbound MySQL. Holds a password: never log it.
+    MySql(String),
+    /// `sqlite:<label>`: a SQLite database Spin provides (`default` is its
+    /// built-in one, a file under `.spin/` for `spin up`).
+    Sqlite(String),
+}
+
+impl Database {
+    /// The zero-setup default: Spin's built-in SQLite database.
+    pub const DEFAULT_URL: &str = "sqlite:default";
+}
+
+/// Where the JWT signing key comes from.
+#[derive(Clone)]
+enum JwtKey {
+    /// The `jwt_secret` variable.
+    Configured(String),
+    /// None is configured and the database is local SQLite: the app makes
+    /// one and keeps it in that database.
+    Local,
+    /// `jwt_secret` is unusable: no token may be issued or accepted.
+    Invalid(ConfigError),
+}
+
 /// Everything a component needs to know about its environment.
 #[derive(Clone)]
 pub struct Config {
-    db_url: String,
-    jwt_secret: String,
+    database: Database,
+    jwt_key: JwtKey,
     /// How long a login token lives.
     pub jwt_ttl_seconds: i64,
     /// The bcrypt work factor for new password hashes.
@@ -33,20 +62,27 @@ pub struct Config {
 }
 
 /// A configuration problem, naming the variable (never its value when secret).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[error("configuration variable `{variable}`: {problem}")]
 pub struct ConfigError {
     variable: &'static str,
     problem: String,
 }
 
-impl From<ConfigError> for Error {
-    fn from(error: ConfigError) -> Self {
-        Error::internal(error)
+impl ConfigError {
+    /// The variable at fault.
+    pub fn variable(&self) -> &'static str {
+        self.variable
     }
 }
 
-fn problem(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+impl From<ConfigError> for Error {
+    fn from(error: ConfigError) -> Self {
+        Error::Misconfigured(error)
+    }
+}
+
+pub(crate) fn problem(variable: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError {
         variable,
         problem: problem.into(),
@@ -63,21 +99,22 @@ impl Config {
     }
 
     /// Reads and validates the configuration from `get`, which returns a
-    /// variable's value or why it could not.
+    /// variable's value or why it could not. A bad `jwt_secret` does not
+    /// fail the whole configuration: reads that need no token still work,
+    /// and everything that signs or checks a token fails (see
+    /// [`Config::jwt_secret`]).
     pub fn from_source(get: impl Fn(&str) -> Result<String, String>) -> Result<Self, ConfigError> {
         let read = |name: &'static str| get(name).map_err(|e| problem(name, e));
 
-        let db_url = read("db_url")?;
-        let db_host = read("db_host")?;
-        check_db_url(&db_url, &db_host)?;
-
-        let jwt_secret = read("jwt_secret")?;
-        if jwt_secret.len() < MIN_JWT_SECRET_BYTES {
-            return Err(problem(
-                "jwt_secret",
-                format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
-            ));
+        let database = parse_database(&read("db_url")?)?;
+        if let Database::MySql(url) = &database {
+            check_db_host(url, &read("db_host")?)?;
         }
+        let jwt_key = match check_jwt_secret(read("jwt_secret")?, &database) {
+            Ok(Some(secret)) => JwtKey::Configured(secret),
+            Ok(None) => JwtKey::Local,
+            Err(error) => JwtKey::Invalid(error),
+        };
 
         let jwt_ttl_seconds = parse_in_range(
             "jwt_ttl_seconds",
@@ -94,8 +131,8 @@ impl Config {
         let node = parse_in_range("snowflake_node", &read("snowflake_node")?, 0, 1023)?;
 
         Ok(Self {
-            db_url,
-            jwt_secret,
+            database,
+            jwt_key,
             jwt_ttl_seconds,
             bcrypt_cost: u32::try_from(bcrypt_cost)
                 .map_err(|e| problem("bcrypt_cost", e.to_string()))?,
@@ -106,22 +143,43 @@ impl Config {
         })
     }
 
-    /// The database URL. Holds a password: never log it.
-    pub fn db_url(&self) -> &str {
-        &self.db_url
+    /// The database to use.
+    pub fn database(&self) -> &Database {
+        &self.database
     }
 
-    /// The HS256 signing key. Never log it.
-    pub fn jwt_secret(&self) -> &[u8] {
-        self.jwt_secret.as_bytes()
+    /// The configured HS256 signing key (never log it); `None` when the app
+    /// runs locally on SQLite without one and keeps its own in the
+    /// database; an error when `jwt_secret` is missing, short or a
+    /// placeholder where it is required.
+    pub fn jwt_secret(&self) -> Result<Option<&[u8]>, ConfigError> {
+        match &self.jwt_key {
+            JwtKey::Configured(secret) => Ok(Some(secret.as_bytes())),
+            JwtKey::Local => Ok(None),
+            JwtKey::Invalid(error) => Err(error.clone()),
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MySql(_) => f.write_str("MySql(<redacted>)"),
+            Self::Sqlite(label) => write!(f, "Sqlite({label:?})"),
+        }
     }
 }
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let jwt_key = match &self.jwt_key {
+            JwtKey::Configured(_) => "<redacted>",
+            JwtKey::Local => "<local>",
+            JwtKey::Invalid(_) => "<invalid>",
+        };
         f.debug_struct("Config")
-            .field("db_url", &"<redacted>")
-            .field("jwt_secret", &"<redacted>")
+            .field("database", &self.database)
+            .field("jwt_secret", &jwt_key)
             .field("jwt_ttl_seconds", &self.jwt_ttl_seconds)
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("snowflake_node", &self.snowflake_node.get())
@@ -147,15 +205,67 @@ fn parse_in_range(
         })
 }
 
-/// Checks that `db_url` is a `mysql://` URL whose host and port are the ones
-/// `db_host` names. `spin.toml` allows outbound MySQL only to
-/// `mysql://{{ db_host }}`, so a mismatch would fail later with Spin's
-/// opaque "not permitted"; this says which variables disagree instead.
-/// A `db_host` with a wildcard is not compared.
-fn check_db_url(db_url: &str, db_host: &str) -> Result<(), ConfigError> {
-    let rest = db_url
-        .strip_prefix("mysql://")
-        .ok_or_else(|| problem("db_url", "must start with mysql://"))?;
+/// `mysql://…` or `sqlite:<label>`.
+fn parse_database(db_url: &str) -> Result<Database, ConfigError> {
+    if let Some(label) = db_url.strip_prefix("sqlite:") {
+        if label.is_empty() || label.contains('/') {
+            return Err(problem(
+                "db_url",
+                "must be sqlite:<label>, e.g. sqlite:default",
+            ));
+        }
+        return Ok(Database::Sqlite(label.to_owned()));
+    }
+    if db_url.starts_with("mysql://") {
+        return Ok(Database::MySql(db_url.to_owned()));
+    }
+    Err(problem(
+        "db_url",
+        "must start with mysql:// or be sqlite:<label> (e.g. sqlite:default)",
+    ))
+}
+
+/// Values that are published, and so sign nothing: the examples in
+/// `k8s/spinkube/secret.example.yaml` all start with `CHANGE`.
+const PLACEHOLDER_PREFIX: &str = "change";
+
+/// Checks `jwt_secret`: `Some` key when one is set and usable, `None` when
+/// none is set and the database is local SQLite (the app then keeps its
+/// own), an error otherwise. MySQL means a shared deployment, where a
+/// missing key must not be papered over.
+fn check_jwt_secret(secret: String, database: &Database) -> Result<Option<String>, ConfigError> {
+    if secret.is_empty() {
+        return match database {
+            Database::Sqlite(_) => Ok(None),
+            Database::MySql(_) => Err(problem(
+                "jwt_secret",
+                "is not set; it is required with a mysql:// db_url (e.g. `openssl rand -hex 32`)",
+            )),
+        };
+    }
+    if secret.len() < MIN_JWT_SECRET_BYTES {
+        return Err(problem(
+            "jwt_secret",
+            format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+        ));
+    }
+    let head = secret.get(..PLACEHOLDER_PREFIX.len()).unwrap_or_default();
+    if head.eq_ignore_ascii_case(PLACEHOLDER_PREFIX) {
+        return Err(problem(
+            "jwt_secret",
+            "is a published placeholder; set a random value (e.g. `openssl rand -hex 32`)",
+        ));
+    }
+    Ok(Some(secret))
+}
+
+/// Checks that `db_url`'s host and port are the ones `db_host` names.
+/// `spin.toml` allows outbound MySQL only to `mysql://{{ db_host }}`, so a
+/// mismatch would fail later with Spin's opaque "not permitted"; this says
+/// which variables disagree instead. A `db_host` with a wildcard is not
+/// compared.
+fn check_db_host(db_url: &str, db_host: &str) -> Result<(), ConfigError> {
+    let rest = db_url.strip_prefix("mysql://").unwrap_or(db_url);
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
     if host_port.is_empty() {
@@ -220,36 +330,111 @@ mod tests {
         Config::from_source(source(overrides)).unwrap_err()
     }
 
-    #[test]
-    fn a_complete_configuration_loads() {
-        let config = Config::from_source(source(&[])).unwrap();
-        assert_eq!(config.jwt_ttl_seconds, 86_400);
-        assert_eq!(config.bcrypt_cost, 10);
-        assert_eq!(config.snowflake_node.get(), 5);
-        assert_eq!(config.db_url(), "mysql://omni:pw@127.0.0.1:3307/omni");
+    fn config(overrides: &[(&str, &str)]) -> Config {
+        Config::from_source(source(overrides)).unwrap()
+    }
+
+    /// The jwt_secret problem of an otherwise good configuration.
+    fn secret_error(overrides: &[(&str, &str)]) -> ConfigError {
+        config(overrides).jwt_secret().unwrap_err()
     }
 
     #[test]
-    fn a_short_jwt_secret_is_refused() {
-        let error = error_for(&[("jwt_secret", "too short")]);
-        assert_eq!(error.variable, "jwt_secret");
-        assert!(
-            !error.to_string().contains("too short"),
-            "the secret leaked: {error}"
+    fn a_complete_configuration_loads() {
+        let config = config(&[]);
+        assert_eq!(config.jwt_ttl_seconds, 86_400);
+        assert_eq!(config.bcrypt_cost, 10);
+        assert_eq!(config.snowflake_node.get(), 5);
+        assert_eq!(
+            config.database(),
+            &Database::MySql("mysql://omni:pw@127.0.0.1:3307/omni".into())
         );
+        assert_eq!(config.jwt_secret().unwrap(), Some(SECRET.as_bytes()));
+    }
+
+    #[test]
+    fn the_default_db_url_is_spins_built_in_sqlite() {
+        let config = config(&[("db_url", Database::DEFAULT_URL)]);
+        assert_eq!(config.database(), &Database::Sqlite("default".into()));
+    }
+
+    #[test]
+    fn sqlite_without_a_jwt_secret_runs_locally_with_its_own_key() {
+        let config = config(&[("db_url", "sqlite:default"), ("jwt_secret", "")]);
+        assert_eq!(config.jwt_secret().unwrap(), None);
+    }
+
+    #[test]
+    fn db_host_is_not_compared_for_sqlite() {
+        assert!(
+            Config::from_source(source(&[("db_url", "sqlite:default"), ("db_host", "x:1")]))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn mysql_without_a_jwt_secret_is_a_configuration_error() {
+        assert_eq!(secret_error(&[("jwt_secret", "")]).variable(), "jwt_secret");
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused_on_either_backend() {
+        for db_url in ["mysql://omni:pw@127.0.0.1:3307/omni", "sqlite:default"] {
+            let error = secret_error(&[("db_url", db_url), ("jwt_secret", "too short")]);
+            assert_eq!(error.variable(), "jwt_secret");
+            assert!(
+                !error.to_string().contains("too short"),
+                "the secret leaked: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_placeholder_jwt_secret_never_signs_anything() {
+        for placeholder in [
+            "CHANGE-ME-example-jwt-secret-not-for-production-use",
+            "change-me-please-change-me-please-change-me",
+            "CHANGEME0123456789abcdef0123456789abcdef",
+        ] {
+            for db_url in ["mysql://omni:pw@127.0.0.1:3307/omni", "sqlite:default"] {
+                let error = secret_error(&[("db_url", db_url), ("jwt_secret", placeholder)]);
+                assert_eq!(error.variable(), "jwt_secret");
+                assert!(!error.to_string().contains(placeholder));
+            }
+        }
+    }
+
+    #[test]
+    fn the_example_secret_shipped_with_the_spinkube_manifests_is_refused() {
+        let example = include_str!("../../k8s/spinkube/secret.example.yaml");
+        let value = example
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("jwt_secret:"))
+            .map(|v| v.trim().trim_matches('"'))
+            .expect("the example sets jwt_secret");
+        assert_eq!(
+            secret_error(&[("jwt_secret", value)]).variable(),
+            "jwt_secret"
+        );
+    }
+
+    #[test]
+    fn a_bad_jwt_secret_leaves_the_rest_of_the_configuration_usable() {
+        let config = config(&[("jwt_secret", "")]);
+        assert_eq!(config.bcrypt_cost, 10);
     }
 
     #[test]
     fn a_missing_variable_is_named() {
         let error = Config::from_source(|name| {
-            if name == "jwt_secret" {
+            if name == "bcrypt_cost" {
                 Err("undefined".into())
             } else {
                 source(&[])(name)
             }
         })
         .unwrap_err();
-        assert_eq!(error.variable, "jwt_secret");
+        assert_eq!(error.variable, "bcrypt_cost");
     }
 
     #[test]
@@ -287,12 +472,16 @@ mod tests {
     }
 
     #[test]
-    fn the_db_url_must_be_mysql() {
-        assert_eq!(
-            error_for(&[("db_url", "postgres://x@h/db")]).variable,
-            "db_url"
-        );
-        assert_eq!(error_for(&[("db_url", "mysql:///db")]).variable, "db_url");
+    fn the_db_url_must_be_mysql_or_sqlite() {
+        for bad in [
+            "postgres://x@h/db",
+            "mysql:///db",
+            "sqlite:",
+            "sqlite:../x.db",
+            "",
+        ] {
+            assert_eq!(error_for(&[("db_url", bad)]).variable, "db_url", "{bad}");
+        }
     }
 
     #[test]
@@ -318,7 +507,7 @@ mod tests {
 
     #[test]
     fn debug_output_hides_the_secrets() {
-        let config = Config::from_source(source(&[])).unwrap();
+        let config = config(&[]);
         let debug = format!("{config:?}");
         assert!(!debug.contains(SECRET));
         assert!(!debug.contains("pw@"));

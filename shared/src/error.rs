@@ -57,6 +57,10 @@ pub enum Error {
     /// 503: the database cannot be reached. Sent with `Retry-After`.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// 503: a configuration variable is missing or unusable. The body names
+    /// the variable, never its value. Sent with `Retry-After`.
+    #[error("misconfigured")]
+    Misconfigured(#[source] crate::config::ConfigError),
     /// 500: anything unexpected. The cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -86,7 +90,7 @@ impl Error {
             Self::UnsupportedMediaType => 415,
             Self::Validation(_) => 422,
             Self::Internal(_) => 500,
-            Self::Unavailable(_) => 503,
+            Self::Unavailable(_) | Self::Misconfigured(_) => 503,
         }
     }
 
@@ -108,6 +112,10 @@ impl Error {
             Self::UnsupportedMediaType => "The request body must be application/json.".into(),
             Self::Validation(_) => "Some fields are invalid; see `errors`.".into(),
             Self::Unavailable(_) => "The database is unreachable. Try again shortly.".into(),
+            Self::Misconfigured(error) => format!(
+                "The service is misconfigured: its operator must fix the `{}` setting.",
+                error.variable()
+            ),
             Self::Internal(_) => "Something went wrong on our side.".into(),
         }
     }
@@ -148,6 +156,7 @@ impl IntoResponse for Error {
         match &self {
             Self::Internal(cause) => eprintln!("error: 500: {cause:#}"),
             Self::Unavailable(cause) => eprintln!("error: 503: database unavailable: {cause:#}"),
+            Self::Misconfigured(cause) => eprintln!("error: 503: {cause}"),
             _ => {}
         }
         let status = self.status();
@@ -172,7 +181,9 @@ impl IntoResponse for Error {
         match self {
             Self::Unauthorized(_) => response.set_header("www-authenticate", "Bearer"),
             Self::MethodNotAllowed { allow } => response.set_header("allow", allow),
-            Self::Unavailable(_) => response.set_header("retry-after", RETRY_AFTER_SECONDS),
+            Self::Unavailable(_) | Self::Misconfigured(_) => {
+                response.set_header("retry-after", RETRY_AFTER_SECONDS)
+            }
             _ => {}
         }
         response
@@ -249,6 +260,17 @@ mod tests {
     #[test]
     fn a_503_asks_the_client_to_retry_later() {
         let (_, _, response) = render(Error::Unavailable(anyhow::anyhow!("refused")));
+        assert_eq!(header(&response, "retry-after").as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn a_misconfiguration_is_a_503_naming_the_variable_but_not_its_value() {
+        let error = crate::config::problem("jwt_secret", "is a placeholder");
+        let (status, body, response) = render(Error::Misconfigured(error));
+        assert_eq!(status, 503);
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains("`jwt_secret`"), "{detail}");
+        assert!(!detail.contains("placeholder"), "{detail}");
         assert_eq!(header(&response, "retry-after").as_deref(), Some("5"));
     }
 

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod context;
 pub mod db;
 pub mod error;
 pub mod handlers;
@@ -16,4 +17,5 @@ pub mod store;
 pub mod time;
 pub mod views;
 
+pub use context::Context;
 pub use error::Error;

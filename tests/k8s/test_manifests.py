@@ -44,6 +44,10 @@ CRD_DIR = Path(os.environ.get("OMNI_SPINKUBE_CRDS", REPO.parent / "shared" / "sp
 
 KUBERNETES_VERSION = "1.31"
 NON_RESOURCE_FILES = {"kustomization.yaml"}
+# The shape of the Secrets the app needs, with placeholder values. Never part
+# of the kustomization: applying it would put published credentials in the
+# cluster (and the app refuses a placeholder jwt_secret anyway).
+EXAMPLE_SECRETS_FILE = "secret.example.yaml"
 
 INTERCEPTOR_SERVICE = ("keda", "keda-add-ons-http-interceptor-proxy", 8080)
 EXTERNAL_SCALER_ADDRESS = "keda-add-ons-http-external-scaler.keda:9090"
@@ -149,6 +153,13 @@ def spin_manifest() -> dict:
         return tomllib.load(f)
 
 
+@pytest.fixture(scope="session")
+def example_secrets() -> dict[str, dict[str, str]]:
+    """The values of the example Secrets, which the README tells operators to
+    recreate with random values."""
+    return secret_values(load_yaml_documents(K8S_DIR / EXAMPLE_SECRETS_FILE))
+
+
 def spin_apps(objects):
     return of_kind(objects, "SpinApp", "core.spinkube.dev")
 
@@ -194,9 +205,14 @@ def test_kustomization_lists_existing_files_and_every_manifest(kustomization):
     config_files = set(kustomization.get("configurations", []))
     for name in config_files:
         assert (K8S_DIR / name).is_file(), f"kustomization configuration {name} does not exist"
-    on_disk = {p.name for p in manifest_files()} - config_files
+    on_disk = {p.name for p in manifest_files()} - config_files - {EXAMPLE_SECRETS_FILE}
     missing = on_disk - set(listed)
     assert not missing, f"manifests not listed in kustomization.yaml resources: {sorted(missing)}"
+
+
+def test_example_secrets_are_not_applied_by_default(kustomization, objects):
+    assert EXAMPLE_SECRETS_FILE not in kustomization["resources"]
+    assert not of_kind(objects, "Secret"), "the default kustomization must not create Secrets"
 
 
 def test_kustomization_puts_everything_in_namespace_omni(kustomization, objects):
@@ -388,7 +404,8 @@ def builtin_validation_error(obj: dict) -> str | None:
 
 def test_builtin_kinds_validate_against_kubernetes_schemas(objects):
     kinds = set()
-    for obj in objects:
+    example = load_yaml_documents(K8S_DIR / EXAMPLE_SECRETS_FILE)
+    for obj in objects + example:
         if group_of(obj["apiVersion"]) not in BUILTIN_GROUPS:
             continue
         error = builtin_validation_error(obj)
@@ -825,8 +842,8 @@ def test_spinapp_variables_are_declared_and_required_ones_set(objects, spin_mani
             assert ("value" in var) != ("valueFrom" in var), f"{name}: {var['name']} needs exactly one source"
 
 
-def test_spinapp_variable_values_are_in_the_apps_accepted_ranges(objects):
-    secrets = secret_values(objects)
+def test_spinapp_variable_values_are_in_the_apps_accepted_ranges(objects, example_secrets):
+    secrets = example_secrets
     nodes = []
     for app in spin_apps(objects):
         values = {n: resolve_variable(v, secrets) for n, v in spin_variables(app).items()}
@@ -839,8 +856,8 @@ def test_spinapp_variable_values_are_in_the_apps_accepted_ranges(objects):
     assert len(nodes) == len(set(nodes)), "each SpinApp needs its own snowflake_node"
 
 
-def test_db_host_matches_db_url_and_the_mariadb_service(objects, kustomization):
-    secrets = secret_values(objects)
+def test_db_host_matches_db_url_and_the_mariadb_service(objects, kustomization, example_secrets):
+    secrets = example_secrets
     (service,) = [s for s in of_kind(objects, "Service") if s["metadata"]["name"] == "mariadb"]
     port = service["spec"]["ports"][0]["port"]
     expected = f"mariadb.{effective_namespace(service, kustomization)}.svc.cluster.local:{port}"
@@ -855,8 +872,8 @@ def test_db_host_matches_db_url_and_the_mariadb_service(objects, kustomization):
         assert db_host == expected
 
 
-def test_db_url_example_matches_the_mariadb_credentials_example(objects):
-    secrets = secret_values(objects)
+def test_db_url_example_matches_the_mariadb_credentials_example(example_secrets):
+    secrets = example_secrets
     url = urlsplit(secrets["omni-secrets"]["db_url"])
     creds = secrets["mariadb-credentials"]
     assert url.username == creds["user"]
@@ -864,15 +881,15 @@ def test_db_url_example_matches_the_mariadb_credentials_example(objects):
     assert url.path.lstrip("/") == creds["database"]
 
 
-def test_example_secrets_are_obviously_fake(objects):
-    for name, data in secret_values(objects).items():
+def test_example_secrets_are_obviously_fake(example_secrets):
+    for name, data in example_secrets.items():
         for key in ("db_url", "jwt_secret", "password", "root-password"):
             if key in data:
                 assert "CHANGE-ME" in data[key], f"{name}/{key} does not look like a placeholder"
 
 
-def test_every_secret_reference_points_at_an_existing_key(objects):
-    secrets = secret_values(objects)
+def test_every_secret_reference_points_at_an_existing_key(objects, example_secrets):
+    secrets = example_secrets
 
     def refs(node):
         if isinstance(node, dict):
@@ -893,6 +910,55 @@ def test_every_secret_reference_points_at_an_existing_key(objects):
                 f"{obj['kind']}: Secret {ref['name']} has no key {ref['key']}"
             )
     assert count > 0
+
+
+def database_problems(app: dict) -> list[str]:
+    """Why `app` could start without MySQL: spin.toml's db_url defaults to
+    Spin's built-in SQLite, which in a pod is ephemeral and per replica, so
+    every SpinApp must set a mysql:// db_url (and a jwt_secret) from a
+    Secret it cannot start without."""
+    problems = []
+    variables = spin_variables(app)
+    for name in ("db_url", "jwt_secret"):
+        var = variables.get(name)
+        if var is None:
+            problems.append(f"does not set {name}")
+            continue
+        ref = var.get("valueFrom", {}).get("secretKeyRef")
+        if ref is None:
+            problems.append(f"{name} does not come from a Secret")
+        elif ref.get("optional", False):
+            problems.append(f"{name}'s secretKeyRef is optional, so the pod could start without it")
+    return problems
+
+
+def test_every_spinapp_needs_a_mysql_db_url_and_a_jwt_secret_from_a_secret(
+    objects, spin_manifest, example_secrets
+):
+    assert spin_manifest["variables"]["db_url"]["default"].startswith("sqlite:"), (
+        "this check exists because db_url defaults to SQLite"
+    )
+    for app in spin_apps(objects):
+        assert database_problems(app) == [], app["metadata"]["name"]
+        ref = spin_variables(app)["db_url"]["valueFrom"]["secretKeyRef"]
+        assert example_secrets[ref["name"]][ref["key"]].startswith("mysql://")
+
+
+def test_the_database_check_catches_a_spinapp_that_could_fall_back_to_sqlite(objects):
+    app = strip(spin_apps(objects)[0])
+    variables = app["spec"]["variables"]
+    without_url = [v for v in variables if v["name"] != "db_url"]
+    assert database_problems({"spec": {"variables": without_url}}) == ["does not set db_url"]
+    inline = [
+        {"name": "db_url", "value": "sqlite:default"} if v["name"] == "db_url" else v for v in variables
+    ]
+    assert database_problems({"spec": {"variables": inline}}) == ["db_url does not come from a Secret"]
+    for v in variables:
+        if v["name"] == "jwt_secret":
+            v["valueFrom"]["secretKeyRef"]["optional"] = True
+    assert database_problems(app) == [
+        "jwt_secret's secretKeyRef is optional, so the pod could start without it"
+    ]
 
 
 # --------------------------------------------------------------------------
@@ -1331,7 +1397,6 @@ def test_kustomize_build_emits_objects_in_dependency_order(built):
     assert last("SpinAppExecutor") < first("SpinApp"), "the webhook rejects SpinApps before their executor"
     assert last("InterceptorRoute") < first("ScaledObject"), "ScaledObjects need their InterceptorRoute first"
     assert last("ConfigMap") < first("Job")
-    assert last("Secret") < first("StatefulSet")
 
 
 def test_kustomize_build_generates_the_migrations_configmap_the_job_mounts(built):

@@ -1,20 +1,23 @@
 //! Storage access: one connection per request, typed rows, transactions.
 //!
-//! Handlers and the `store` modules talk to [`Db`], never to a driver, so a
-//! second backend (Spin's built-in SQLite is planned as the zero-setup
-//! default) only needs a new implementation of the trait and a case in
-//! [`connect`]. Values cross the boundary as [`Param`] and [`Value`], not as
-//! Spin's types.
+//! Handlers and the `store` modules talk to [`Db`], never to a driver. Two
+//! backends implement it, chosen by `db_url`: MySQL/MariaDB (production) and
+//! Spin's built-in SQLite (the zero-setup default). Both run the same SQL
+//! text wherever the dialects agree; where they differ (locking reads,
+//! starting a transaction, error texts) the difference lives in the backend.
+//! Values cross the boundary as [`Param`] and [`Value`], not as Spin's types.
 
 mod mysql;
+mod sqlite;
 
 use std::fmt;
 
-use crate::config::Config;
+use crate::config::{Config, Database};
 use crate::error::Error;
 use crate::snowflake::Id;
 
 pub use self::mysql::MySql;
+pub use self::sqlite::{MIGRATIONS as SQLITE_MIGRATIONS, Sqlite, statements};
 
 /// A statement parameter.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,10 +83,13 @@ impl From<DbError> for Error {
 pub trait Db {
     /// Runs a statement that returns rows.
     fn query(&self, sql: &str, params: &[Param]) -> Result<Rows, DbError>;
+    /// Runs a `SELECT` as a locking read: the rows it reads stay locked
+    /// until the transaction ends (MySQL appends `FOR UPDATE`; SQLite's
+    /// `BEGIN IMMEDIATE` already holds the whole database). Call inside a
+    /// transaction.
+    fn query_locked(&self, sql: &str, params: &[Param]) -> Result<Rows, DbError>;
     /// Runs a statement that returns no rows.
     fn execute(&self, sql: &str, params: &[Param]) -> Result<(), DbError>;
-    /// How many rows the last `execute` on this connection changed.
-    fn affected_rows(&self) -> Result<u64, DbError>;
     /// Starts a transaction.
     fn begin(&self) -> Result<(), DbError>;
     /// Commits the open transaction.
@@ -94,7 +100,10 @@ pub trait Db {
 
 /// Opens the request's one connection to the configured database.
 pub fn connect(config: &Config) -> Result<Box<dyn Db>, Error> {
-    Ok(Box::new(MySql::open(config.db_url())?))
+    Ok(match config.database() {
+        Database::MySql(url) => Box::new(MySql::open(url)?),
+        Database::Sqlite(label) => Box::new(Sqlite::open(label)?),
+    })
 }
 
 /// Runs `work` in a transaction: committed if it returns `Ok`, rolled back if
@@ -393,15 +402,15 @@ mod tests {
             self.log.borrow_mut().push(sql.into());
             Ok(Rows::default())
         }
+        fn query_locked(&self, sql: &str, params: &[Param]) -> Result<Rows, DbError> {
+            self.query(sql, params)
+        }
         fn execute(&self, sql: &str, _: &[Param]) -> Result<(), DbError> {
             self.log.borrow_mut().push(sql.into());
             if sql.contains("FAIL") {
                 return Err(DbError::Query("failed".into()));
             }
             Ok(())
-        }
-        fn affected_rows(&self) -> Result<u64, DbError> {
-            Ok(0)
         }
         fn begin(&self) -> Result<(), DbError> {
             self.execute("BEGIN", &[])

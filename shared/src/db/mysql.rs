@@ -45,21 +45,14 @@ impl Db for MySql {
         Rows::new(columns, rows)
     }
 
+    fn query_locked(&self, sql: &str, params: &[Param]) -> Result<Rows, DbError> {
+        self.query(&format!("{sql} FOR UPDATE"), params)
+    }
+
     fn execute(&self, sql: &str, params: &[Param]) -> Result<(), DbError> {
         self.connection
             .execute(sql, &to_parameters(params))
             .map_err(|e| classify(e, ""))
-    }
-
-    fn affected_rows(&self) -> Result<u64, DbError> {
-        // Spin's `execute` returns no count; the session still knows it.
-        let rows = self.query("SELECT ROW_COUNT() AS n", &[])?;
-        let n: i64 = rows
-            .first()
-            .ok_or_else(|| DbError::Decode("ROW_COUNT() returned no row".into()))?
-            .get("n")?;
-        // ROW_COUNT() is -1 after a statement that changes nothing countable.
-        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     fn begin(&self) -> Result<(), DbError> {

@@ -3,8 +3,7 @@
 use spin_sdk::http::Response;
 
 use crate::auth;
-use crate::config::Config;
-use crate::db;
+use crate::context::Context;
 use crate::error::Error;
 use crate::http::{self, Request};
 use crate::model::{Bio, DisplayName, Password, Username};
@@ -23,11 +22,11 @@ pub fn signup(request: &Request) -> Result<Response, Error> {
     let (username, password, display_name) =
         (username?, password?, display_name?.unwrap_or_default());
 
-    let config = Config::load()?;
+    let context = Context::load()?;
+    let config = context.config();
     let password_hash = auth::hash_password(&password, config.bcrypt_cost)?;
-    let db = db::connect(&config)?;
     let user = users::insert(
-        &*db,
+        context.db()?,
         config.snowflake_node,
         &username,
         &password_hash,
@@ -46,9 +45,11 @@ pub fn login(request: &Request) -> Result<Response, Error> {
     fields.finish()?;
     let (username, password) = (username?, password?);
 
-    let config = Config::load()?;
-    let db = db::connect(&config)?;
-    let credentials = users::find_credentials(&*db, &username)?;
+    let context = Context::load()?;
+    let config = context.config();
+    // No key, no login: a misconfigured server costs no bcrypt.
+    let secret = context.jwt_secret()?;
+    let credentials = users::find_credentials(context.db()?, &username)?;
     let stored_hash = credentials.as_ref().map(|c| c.password_hash.as_str());
     let password_matches = auth::verify_password(&password, stored_hash, config.bcrypt_cost)?;
     match credentials {
@@ -57,7 +58,7 @@ pub fn login(request: &Request) -> Result<Response, Error> {
                 credentials.user.id,
                 now_ms() / 1000,
                 config.jwt_ttl_seconds,
-                config.jwt_secret(),
+                secret,
             )?;
             http::ok(&LoginView::new(issued, credentials.user))
         }
@@ -67,24 +68,23 @@ pub fn login(request: &Request) -> Result<Response, Error> {
 
 /// `GET /api/me`: the caller's profile.
 pub fn me(request: &Request) -> Result<Response, Error> {
-    let config = Config::load()?;
-    let db = db::connect(&config)?;
-    let user = auth::authenticate(request, &config, &*db)?;
+    let context = Context::load()?;
+    let user = auth::authenticate(request, &context)?;
     http::ok(&UserView::from(user))
 }
 
 /// `PATCH /api/me {display_name?, bio?}`: changes the given fields.
 pub fn update_me(request: &Request) -> Result<Response, Error> {
-    let config = Config::load()?;
-    let user_id = auth::token_user_id(request, &config)?;
+    let context = Context::load()?;
+    let user_id = auth::token_user_id(request, &context)?;
     let mut fields = request.json()?;
     let display_name = fields.optional::<DisplayName>("display_name");
     let bio = fields.optional::<Bio>("bio");
     fields.finish()?;
     let (display_name, bio) = (display_name?, bio?);
 
-    let db = db::connect(&config)?;
-    let user = auth::existing_user(&*db, user_id)?;
-    let user = users::update_profile(&*db, &user, display_name.as_ref(), bio.as_ref())?;
+    let db = context.db()?;
+    let user = auth::existing_user(db, user_id)?;
+    let user = users::update_profile(db, &user, display_name.as_ref(), bio.as_ref())?;
     http::ok(&UserView::from(user))
 }

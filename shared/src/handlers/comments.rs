@@ -4,8 +4,8 @@
 use spin_sdk::http::Response;
 
 use crate::auth;
-use crate::config::Config;
-use crate::db::{self, Db, transaction};
+use crate::context::Context;
+use crate::db::{Db, transaction};
 use crate::error::Error;
 use crate::handlers::posts::{existing, no_such_post};
 use crate::http::{self, Paging, Request};
@@ -20,12 +20,12 @@ use crate::views::CommentView;
 pub fn list(request: &Request) -> Result<Response, Error> {
     let post = request.path_id("id")?;
     let paging = Paging::from_request(request)?;
-    let config = Config::load()?;
-    let db = db::connect(&config)?;
+    let context = Context::load()?;
+    let db = context.db()?;
     super::list::<_, CommentView>(
         paging,
-        |page| comments::page(&*db, post, page),
-        |before| comments::before(&*db, post, before),
+        |page| comments::page(db, post, page),
+        |before| comments::before(db, post, before),
         |c| c.id,
         no_such_post,
     )
@@ -51,18 +51,18 @@ fn locked_comment(db: &dyn Db, id: Id, caller: Id) -> Result<(Comment, Id), Erro
 
 /// `POST /api/posts/:id/comments {body}`: 201 with the comment.
 pub fn create(request: &Request) -> Result<Response, Error> {
-    let config = Config::load()?;
-    let caller = auth::token_user_id(request, &config)?;
+    let context = Context::load()?;
+    let caller = auth::token_user_id(request, &context)?;
     let post = request.path_id("id")?;
     let body = comment_body(request)?;
-    let db = db::connect(&config)?;
-    let comment = transaction(&*db, |db| {
+    let node = context.config().snowflake_node;
+    let comment = transaction(context.db()?, |db| {
         let locked = comments::lock_for_new_comment(db, post, caller)?;
         let author = existing(locked.caller)?;
         if !locked.post_exists {
             return Err(no_such_post());
         }
-        comments::insert(db, config.snowflake_node, post, &author, &body)
+        comments::insert(db, node, post, &author, &body)
     })?;
     http::created(
         &format!("/api/comments/{}", comment.id),
@@ -72,12 +72,11 @@ pub fn create(request: &Request) -> Result<Response, Error> {
 
 /// `PATCH /api/comments/:id {body}`: the comment's author only.
 pub fn update(request: &Request) -> Result<Response, Error> {
-    let config = Config::load()?;
-    let caller = auth::token_user_id(request, &config)?;
+    let context = Context::load()?;
+    let caller = auth::token_user_id(request, &context)?;
     let id = request.path_id("id")?;
     let body = comment_body(request)?;
-    let db = db::connect(&config)?;
-    let comment = transaction(&*db, |db| {
+    let comment = transaction(context.db()?, |db| {
         let (comment, _) = locked_comment(db, id, caller)?;
         if comment.author.id != caller {
             return Err(Error::Forbidden(
@@ -91,11 +90,10 @@ pub fn update(request: &Request) -> Result<Response, Error> {
 
 /// `DELETE /api/comments/:id`: the comment's author or the post's author.
 pub fn delete(request: &Request) -> Result<Response, Error> {
-    let config = Config::load()?;
-    let caller = auth::token_user_id(request, &config)?;
+    let context = Context::load()?;
+    let caller = auth::token_user_id(request, &context)?;
     let id = request.path_id("id")?;
-    let db = db::connect(&config)?;
-    transaction(&*db, |db| {
+    transaction(context.db()?, |db| {
         let (comment, post_author) = locked_comment(db, id, caller)?;
         if comment.author.id != caller && post_author != caller {
             return Err(Error::Forbidden(

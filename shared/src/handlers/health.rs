@@ -4,8 +4,7 @@
 use serde::Serialize;
 use spin_sdk::http::Response;
 
-use crate::config::Config;
-use crate::db;
+use crate::context::Context;
 use crate::error::Error;
 use crate::http::{self, Request};
 
@@ -15,13 +14,14 @@ struct Status {
 }
 
 /// `GET /healthz`, `/livez`, `/readyz`. Only readiness touches the
-/// database: a database outage must take pods out of the Service, not get
-/// them restarted.
+/// configuration and the database: an outage or a bad setting must take
+/// pods out of the Service (503, naming the variable at fault), not get them
+/// restarted. A pod that could not sign or check a token is not ready.
 pub fn get(request: &Request) -> Result<Response, Error> {
     if request.path() == "/readyz" {
-        let config = Config::load()?;
-        let db = db::connect(&config)?;
-        db.query("SELECT 1 AS ok", &[])?;
+        let context = Context::load()?;
+        context.jwt_secret()?;
+        context.db()?.query("SELECT 1 AS ok", &[])?;
     }
     http::ok(&Status { status: "ok" })
 }

@@ -3,8 +3,8 @@
 use spin_sdk::http::Response;
 
 use crate::auth;
-use crate::config::Config;
-use crate::db::{self, Db, transaction};
+use crate::context::Context;
+use crate::db::{Db, transaction};
 use crate::error::Error;
 use crate::http::{self, Paging, Request};
 use crate::model::{Description, MarkdownUrl, Title};
@@ -17,12 +17,12 @@ use crate::views::PostView;
 /// `GET /api/posts`: every post, newest first, by `?page=` or `?before=`.
 pub fn list(request: &Request) -> Result<Response, Error> {
     let paging = Paging::from_request(request)?;
-    let config = Config::load()?;
-    let db = db::connect(&config)?;
+    let context = Context::load()?;
+    let db = context.db()?;
     super::list::<_, PostView>(
         paging,
-        |page| posts::page(&*db, page),
-        |before| posts::before(&*db, before),
+        |page| posts::page(db, page),
+        |before| posts::before(db, before),
         |p| p.id,
         // The counter row always exists; its absence is a broken schema.
         || Error::internal(anyhow::anyhow!("the `posts` counter row is missing")),
@@ -31,8 +31,8 @@ pub fn list(request: &Request) -> Result<Response, Error> {
 
 /// `POST /api/posts {title, description?, markdown_url}`: 201 with the post.
 pub fn create(request: &Request) -> Result<Response, Error> {
-    let config = Config::load()?;
-    let caller = auth::token_user_id(request, &config)?;
+    let context = Context::load()?;
+    let caller = auth::token_user_id(request, &context)?;
     let mut fields = request.json()?;
     let title = fields.required::<Title>("title");
     let description = fields.optional::<Description>("description");
@@ -44,10 +44,10 @@ pub fn create(request: &Request) -> Result<Response, Error> {
         markdown_url: markdown_url?,
     };
 
-    let db = db::connect(&config)?;
-    let post = transaction(&*db, |db| {
+    let node = context.config().snowflake_node;
+    let post = transaction(context.db()?, |db| {
         let author = existing(users::lock(db, caller)?)?;
-        posts::insert(db, config.snowflake_node, &author, &new_post)
+        posts::insert(db, node, &author, &new_post)
     })?;
     http::created(&format!("/api/posts/{}", post.id), &PostView::from(post))
 }
@@ -55,17 +55,16 @@ pub fn create(request: &Request) -> Result<Response, Error> {
 /// `GET /api/posts/:id`.
 pub fn get(request: &Request) -> Result<Response, Error> {
     let id = request.path_id("id")?;
-    let config = Config::load()?;
-    let db = db::connect(&config)?;
-    let post = posts::find(&*db, id)?.ok_or_else(no_such_post)?;
+    let context = Context::load()?;
+    let post = posts::find(context.db()?, id)?.ok_or_else(no_such_post)?;
     http::ok(&PostView::from(post))
 }
 
 /// `PATCH /api/posts/:id {title?, description?, markdown_url?}`: the
 /// author only.
 pub fn update(request: &Request) -> Result<Response, Error> {
-    let config = Config::load()?;
-    let caller = auth::token_user_id(request, &config)?;
+    let context = Context::load()?;
+    let caller = auth::token_user_id(request, &context)?;
     let id = request.path_id("id")?;
     let mut fields = request.json()?;
     let title = fields.optional::<Title>("title");
@@ -78,8 +77,7 @@ pub fn update(request: &Request) -> Result<Response, Error> {
         markdown_url: markdown_url?,
     };
 
-    let db = db::connect(&config)?;
-    let post = transaction(&*db, |db| {
+    let post = transaction(context.db()?, |db| {
         let post = authored_post(db, id, caller)?;
         posts::update(db, post, &changes, now_ms())
     })?;
@@ -89,11 +87,10 @@ pub fn update(request: &Request) -> Result<Response, Error> {
 /// `DELETE /api/posts/:id`: the author only; its comments go too, in the
 /// same transaction.
 pub fn delete(request: &Request) -> Result<Response, Error> {
-    let config = Config::load()?;
-    let caller = auth::token_user_id(request, &config)?;
+    let context = Context::load()?;
+    let caller = auth::token_user_id(request, &context)?;
     let id = request.path_id("id")?;
-    let db = db::connect(&config)?;
-    transaction(&*db, |db| {
+    transaction(context.db()?, |db| {
         let post = authored_post(db, id, caller)?;
         posts::delete(db, &post)
     })?;

@@ -2,8 +2,7 @@
 
 use spin_sdk::http::Response;
 
-use crate::config::Config;
-use crate::db;
+use crate::context::Context;
 use crate::error::Error;
 use crate::http::{self, Paging, Request};
 use crate::store::{posts, users};
@@ -12,10 +11,9 @@ use crate::views::{PostView, UserView};
 /// `GET /api/users/:id`: a user's public profile, or 404.
 pub fn get(request: &Request) -> Result<Response, Error> {
     let id = request.path_id("id")?;
-    let config = Config::load()?;
-    let db = db::connect(&config)?;
-    let user =
-        users::find(&*db, id)?.ok_or_else(|| Error::NotFound("No user has that id.".into()))?;
+    let context = Context::load()?;
+    let user = users::find(context.db()?, id)?
+        .ok_or_else(|| Error::NotFound("No user has that id.".into()))?;
     http::ok(&UserView::from(user))
 }
 
@@ -24,12 +22,12 @@ pub fn get(request: &Request) -> Result<Response, Error> {
 pub fn posts(request: &Request) -> Result<Response, Error> {
     let author = request.path_id("id")?;
     let paging = Paging::from_request(request)?;
-    let config = Config::load()?;
-    let db = db::connect(&config)?;
+    let context = Context::load()?;
+    let db = context.db()?;
     super::list::<_, PostView>(
         paging,
-        |page| posts::page_by_author(&*db, author, page),
-        |before| posts::before_by_author(&*db, author, before),
+        |page| posts::page_by_author(db, author, page),
+        |before| posts::before_by_author(db, author, before),
         |p| p.id,
         no_such_user,
     )

@@ -106,13 +106,13 @@ pub struct LockedForComment {
 const LOCK_CALLER_AND_POST: &str = concat!(
     "SELECT ",
     caller_columns!(),
-    ", p.id AS post_id FROM users c LEFT JOIN posts p ON p.id = ? WHERE c.id = ? FOR UPDATE"
+    ", p.id AS post_id FROM users c LEFT JOIN posts p ON p.id = ? WHERE c.id = ?"
 );
 
 /// Reads and locks the caller and post `post` (so that it cannot vanish
 /// before the comment is in). Call inside a transaction.
 pub fn lock_for_new_comment(db: &dyn Db, post: Id, caller: Id) -> Result<LockedForComment, Error> {
-    let rows = db.query(LOCK_CALLER_AND_POST, &[post.into(), caller.into()])?;
+    let rows = db.query_locked(LOCK_CALLER_AND_POST, &[post.into(), caller.into()])?;
     let Some(row) = rows.first() else {
         return Ok(LockedForComment {
             caller: None,
@@ -179,13 +179,13 @@ const LOCK_FOR_CALLER: &str = concat!(
      LEFT JOIN comments m ON m.id = ? \
      LEFT JOIN users a ON a.id = m.author_id \
      LEFT JOIN posts p ON p.id = m.post_id \
-     WHERE c.id = ? FOR UPDATE"
+     WHERE c.id = ?"
 );
 
 /// Reads and locks the caller and comment `id` with its post's author, in
 /// one statement. Call inside a transaction.
 pub fn lock_for_caller(db: &dyn Db, id: Id, caller: Id) -> Result<LockedComment, Error> {
-    let rows = db.query(LOCK_FOR_CALLER, &[id.into(), caller.into()])?;
+    let rows = db.query_locked(LOCK_FOR_CALLER, &[id.into(), caller.into()])?;
     let Some(row) = rows.first() else {
         return Ok(LockedComment {
             caller: None,

@@ -23,6 +23,7 @@ macro_rules! author_columns {
 
 pub mod comments;
 pub mod posts;
+pub mod settings;
 pub mod users;
 
 use crate::db::{DbError, Row, Rows};

@@ -205,13 +205,13 @@ const LOCK_FOR_CALLER: &str = concat!(
     " FROM users c \
      LEFT JOIN posts p ON p.id = ? \
      LEFT JOIN users a ON a.id = p.author_id \
-     WHERE c.id = ? FOR UPDATE"
+     WHERE c.id = ?"
 );
 
 /// Reads and locks the caller and post `id` in one statement. Call inside a
 /// transaction.
 pub fn lock_for_caller(db: &dyn Db, id: Id, caller: Id) -> Result<Locked, Error> {
-    let rows = db.query(LOCK_FOR_CALLER, &[id.into(), caller.into()])?;
+    let rows = db.query_locked(LOCK_FOR_CALLER, &[id.into(), caller.into()])?;
     let Some(row) = rows.first() else {
         return Ok(Locked {
             caller: None,

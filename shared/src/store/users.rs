@@ -94,16 +94,12 @@ pub fn find_credentials(db: &dyn Db, username: &str) -> Result<Option<Credential
     }))
 }
 
-const LOCK: &str = concat!(
-    "SELECT ",
-    caller_columns!(),
-    " FROM users c WHERE c.id = ? FOR UPDATE"
-);
+const LOCK: &str = concat!("SELECT ", caller_columns!(), " FROM users c WHERE c.id = ?");
 
 /// Reads and locks the caller until the transaction ends, if their account
 /// still exists. Call inside a transaction.
 pub fn lock(db: &dyn Db, id: Id) -> Result<Option<User>, Error> {
-    let rows = db.query(LOCK, &[id.into()])?;
+    let rows = db.query_locked(LOCK, &[id.into()])?;
     Ok(rows.first().map(decode_caller).transpose()?)
 }
 
