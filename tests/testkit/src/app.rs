@@ -1,9 +1,12 @@
 //! [`spawn_app`]: the real components in the test host, over a fresh
 //! database of their own, with a client that has typed helpers.
+//!
+//! The database is MariaDB or Spin's built-in SQLite ([`Backend`]), chosen
+//! by `OMNI_TEST_BACKEND` so that the same suite runs on both.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mysql_async::prelude::Queryable;
 use omni_test_host::{HostOptions, Logs, Providers, RunningApp};
@@ -18,6 +21,27 @@ use crate::{wasm, workspace_root};
 /// The JWT signing key every test app uses.
 pub const JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
 
+/// The database an app runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh database on the shared MariaDB (`db_url = mysql://…`).
+    MySql,
+    /// Spin's built-in SQLite (`db_url` left at its default,
+    /// `sqlite:default`), in a fresh state directory.
+    Sqlite,
+}
+
+impl Backend {
+    /// `OMNI_TEST_BACKEND`: `mysql` (the default) or `sqlite`.
+    pub fn from_env() -> Self {
+        match std::env::var("OMNI_TEST_BACKEND").as_deref() {
+            Ok("sqlite") => Self::Sqlite,
+            Ok("mysql") | Err(_) => Self::MySql,
+            Ok(other) => panic!("OMNI_TEST_BACKEND must be mysql or sqlite, not {other:?}"),
+        }
+    }
+}
+
 /// What to change from the defaults.
 #[derive(Debug, Default)]
 pub struct AppOptions {
@@ -27,6 +51,12 @@ pub struct AppOptions {
     pub variables: Vec<(String, String)>,
     /// Another manifest than the repository's `spin.toml`.
     pub manifest: Option<PathBuf>,
+    /// The database; `None` is [`Backend::from_env`].
+    pub backend: Option<Backend>,
+    /// Set no variables at all, as a fresh `spin up` with an empty
+    /// environment: SQLite, a generated signing key, the default bcrypt
+    /// cost. `variables` still apply on top.
+    pub zero_setup: bool,
 }
 
 /// A running app with its own database.
@@ -34,11 +64,21 @@ pub struct AppOptions {
 pub struct TestApp {
     app: RunningApp,
     client: reqwest::Client,
-    database: String,
-    database_url: String,
+    database: Database,
     /// Whether responses are checked against `openapi.yaml` (for Omni's
     /// own manifest, not for fixtures).
     check_contract: bool,
+}
+
+/// Where a test app's data lives.
+#[derive(Debug)]
+enum Database {
+    MySql {
+        url: String,
+    },
+    /// The app's state directory, removed when the app is dropped; Spin
+    /// keeps the default database in `sqlite_db.db` there.
+    Sqlite(tempfile::TempDir),
 }
 
 /// A signed-up, logged-in user.
@@ -88,31 +128,57 @@ impl TestResponse {
     }
 }
 
-/// The whole app over a fresh database on the shared MariaDB.
+/// The whole app over a fresh database of the backend `OMNI_TEST_BACKEND`
+/// names.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(AppOptions::default()).await
 }
 
-/// The app with `options`, over a fresh database on the shared MariaDB.
+/// The app with `options`, over a fresh database.
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
-    TestApp::spawn_on(mariadb::shared(), options).await
+    match options.backend.unwrap_or_else(Backend::from_env) {
+        Backend::MySql => TestApp::spawn_on(mariadb::shared(), options).await,
+        Backend::Sqlite => {
+            let state = tempfile::Builder::new()
+                .prefix("omni-sqlite-")
+                .tempdir()
+                .expect("a state directory");
+            TestApp::start(Database::Sqlite(state), HashMap::new(), options).await
+        }
+    }
 }
 
 impl TestApp {
     /// The app over a fresh database on `server`.
     pub async fn spawn_on(server: &MariaDb, options: AppOptions) -> TestApp {
-        wasm::ensure_built();
-        let database = server.create_database().await.expect("a fresh database");
-        let database_url = server.url(&database);
-        let mut variables = HashMap::from([
-            ("db_url".to_owned(), database_url.clone()),
+        let name = server.create_database().await.expect("a fresh database");
+        let url = server.url(&name);
+        let variables = HashMap::from([
+            ("db_url".to_owned(), url.clone()),
             ("db_host".to_owned(), server.host().to_owned()),
-            ("jwt_secret".to_owned(), JWT_SECRET.to_owned()),
-            ("bcrypt_cost".to_owned(), "4".to_owned()),
-            ("snowflake_node".to_owned(), "1".to_owned()),
         ]);
+        TestApp::start(Database::MySql { url }, variables, options).await
+    }
+
+    async fn start(
+        database: Database,
+        mut variables: HashMap<String, String>,
+        options: AppOptions,
+    ) -> TestApp {
+        wasm::ensure_built();
+        if !options.zero_setup {
+            variables.extend([
+                ("jwt_secret".to_owned(), JWT_SECRET.to_owned()),
+                ("bcrypt_cost".to_owned(), "4".to_owned()),
+                ("snowflake_node".to_owned(), "1".to_owned()),
+            ]);
+        }
         variables.extend(options.variables);
         let check_contract = options.manifest.is_none();
+        let state_dir = match &database {
+            Database::Sqlite(dir) => Some(dir.path().to_owned()),
+            Database::MySql { .. } => None,
+        };
         let app = omni_test_host::start(HostOptions {
             manifest: options
                 .manifest
@@ -124,6 +190,8 @@ impl TestApp {
                 environment: false,
             },
             logs: Logs::captured(),
+            state_dir,
+            runtime_config_file: None,
         })
         .await
         .expect("the app starts");
@@ -131,8 +199,24 @@ impl TestApp {
             app,
             client: reqwest::Client::new(),
             database,
-            database_url,
             check_contract,
+        }
+    }
+
+    /// The backend this app's data is on.
+    pub fn backend(&self) -> Backend {
+        match self.database {
+            Database::MySql { .. } => Backend::MySql,
+            Database::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// The SQLite file of a [`Backend::Sqlite`] app (it exists once the app
+    /// has served a request that used the database).
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        match &self.database {
+            Database::Sqlite(dir) => Some(sqlite_file(dir.path())),
+            Database::MySql { .. } => None,
         }
     }
 
@@ -149,11 +233,6 @@ impl TestApp {
     /// Everything the components and the host logged.
     pub fn logs(&self) -> Vec<String> {
         self.app.logs().lines()
-    }
-
-    /// The name of this app's database.
-    pub fn database(&self) -> &str {
-        &self.database
     }
 
     /// A request builder for `path`, to send with [`TestApp::send`].
@@ -266,29 +345,110 @@ impl TestApp {
         }
     }
 
-    /// A direct connection to this app's database, for checks and setup.
+    /// A direct connection to this app's MariaDB database, for checks and
+    /// setup; panics on SQLite (see [`TestApp::sqlite`]).
     pub async fn db(&self) -> mysql_async::Conn {
-        mysql_async::Conn::from_url(self.database_url.as_str())
+        let Database::MySql { url, .. } = &self.database else {
+            panic!("this app runs on SQLite, not MariaDB");
+        };
+        mysql_async::Conn::from_url(url.as_str())
             .await
             .expect("a database connection")
     }
 
+    /// A direct connection to this app's SQLite database; panics on MariaDB.
+    pub fn sqlite(&self) -> rusqlite::Connection {
+        let path = self
+            .sqlite_path()
+            .expect("this app runs on MariaDB, not SQLite");
+        let connection = rusqlite::Connection::open(path).expect("the SQLite database opens");
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .expect("a busy timeout");
+        connection
+    }
+
     /// Runs `sql` directly and returns the first column of the first row.
-    pub async fn scalar<T: mysql_async::prelude::FromValue + Send + 'static>(
-        &self,
-        sql: &str,
-    ) -> T {
-        let mut db = self.db().await;
-        let value: Option<T> = db.query_first(sql).await.expect("the query runs");
-        db.disconnect().await.expect("a clean disconnect");
-        value.expect("a row")
+    pub async fn scalar<T: Scalar>(&self, sql: &str) -> T {
+        match &self.database {
+            Database::MySql { .. } => {
+                let mut db = self.db().await;
+                let value: Option<mysql_async::Value> =
+                    db.query_first(sql).await.expect("the query runs");
+                db.disconnect().await.expect("a clean disconnect");
+                T::from_mysql(value.expect("a row"))
+            }
+            Database::Sqlite(_) => {
+                let value: rusqlite::types::Value = self
+                    .sqlite()
+                    .query_row(sql, [], |row| row.get(0))
+                    .expect("the query returns a row");
+                T::from_sqlite(value)
+            }
+        }
     }
 
     /// Runs `sql` directly, returning nothing.
     pub async fn execute(&self, sql: &str) {
-        let mut db = self.db().await;
-        db.query_drop(sql).await.expect("the statement runs");
-        db.disconnect().await.expect("a clean disconnect");
+        match &self.database {
+            Database::MySql { .. } => {
+                let mut db = self.db().await;
+                db.query_drop(sql).await.expect("the statement runs");
+                db.disconnect().await.expect("a clean disconnect");
+            }
+            Database::Sqlite(_) => {
+                self.sqlite()
+                    .execute_batch(sql)
+                    .expect("the statement runs");
+            }
+        }
+    }
+
+    /// Renames a table, in the backend's dialect (to make statements that
+    /// use it fail).
+    pub async fn rename_table(&self, from: &str, to: &str) {
+        let sql = match self.backend() {
+            Backend::MySql => format!("RENAME TABLE {from} TO {to}"),
+            Backend::Sqlite => format!("ALTER TABLE {from} RENAME TO {to}"),
+        };
+        self.execute(&sql).await;
+    }
+}
+
+/// Where Spin keeps the default SQLite database in a state directory.
+fn sqlite_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("sqlite_db.db")
+}
+
+/// A value [`TestApp::scalar`] can return, from either backend.
+pub trait Scalar: Sized {
+    /// From a MariaDB value.
+    fn from_mysql(value: mysql_async::Value) -> Self;
+    /// From a SQLite value.
+    fn from_sqlite(value: rusqlite::types::Value) -> Self;
+}
+
+impl Scalar for i64 {
+    fn from_mysql(value: mysql_async::Value) -> Self {
+        mysql_async::from_value(value)
+    }
+    fn from_sqlite(value: rusqlite::types::Value) -> Self {
+        match value {
+            rusqlite::types::Value::Integer(n) => n,
+            other => panic!("expected an integer, got {other:?}"),
+        }
+    }
+}
+
+impl Scalar for String {
+    fn from_mysql(value: mysql_async::Value) -> Self {
+        mysql_async::from_value(value)
+    }
+    fn from_sqlite(value: rusqlite::types::Value) -> Self {
+        match value {
+            rusqlite::types::Value::Text(text) => text,
+            other => panic!("expected text, got {other:?}"),
+        }
     }
 }
 

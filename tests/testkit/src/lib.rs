@@ -13,7 +13,9 @@ pub mod wasm;
 
 use std::path::PathBuf;
 
-pub use app::{AppOptions, TestApp, TestResponse, TestUser, spawn_app, spawn_app_with};
+pub use app::{
+    AppOptions, Backend, Scalar, TestApp, TestResponse, TestUser, spawn_app, spawn_app_with,
+};
 pub use mariadb::MariaDb;
 
 /// The repository root.

@@ -1,5 +1,7 @@
 //! End-to-end tests of the Omni API: the real components in the test host,
-//! each test with a fresh database on real MariaDB.
+//! each test with a fresh database of its own, on real MariaDB or on Spin's
+//! built-in SQLite (`OMNI_TEST_BACKEND=mysql|sqlite`; `scripts/test` runs the
+//! suite once for each).
 
 // Test code: a panic is how a helper fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -16,3 +18,4 @@ mod problems;
 mod spinkube;
 mod tokens;
 mod users;
+mod zero_setup;

@@ -334,11 +334,11 @@ async fn a_delete_that_fails_part_way_leaves_everything_as_it_was() {
     )
     .await;
     // The last statement of the delete (the global counter) will fail.
-    app.execute("RENAME TABLE counters TO counters_away").await;
+    app.rename_table("counters", "counters_away").await;
     let response = app
         .delete(&format!("/api/posts/{id}"), Some(&ada.token))
         .await;
-    app.execute("RENAME TABLE counters_away TO counters").await;
+    app.rename_table("counters_away", "counters").await;
     let body = assert_problem(&response, 500);
     assert!(
         !body.to_string().contains("counters"),
