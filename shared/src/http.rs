@@ -36,7 +36,19 @@ pub async fn serve(incoming: IncomingRequest, routes: Routes<'_>) -> Response {
         },
         Err(error) => Err(error),
     };
-    result.into_response()
+    finish(result.into_response())
+}
+
+/// Adds what every response carries: `X-Content-Type-Options: nosniff`,
+/// and `Cache-Control: no-store` unless the handler chose a caching policy
+/// (nothing is cacheable unless it says so: tokens, profiles and errors
+/// must never sit in a shared cache).
+pub fn finish(mut response: Response) -> Response {
+    response.set_header("x-content-type-options", "nosniff");
+    if response.header("cache-control").is_none() {
+        response.set_header("cache-control", "no-store");
+    }
+    response
 }
 
 /// The table's entry for `method`, or a 405 listing the methods there are.
@@ -143,13 +155,32 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The id in path segment `:name`, which Spin passes as the
-    /// `spin-path-match-<name>` header. Not a valid id means no such
-    /// resource: 404.
-    pub fn path_id(&self, name: &str) -> Result<Id, Error> {
-        self.header(&format!("spin-path-match-{name}"))
-            .and_then(|raw| raw.parse().ok())
-            .ok_or_else(|| Error::NotFound(format!("No resource at {}.", self.path)))
+    /// The id in the one `:name` segment of `route` (the component's route
+    /// in `spin.toml`, e.g. `/api/posts/:id`), read from the request path
+    /// itself. Never from Spin's `spin-path-match-*` headers: Spin appends
+    /// them after the client's own, so a client could send its own first.
+    /// A path that does not fit the route, or whose segment is not a valid
+    /// id, names no resource: 404.
+    pub fn path_id(&self, route: &str) -> Result<Id, Error> {
+        let not_found = || Error::NotFound("No resource at this path.".into());
+        // Spin's router ignores one trailing slash.
+        let path = self.path.strip_suffix('/').unwrap_or(&self.path);
+        let (pattern, actual): (Vec<&str>, Vec<&str>) =
+            (route.split('/').collect(), path.split('/').collect());
+        if pattern.len() != actual.len() {
+            return Err(not_found());
+        }
+        let mut params = pattern
+            .iter()
+            .zip(&actual)
+            .filter(|(p, _)| p.starts_with(':'))
+            .map(|(_, segment)| *segment);
+        match (params.next(), params.next()) {
+            (Some(segment), None) => segment.parse().map_err(|_| not_found()),
+            _ => Err(Error::internal(anyhow::anyhow!(
+                "route {route} must have exactly one `:name` segment"
+            ))),
+        }
     }
 
     /// The query parameters, percent-decoded, in order.
@@ -452,25 +483,49 @@ mod tests {
     }
 
     #[test]
-    fn a_path_id_comes_from_spins_path_match_header() {
-        let request = Request::new(
-            Method::GET,
-            "/api/users/42",
-            vec![("spin-path-match-id".into(), "42".into())],
-            vec![],
+    fn a_path_id_comes_from_the_path_the_route_matched() {
+        let request = get("/api/posts/42/comments");
+        assert_eq!(
+            request.path_id("/api/posts/:id/comments").unwrap(),
+            Id::from_i64(42).unwrap()
         );
-        assert_eq!(request.path_id("id").unwrap(), Id::from_i64(42).unwrap());
+        let trailing = get("/api/users/7/");
+        assert_eq!(
+            trailing.path_id("/api/users/:id").unwrap(),
+            Id::from_i64(7).unwrap()
+        );
     }
 
     #[test]
-    fn a_path_id_that_is_not_an_id_is_a_404() {
+    fn a_spoofed_path_match_header_is_ignored() {
         let request = Request::new(
-            Method::GET,
-            "/api/users/abc",
-            vec![("spin-path-match-id".into(), "abc".into())],
+            Method::DELETE,
+            "/api/posts/1",
+            vec![
+                ("spin-path-match-id".into(), "2".into()),
+                ("spin-path-match-id".into(), "1".into()),
+            ],
             vec![],
         );
-        assert!(matches!(request.path_id("id"), Err(Error::NotFound(_))));
+        assert_eq!(
+            request.path_id("/api/posts/:id").unwrap(),
+            Id::from_i64(1).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_path_id_that_is_not_an_id_or_a_path_that_does_not_fit_is_a_404() {
+        for path in [
+            "/api/users/abc",
+            "/api/users/-1",
+            "/api/users/1/x",
+            "/api/users",
+        ] {
+            assert!(
+                matches!(get(path).path_id("/api/users/:id"), Err(Error::NotFound(_))),
+                "{path}"
+            );
+        }
     }
 
     #[test]

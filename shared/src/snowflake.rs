@@ -6,8 +6,14 @@
 //! A Spin instance lives for one request, so there is no in-memory sequence
 //! counter to lean on. The sequence bits are random instead, and the table's
 //! primary key is the arbiter: an insert that collides (same millisecond, same
-//! node, same 12 random bits) fails with a duplicate key on `PRIMARY` and is
+//! node, same random bits) fails with a duplicate key on `PRIMARY` and is
 //! retried with a fresh id by [`insert_with_fresh_id`].
+//!
+//! No two rows share an id, even across tables: the low two sequence bits
+//! name the row's kind ([`IdKind`]), so a user, a post and a comment made in
+//! the same millisecond on the same node differ there, and each table's
+//! primary key keeps its own kind unique. That leaves 10 random bits, 1024
+//! ids per millisecond, node and kind.
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,6 +28,9 @@ use crate::time::now_ms;
 pub const OMNI_EPOCH_MS: i64 = 1_735_689_600_000;
 
 const SEQUENCE_BITS: u32 = 12;
+/// The low sequence bits that name an id's kind.
+const KIND_BITS: u32 = 2;
+const KIND_MASK: i64 = (1 << KIND_BITS) - 1;
 const NODE_BITS: u32 = 10;
 const TIMESTAMP_BITS: u32 = 41;
 const SEQUENCE_MASK: i64 = (1 << SEQUENCE_BITS) - 1;
@@ -36,6 +45,17 @@ const MAX_ATTEMPTS: usize = 8;
 /// A Snowflake id. Written in JSON and URLs as a decimal string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Id(i64);
+
+/// What an id names: one kind per table, written into its low two bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdKind {
+    /// A user.
+    User = 0,
+    /// A post.
+    Post = 1,
+    /// A comment.
+    Comment = 2,
+}
 
 /// The node (shard) part of an id: 0 to 1023.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,12 +119,24 @@ impl Id {
         (self.0 & SEQUENCE_MASK) as u16
     }
 
-    /// A new id for `node`, stamped with the current time and random sequence bits.
-    pub fn generate(node: NodeId) -> Result<Self, Error> {
-        let sequence = getrandom::u32()
+    /// The kind written into the id, if it was made by [`Id::generate`].
+    pub fn kind(self) -> Option<IdKind> {
+        match self.0 & KIND_MASK {
+            0 => Some(IdKind::User),
+            1 => Some(IdKind::Post),
+            2 => Some(IdKind::Comment),
+            _ => None,
+        }
+    }
+
+    /// A new id of `kind` for `node`, stamped with the current time: random
+    /// sequence bits above the two that name the kind.
+    pub fn generate(node: NodeId, kind: IdKind) -> Result<Self, Error> {
+        let random = getrandom::u32()
             .map_err(|e| Error::internal(anyhow::anyhow!("no randomness for an id: {e}")))?;
-        // Only the low 12 bits survive `from_parts`.
-        Self::from_parts(now_ms(), node, (sequence & 0xfff) as u16)
+        // 10 random bits, then the kind: always below 4096.
+        let sequence = ((random & 0x3ff) << KIND_BITS) as u16 | kind as u16;
+        Self::from_parts(now_ms(), node, sequence)
             .map_err(|e| Error::internal(anyhow::Error::new(e)))
     }
 }
@@ -154,10 +186,11 @@ impl Serialize for Id {
 /// including a duplicate on another unique key, is returned as it is.
 pub fn insert_with_fresh_id<T>(
     node: NodeId,
+    kind: IdKind,
     mut insert: impl FnMut(Id) -> Result<T, DbError>,
 ) -> Result<T, Error> {
     for _ in 0..MAX_ATTEMPTS {
-        let id = Id::generate(node)?;
+        let id = Id::generate(node, kind)?;
         match insert(id) {
             Err(DbError::Duplicate { ref key, .. }) if key == "PRIMARY" => continue,
             result => return result.map_err(Error::from),
@@ -229,10 +262,25 @@ mod tests {
     #[test]
     fn generated_ids_carry_the_node_and_the_current_time() {
         let before = now_ms();
-        let id = Id::generate(node(7)).unwrap();
+        let id = Id::generate(node(7), IdKind::Post).unwrap();
         let after = now_ms();
         assert_eq!(id.node().get(), 7);
         assert!((before..=after).contains(&id.unix_ms()));
+    }
+
+    #[test]
+    fn ids_of_different_kinds_are_never_equal() {
+        let kinds = [IdKind::User, IdKind::Post, IdKind::Comment];
+        let mut seen = std::collections::HashMap::new();
+        for _ in 0..3000 {
+            for kind in kinds {
+                let id = Id::generate(node(1), kind).unwrap();
+                assert_eq!(id.kind(), Some(kind));
+                if let Some(other) = seen.insert(id, kind) {
+                    assert_eq!(other, kind, "{id} was both a {other:?} and a {kind:?}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -266,7 +314,7 @@ mod tests {
     #[test]
     fn a_primary_key_collision_is_retried_with_a_new_id() {
         let mut seen = Vec::new();
-        let result = insert_with_fresh_id(node(3), |id| {
+        let result = insert_with_fresh_id(node(3), IdKind::Post, |id| {
             seen.push(id);
             if seen.len() < 3 {
                 Err(DbError::Duplicate {
@@ -284,7 +332,7 @@ mod tests {
     #[test]
     fn a_collision_on_another_key_is_not_retried() {
         let mut attempts = 0;
-        let result: Result<(), Error> = insert_with_fresh_id(node(3), |_| {
+        let result: Result<(), Error> = insert_with_fresh_id(node(3), IdKind::Post, |_| {
             attempts += 1;
             Err(DbError::Duplicate {
                 key: "username".into(),
@@ -298,7 +346,7 @@ mod tests {
     #[test]
     fn endless_collisions_give_up_with_an_internal_error() {
         let mut attempts = 0;
-        let result: Result<(), Error> = insert_with_fresh_id(node(3), |_| {
+        let result: Result<(), Error> = insert_with_fresh_id(node(3), IdKind::Post, |_| {
             attempts += 1;
             Err(DbError::Duplicate {
                 key: "PRIMARY".into(),

@@ -15,10 +15,12 @@ use crate::store::comments::{self, Comment};
 use crate::time::now_ms;
 use crate::views::CommentView;
 
+use super::routes;
+
 /// `GET /api/posts/:id/comments`: newest first, by `?page=` or `?before=`;
 /// 404 for an unknown post.
 pub fn list(request: &Request) -> Result<Response, Error> {
-    let post = request.path_id("id")?;
+    let post = request.path_id(routes::POST_COMMENTS)?;
     let paging = Paging::from_request(request)?;
     let context = Context::load()?;
     let db = context.db()?;
@@ -53,7 +55,7 @@ fn locked_comment(db: &dyn Db, id: Id, caller: Id) -> Result<(Comment, Id), Erro
 pub fn create(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
-    let post = request.path_id("id")?;
+    let post = request.path_id(routes::POST_COMMENTS)?;
     let body = comment_body(request)?;
     let node = context.config().snowflake_node;
     let comment = transaction(context.db()?, |db| {
@@ -74,7 +76,7 @@ pub fn create(request: &Request) -> Result<Response, Error> {
 pub fn update(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
-    let id = request.path_id("id")?;
+    let id = request.path_id(routes::COMMENT)?;
     let body = comment_body(request)?;
     let comment = transaction(context.db()?, |db| {
         let (comment, _) = locked_comment(db, id, caller)?;
@@ -92,7 +94,7 @@ pub fn update(request: &Request) -> Result<Response, Error> {
 pub fn delete(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
-    let id = request.path_id("id")?;
+    let id = request.path_id(routes::COMMENT)?;
     transaction(context.db()?, |db| {
         let (comment, post_author) = locked_comment(db, id, caller)?;
         if comment.author.id != caller && post_author != caller {

@@ -7,6 +7,21 @@ pub mod health;
 pub mod posts;
 pub mod users;
 
+/// The routes whose handlers read an id from the path, exactly as
+/// `spin.toml` declares them (a test checks that it does).
+pub mod routes {
+    /// `GET /api/users/:id`.
+    pub const USER: &str = "/api/users/:id";
+    /// `GET /api/users/:id/posts`.
+    pub const USER_POSTS: &str = "/api/users/:id/posts";
+    /// `GET, PATCH, DELETE /api/posts/:id`.
+    pub const POST: &str = "/api/posts/:id";
+    /// `GET, POST /api/posts/:id/comments`.
+    pub const POST_COMMENTS: &str = "/api/posts/:id/comments";
+    /// `PATCH, DELETE /api/comments/:id`.
+    pub const COMMENT: &str = "/api/comments/:id";
+}
+
 use serde::Serialize;
 use spin_sdk::http::{IntoResponse, Response};
 
@@ -16,9 +31,10 @@ use crate::snowflake::Id;
 use crate::store::Listing;
 use crate::views;
 
-/// The problem-details 404 for a path no component serves.
-pub fn not_found(path: &str) -> Response {
-    Error::NotFound(format!("No resource at {path}.")).into_response()
+/// The problem-details 404 for a path no component serves, whatever the
+/// method. It does not echo the path: nothing a client sends is reflected.
+pub fn not_found() -> Response {
+    http::finish(Error::NotFound("No resource at this path.".into()).into_response())
 }
 
 /// Answers a list request in the form its paging asked for: a page with
@@ -41,6 +57,28 @@ fn list<T, V: From<T> + Serialize>(
             let listing = before(start)?;
             listing.total.ok_or_else(&missing)?;
             http::ok(&views::slice::<T, V>(listing.items, id))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::routes;
+
+    #[test]
+    fn every_route_with_an_id_is_a_route_in_spin_toml() {
+        let manifest = include_str!("../../../spin.toml");
+        for route in [
+            routes::USER,
+            routes::USER_POSTS,
+            routes::POST,
+            routes::POST_COMMENTS,
+            routes::COMMENT,
+        ] {
+            assert!(
+                manifest.contains(&format!("route = \"{route}\"")),
+                "{route} is not in spin.toml"
+            );
         }
     }
 }

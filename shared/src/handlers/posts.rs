@@ -14,6 +14,8 @@ use crate::store::users::{self, User};
 use crate::time::now_ms;
 use crate::views::PostView;
 
+use super::routes;
+
 /// `GET /api/posts`: every post, newest first, by `?page=` or `?before=`.
 pub fn list(request: &Request) -> Result<Response, Error> {
     let paging = Paging::from_request(request)?;
@@ -54,7 +56,7 @@ pub fn create(request: &Request) -> Result<Response, Error> {
 
 /// `GET /api/posts/:id`.
 pub fn get(request: &Request) -> Result<Response, Error> {
-    let id = request.path_id("id")?;
+    let id = request.path_id(routes::POST)?;
     let context = Context::load()?;
     let post = posts::find(context.db()?, id)?.ok_or_else(no_such_post)?;
     http::ok(&PostView::from(post))
@@ -65,7 +67,7 @@ pub fn get(request: &Request) -> Result<Response, Error> {
 pub fn update(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
-    let id = request.path_id("id")?;
+    let id = request.path_id(routes::POST)?;
     let mut fields = request.json()?;
     let title = fields.optional::<Title>("title");
     let description = fields.optional::<Description>("description");
@@ -89,7 +91,7 @@ pub fn update(request: &Request) -> Result<Response, Error> {
 pub fn delete(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
-    let id = request.path_id("id")?;
+    let id = request.path_id(routes::POST)?;
     transaction(context.db()?, |db| {
         let post = authored_post(db, id, caller)?;
         posts::delete(db, &post)

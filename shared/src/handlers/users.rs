@@ -8,9 +8,11 @@ use crate::http::{self, Paging, Request};
 use crate::store::{posts, users};
 use crate::views::{PostView, UserView};
 
+use super::routes;
+
 /// `GET /api/users/:id`: a user's public profile, or 404.
 pub fn get(request: &Request) -> Result<Response, Error> {
-    let id = request.path_id("id")?;
+    let id = request.path_id(routes::USER)?;
     let context = Context::load()?;
     let user = users::find(context.db()?, id)?
         .ok_or_else(|| Error::NotFound("No user has that id.".into()))?;
@@ -20,7 +22,7 @@ pub fn get(request: &Request) -> Result<Response, Error> {
 /// `GET /api/users/:id/posts`: a user's posts, newest first, by `?page=` or
 /// `?before=`; 404 for an unknown user.
 pub fn posts(request: &Request) -> Result<Response, Error> {
-    let author = request.path_id("id")?;
+    let author = request.path_id(routes::USER_POSTS)?;
     let paging = Paging::from_request(request)?;
     let context = Context::load()?;
     let db = context.db()?;

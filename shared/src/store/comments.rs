@@ -4,7 +4,7 @@
 use crate::db::{Db, DbError, Row};
 use crate::error::Error;
 use crate::model::CommentBody;
-use crate::snowflake::{Id, NodeId, insert_with_fresh_id};
+use crate::snowflake::{Id, IdKind, NodeId, insert_with_fresh_id};
 use crate::store::posts::{Author, decode_author};
 use crate::store::users::{self, User};
 use crate::store::{KEYSET_LIMIT, Listing, PAGE_LIMIT, decode_listing, offset};
@@ -138,7 +138,7 @@ pub fn insert(
     author: &User,
     body: &CommentBody,
 ) -> Result<Comment, Error> {
-    let id = insert_with_fresh_id(node, |id| {
+    let id = insert_with_fresh_id(node, IdKind::Comment, |id| {
         db.execute(
             INSERT,
             &[

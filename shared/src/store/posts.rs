@@ -8,7 +8,7 @@
 use crate::db::{Db, DbError, Row};
 use crate::error::Error;
 use crate::model::{Description, MarkdownUrl, Title};
-use crate::snowflake::{Id, NodeId, insert_with_fresh_id};
+use crate::snowflake::{Id, IdKind, NodeId, insert_with_fresh_id};
 use crate::store::users::{self, User};
 use crate::store::{KEYSET_LIMIT, Listing, PAGE_LIMIT, decode_listing, offset};
 
@@ -244,7 +244,7 @@ pub struct NewPost {
 /// Creates a post by `author` and counts it. Call inside a transaction,
 /// after locking the author with [`crate::store::users::lock`].
 pub fn insert(db: &dyn Db, node: NodeId, author: &User, post: &NewPost) -> Result<Post, Error> {
-    let id = insert_with_fresh_id(node, |id| {
+    let id = insert_with_fresh_id(node, IdKind::Post, |id| {
         db.execute(
             INSERT,
             &[

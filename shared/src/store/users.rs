@@ -3,7 +3,7 @@
 use crate::db::{Db, DbError, OnDuplicate, Row};
 use crate::error::Error;
 use crate::model::{Bio, DisplayName, Username};
-use crate::snowflake::{Id, NodeId, insert_with_fresh_id};
+use crate::snowflake::{Id, IdKind, NodeId, insert_with_fresh_id};
 
 /// A user as stored, without the password hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub fn insert(
     password_hash: &str,
     display_name: &DisplayName,
 ) -> Result<User, Error> {
-    insert_with_fresh_id(node, |id| {
+    insert_with_fresh_id(node, IdKind::User, |id| {
         db.execute(
             INSERT,
             &[
