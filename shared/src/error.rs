@@ -54,6 +54,12 @@ pub enum Error {
     /// 422: the body parsed but some fields are invalid.
     #[error("validation failed: {0:?}")]
     Validation(FieldErrors),
+    /// 429: a rate limit is used up. Sent with `Retry-After`.
+    #[error("too many requests (retry after {retry_after} s)")]
+    TooManyRequests {
+        /// Seconds until the limit's window ends.
+        retry_after: i64,
+    },
     /// 503: the database cannot be reached. Sent with `Retry-After`.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -89,6 +95,7 @@ impl Error {
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType => 415,
             Self::Validation(_) => 422,
+            Self::TooManyRequests { .. } => 429,
             Self::Internal(_) => 500,
             Self::Unavailable(_) | Self::Misconfigured(_) => 503,
         }
@@ -111,6 +118,9 @@ impl Error {
             }
             Self::UnsupportedMediaType => "The request body must be application/json.".into(),
             Self::Validation(_) => "Some fields are invalid; see `errors`.".into(),
+            Self::TooManyRequests { retry_after } => {
+                format!("Too many requests. Try again in {retry_after} seconds.")
+            }
             Self::Unavailable(_) => "The database is unreachable. Try again shortly.".into(),
             Self::Misconfigured(error) => format!(
                 "The service is misconfigured: its operator must fix the `{}` setting.",
@@ -146,6 +156,7 @@ fn reason_phrase(status: u16) -> &'static str {
         413 => "Content Too Large",
         415 => "Unsupported Media Type",
         422 => "Unprocessable Content",
+        429 => "Too Many Requests",
         503 => "Service Unavailable",
         _ => "Internal Server Error",
     }
@@ -181,6 +192,9 @@ impl IntoResponse for Error {
         match self {
             Self::Unauthorized(_) => response.set_header("www-authenticate", "Bearer"),
             Self::MethodNotAllowed { allow } => response.set_header("allow", allow),
+            Self::TooManyRequests { retry_after } => {
+                response.set_header("retry-after", retry_after.to_string())
+            }
             Self::Unavailable(_) | Self::Misconfigured(_) => {
                 response.set_header("retry-after", RETRY_AFTER_SECONDS)
             }
@@ -223,6 +237,7 @@ mod tests {
             (Error::PayloadTooLarge { limit: 10 }, 413),
             (Error::UnsupportedMediaType, 415),
             (Error::invalid_field("title", "is required"), 422),
+            (Error::TooManyRequests { retry_after: 30 }, 429),
             (Error::internal(anyhow::anyhow!("boom")), 500),
             (Error::Unavailable(anyhow::anyhow!("down")), 503),
         ];
@@ -272,6 +287,13 @@ mod tests {
         assert!(detail.contains("`jwt_secret`"), "{detail}");
         assert!(!detail.contains("placeholder"), "{detail}");
         assert_eq!(header(&response, "retry-after").as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn a_429_says_when_to_come_back() {
+        let (_, body, response) = render(Error::TooManyRequests { retry_after: 42 });
+        assert_eq!(header(&response, "retry-after").as_deref(), Some("42"));
+        assert!(body["detail"].as_str().unwrap().contains("42 seconds"));
     }
 
     #[test]

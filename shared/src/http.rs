@@ -6,6 +6,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use spin_sdk::http::{IncomingRequest, IntoResponse, Response};
 
+use std::net::{IpAddr, SocketAddr};
+
+use crate::config::IpNet;
 use crate::error::{Error, FieldErrors};
 use crate::snowflake::Id;
 
@@ -148,11 +151,49 @@ impl Request {
 
     /// The first value of header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_values(name).next()
+    }
+
+    /// Every value of header `name` (any case), in the order received.
+    pub fn header_values(&self, name: &str) -> impl Iterator<Item = &str> {
         let name = name.to_ascii_lowercase();
         self.headers
             .iter()
-            .find(|(n, _)| *n == name)
+            .filter(move |(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The client's IP address. Spin's `spin-client-addr` names the peer;
+    /// only its last value counts, because Spin appends it after any a
+    /// client sent. When the peer is one of the `trusted` proxies, the
+    /// client is the nearest `X-Forwarded-For` entry (reading from the
+    /// right) that is not a trusted proxy; anyone else's `X-Forwarded-For`
+    /// is ignored.
+    pub fn client_ip(&self, trusted: &[IpNet]) -> Option<IpAddr> {
+        let peer = self.header_values("spin-client-addr").last()?;
+        let peer: IpAddr = peer
+            .parse::<SocketAddr>()
+            .map(|addr| addr.ip())
+            .or_else(|_| peer.parse())
+            .ok()?;
+        let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+        if !is_trusted(peer) {
+            return Some(peer);
+        }
+        let forwarded: Vec<IpAddr> = self
+            .header_values("x-forwarded-for")
+            .flat_map(|value| value.split(','))
+            .map_while(|entry| entry.trim().parse().ok())
+            .collect();
+        Some(
+            forwarded
+                .iter()
+                .rev()
+                .copied()
+                .find(|ip| !is_trusted(*ip))
+                .or_else(|| forwarded.first().copied())
+                .unwrap_or(peer),
+        )
     }
 
     /// The id in the one `:name` segment of `route` (the component's route
@@ -526,6 +567,48 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    fn from_peer(peer: &str, headers: &[(&str, &str)]) -> Request {
+        let mut all: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        all.push(("spin-client-addr".into(), peer.into()));
+        Request::new(Method::POST, "/api/login", all, vec![])
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_client_is_the_peer_spin_names_last() {
+        let forged = from_peer("203.0.113.9:5000", &[("spin-client-addr", "10.0.0.1:1")]);
+        assert_eq!(forged.client_ip(&[]), Some(ip("203.0.113.9")));
+        let v6 = from_peer("[2001:db8::1]:443", &[]);
+        assert_eq!(v6.client_ip(&[]), Some(ip("2001:db8::1")));
+    }
+
+    #[test]
+    fn x_forwarded_for_counts_only_from_a_trusted_proxy() {
+        let trusted = [IpNet::parse("10.42.0.0/16").unwrap()];
+        let untrusted = from_peer("203.0.113.9:5000", &[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(untrusted.client_ip(&trusted), Some(ip("203.0.113.9")));
+        // Through the gateway (10.42.0.5) and the interceptor (10.42.0.9):
+        // a client-sent entry on the left is not believed.
+        let proxied = from_peer(
+            "10.42.0.9:40000",
+            &[
+                ("x-forwarded-for", "6.6.6.6, 198.51.100.7"),
+                ("x-forwarded-for", "10.42.0.5"),
+            ],
+        );
+        assert_eq!(proxied.client_ip(&trusted), Some(ip("198.51.100.7")));
+        let only_proxies = from_peer("10.42.0.9:1", &[("x-forwarded-for", "10.42.0.5")]);
+        assert_eq!(only_proxies.client_ip(&trusted), Some(ip("10.42.0.5")));
+        let none = from_peer("10.42.0.9:1", &[]);
+        assert_eq!(none.client_ip(&trusted), Some(ip("10.42.0.9")));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::store::comments::{self, Comment};
 use crate::time::now_ms;
 use crate::views::CommentView;
 
-use super::routes;
+use super::{count_write, routes};
 
 /// `GET /api/posts/:id/comments`: newest first, by `?page=` or `?before=`;
 /// 404 for an unknown post.
@@ -55,6 +55,7 @@ fn locked_comment(db: &dyn Db, id: Id, caller: Id) -> Result<(Comment, Id), Erro
 pub fn create(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
+    count_write(&context, caller)?;
     let post = request.path_id(routes::POST_COMMENTS)?;
     let body = comment_body(request)?;
     let node = context.config().snowflake_node;
@@ -76,6 +77,7 @@ pub fn create(request: &Request) -> Result<Response, Error> {
 pub fn update(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
+    count_write(&context, caller)?;
     let id = request.path_id(routes::COMMENT)?;
     let body = comment_body(request)?;
     let comment = transaction(context.db()?, |db| {
@@ -94,6 +96,7 @@ pub fn update(request: &Request) -> Result<Response, Error> {
 pub fn delete(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
+    count_write(&context, caller)?;
     let id = request.path_id(routes::COMMENT)?;
     transaction(context.db()?, |db| {
         let (comment, post_author) = locked_comment(db, id, caller)?;

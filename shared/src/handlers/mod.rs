@@ -25,16 +25,29 @@ pub mod routes {
 use serde::Serialize;
 use spin_sdk::http::{IntoResponse, Response};
 
+use crate::context::Context;
 use crate::error::Error;
 use crate::http::{self, Paging};
+use crate::limits;
 use crate::snowflake::Id;
 use crate::store::Listing;
+use crate::time::now_ms;
 use crate::views;
 
 /// The problem-details 404 for a path no component serves, whatever the
 /// method. It does not echo the path: nothing a client sends is reflected.
 pub fn not_found() -> Response {
     http::finish(Error::NotFound("No resource at this path.".into()).into_response())
+}
+
+/// Counts a write (a post, comment, edit, delete or profile change) by
+/// `caller` against the per-user write limits: a 429 once they are used up,
+/// before the write touches the database.
+fn count_write(context: &Context, caller: Id) -> Result<(), Error> {
+    let limits = &context.config().limits;
+    let (caller, now) = (caller.to_string(), now_ms() / 1000);
+    limits::count(context.kv(), &limits.writes_per_user, &caller, now)?;
+    limits::count(context.kv(), &limits.writes_per_user_daily, &caller, now)
 }
 
 /// Answers a list request in the form its paging asked for: a page with

@@ -14,7 +14,7 @@ use crate::store::users::{self, User};
 use crate::time::now_ms;
 use crate::views::PostView;
 
-use super::routes;
+use super::{count_write, routes};
 
 /// `GET /api/posts`: every post, newest first, by `?page=` or `?before=`.
 pub fn list(request: &Request) -> Result<Response, Error> {
@@ -35,6 +35,7 @@ pub fn list(request: &Request) -> Result<Response, Error> {
 pub fn create(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
+    count_write(&context, caller)?;
     let mut fields = request.json()?;
     let title = fields.required::<Title>("title");
     let description = fields.optional::<Description>("description");
@@ -67,6 +68,7 @@ pub fn get(request: &Request) -> Result<Response, Error> {
 pub fn update(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
+    count_write(&context, caller)?;
     let id = request.path_id(routes::POST)?;
     let mut fields = request.json()?;
     let title = fields.optional::<Title>("title");
@@ -91,6 +93,7 @@ pub fn update(request: &Request) -> Result<Response, Error> {
 pub fn delete(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
+    count_write(&context, caller)?;
     let id = request.path_id(routes::POST)?;
     transaction(context.db()?, |db| {
         let post = authored_post(db, id, caller)?;
