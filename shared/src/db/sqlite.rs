@@ -202,7 +202,7 @@ fn from_value(value: sqlite::Value) -> Value {
 fn classify(error: sqlite::Error) -> DbError {
     use sqlite::Error as E;
     match error {
-        E::Io(text) if is_busy(&text) => DbError::Unavailable(text),
+        E::Io(text) if is_busy(&text) => DbError::Busy(text),
         E::Io(text) => match duplicate_key(&text) {
             Some(key) => DbError::Duplicate { key, message: text },
             None => DbError::Query(text),
@@ -351,10 +351,10 @@ mod tests {
     }
 
     #[test]
-    fn a_locked_database_is_unavailable_not_a_bad_statement() {
+    fn a_locked_database_is_a_lock_conflict_not_a_bad_statement() {
         assert!(matches!(
             classify(sqlite::Error::Io("database is locked".into())),
-            DbError::Unavailable(_)
+            DbError::Busy(_)
         ));
         assert!(matches!(
             classify(sqlite::Error::Io("no such table: nope".into())),
