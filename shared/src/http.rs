@@ -149,6 +149,11 @@ impl Request {
         &self.path
     }
 
+    /// The body, as received.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
     /// The first value of header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.header_values(name).next()
@@ -456,11 +461,14 @@ pub fn ok<T: Serialize>(body: &T) -> Result<Response, Error> {
     json(200, body)
 }
 
-/// 201 with a JSON body and a `Location`.
-pub fn created<T: Serialize>(location: &str, body: &T) -> Result<Response, Error> {
-    let mut response = json(201, body)?;
-    response.set_header("location", location);
-    Ok(response)
+/// 201 with a `Location` and a body already in JSON.
+pub fn created_json(location: &str, body: String) -> Response {
+    Response::builder()
+        .status(201)
+        .header("content-type", "application/json")
+        .header("location", location)
+        .body(body)
+        .build()
 }
 
 /// 204 with no body.

@@ -22,6 +22,7 @@ use serde::{Serialize, Serializer};
 
 use crate::db::DbError;
 use crate::error::Error;
+use crate::log;
 use crate::time::now_ms;
 
 /// 2025-01-01T00:00:00.000Z in Unix milliseconds.
@@ -129,15 +130,34 @@ impl Id {
         }
     }
 
-    /// A new id of `kind` for `node`, stamped with the current time: random
-    /// sequence bits above the two that name the kind.
-    pub fn generate(node: NodeId, kind: IdKind) -> Result<Self, Error> {
+    /// A new id of `kind` for `node`, stamped with the current time, or
+    /// just after `newest` if this node's clock reads earlier (a Pi without
+    /// a real-time clock can boot with an old one): ids never go backwards,
+    /// so keyset paging never skips a row. Random sequence bits sit above
+    /// the two that name the kind. A clock before the Omni epoch, with no
+    /// later id to follow, is a 503 whose reason is logged.
+    pub fn generate(node: NodeId, kind: IdKind, newest: Option<Id>) -> Result<Self, Error> {
         let random = getrandom::u32()
             .map_err(|e| Error::internal(anyhow::anyhow!("no randomness for an id: {e}")))?;
         // 10 random bits, then the kind: always below 4096.
         let sequence = ((random & 0x3ff) << KIND_BITS) as u16 | kind as u16;
-        Self::from_parts(now_ms(), node, sequence)
-            .map_err(|e| Error::internal(anyhow::Error::new(e)))
+        let now = now_ms();
+        let floor = newest.map_or(i64::MIN, |id| id.unix_ms() + 1);
+        if floor > now {
+            log::warn(
+                "clock_behind",
+                &[
+                    ("clock_ms", now.into()),
+                    ("newest_id_ms", (floor - 1).into()),
+                ],
+            );
+        }
+        Self::from_parts(now.max(floor), node, sequence).map_err(|e| {
+            Error::Unavailable(anyhow::Error::new(e).context(
+                "this node's clock is outside the Snowflake range (before 2025-01-01?); \
+                 fix the clock (NTP)",
+            ))
+        })
     }
 }
 
@@ -187,10 +207,11 @@ impl Serialize for Id {
 pub fn insert_with_fresh_id<T>(
     node: NodeId,
     kind: IdKind,
+    newest: Option<Id>,
     mut insert: impl FnMut(Id) -> Result<T, DbError>,
 ) -> Result<T, Error> {
     for _ in 0..MAX_ATTEMPTS {
-        let id = Id::generate(node, kind)?;
+        let id = Id::generate(node, kind, newest)?;
         match insert(id) {
             Err(DbError::Duplicate { ref key, .. }) if key == "PRIMARY" => continue,
             result => return result.map_err(Error::from),
@@ -262,10 +283,21 @@ mod tests {
     #[test]
     fn generated_ids_carry_the_node_and_the_current_time() {
         let before = now_ms();
-        let id = Id::generate(node(7), IdKind::Post).unwrap();
+        let id = Id::generate(node(7), IdKind::Post, None).unwrap();
         let after = now_ms();
         assert_eq!(id.node().get(), 7);
         assert!((before..=after).contains(&id.unix_ms()));
+    }
+
+    #[test]
+    fn an_id_never_falls_below_the_newest_even_with_a_clock_behind() {
+        let future = Id::from_parts(now_ms() + 60_000, node(2), 5).unwrap();
+        let id = Id::generate(node(1), IdKind::Comment, Some(future)).unwrap();
+        assert_eq!(id.unix_ms(), future.unix_ms() + 1);
+        assert!(id > future);
+        let past = Id::from_parts(OMNI_EPOCH_MS, node(2), 5).unwrap();
+        let id = Id::generate(node(1), IdKind::Comment, Some(past)).unwrap();
+        assert!(id.unix_ms() >= now_ms() - 1000);
     }
 
     #[test]
@@ -274,7 +306,7 @@ mod tests {
         let mut seen = std::collections::HashMap::new();
         for _ in 0..3000 {
             for kind in kinds {
-                let id = Id::generate(node(1), kind).unwrap();
+                let id = Id::generate(node(1), kind, None).unwrap();
                 assert_eq!(id.kind(), Some(kind));
                 if let Some(other) = seen.insert(id, kind) {
                     assert_eq!(other, kind, "{id} was both a {other:?} and a {kind:?}");
@@ -314,7 +346,7 @@ mod tests {
     #[test]
     fn a_primary_key_collision_is_retried_with_a_new_id() {
         let mut seen = Vec::new();
-        let result = insert_with_fresh_id(node(3), IdKind::Post, |id| {
+        let result = insert_with_fresh_id(node(3), IdKind::Post, None, |id| {
             seen.push(id);
             if seen.len() < 3 {
                 Err(DbError::Duplicate {
@@ -332,7 +364,7 @@ mod tests {
     #[test]
     fn a_collision_on_another_key_is_not_retried() {
         let mut attempts = 0;
-        let result: Result<(), Error> = insert_with_fresh_id(node(3), IdKind::Post, |_| {
+        let result: Result<(), Error> = insert_with_fresh_id(node(3), IdKind::Post, None, |_| {
             attempts += 1;
             Err(DbError::Duplicate {
                 key: "username".into(),
@@ -346,7 +378,7 @@ mod tests {
     #[test]
     fn endless_collisions_give_up_with_an_internal_error() {
         let mut attempts = 0;
-        let result: Result<(), Error> = insert_with_fresh_id(node(3), IdKind::Post, |_| {
+        let result: Result<(), Error> = insert_with_fresh_id(node(3), IdKind::Post, None, |_| {
             attempts += 1;
             Err(DbError::Duplicate {
                 key: "PRIMARY".into(),

@@ -71,6 +71,16 @@ pub enum DbError {
         /// The server's message.
         message: String,
     },
+    /// A row refers to one that does not exist (or no longer does).
+    /// `constraint` is the foreign key's name, when the backend says
+    /// (MariaDB does; SQLite does not).
+    #[error("foreign key violated: {message}")]
+    ForeignKey {
+        /// The violated constraint.
+        constraint: Option<String>,
+        /// The server's message.
+        message: String,
+    },
     /// The statement failed for another reason.
     #[error("query failed: {0}")]
     Query(String),
@@ -98,8 +108,20 @@ impl Error {
     }
 }
 
+/// Which SQL dialect a connection speaks, for the few statements whose
+/// text must differ (upserts). Everything else is one text for both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// MariaDB.
+    MySql,
+    /// SQLite.
+    Sqlite,
+}
+
 /// One open connection, i.e. one database session.
 pub trait Db {
+    /// The connection's dialect.
+    fn dialect(&self) -> Dialect;
     /// Runs a statement that returns rows.
     fn query(&self, sql: &str, params: &[Param]) -> Result<Rows, DbError>;
     /// Runs a `SELECT` as a locking read: the rows it reads stay locked
@@ -200,33 +222,46 @@ fn backoff(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis(base + jitter)
 }
 
-/// Turns a violation of one unique key into a client error, leaving every
-/// other failure as it was.
-pub trait OnDuplicate<T> {
-    /// If the error is a duplicate on `key`, returns `make()` instead.
+/// Turns a violated constraint into a client error, leaving every other
+/// failure as it was: the one place where database constraints become HTTP
+/// answers.
+pub trait OnConstraint<T> {
+    /// If the error is a duplicate on unique key `key`, returns `make()`.
     fn on_duplicate(self, key: &str, make: impl FnOnce() -> Error) -> Result<T, Error>;
+    /// If the error is a violation of foreign key `constraint` (a row
+    /// referring to one that is gone), returns `make()`.
+    fn on_foreign_key(self, constraint: &str, make: impl FnOnce() -> Error) -> Result<T, Error>;
 }
 
-impl<T, E: Into<Error>> OnDuplicate<T> for Result<T, E> {
+impl<T, E: Into<Error>> OnConstraint<T> for Result<T, E> {
     fn on_duplicate(self, key: &str, make: impl FnOnce() -> Error) -> Result<T, Error> {
         self.map_err(|error| {
             let error = error.into();
-            if duplicate_key(&error) == Some(key) {
-                make()
-            } else {
-                error
+            match cause(&error) {
+                Some(DbError::Duplicate { key: violated, .. }) if violated == key => make(),
+                _ => error,
+            }
+        })
+    }
+
+    fn on_foreign_key(self, constraint: &str, make: impl FnOnce() -> Error) -> Result<T, Error> {
+        self.map_err(|error| {
+            let error = error.into();
+            match cause(&error) {
+                Some(DbError::ForeignKey {
+                    constraint: Some(violated),
+                    ..
+                }) if violated == constraint => make(),
+                _ => error,
             }
         })
     }
 }
 
-/// The key a duplicate-entry error violated, if `error` is one.
-fn duplicate_key(error: &Error) -> Option<&str> {
+/// The database error behind an internal error, if that is what it is.
+fn cause(error: &Error) -> Option<&DbError> {
     match error {
-        Error::Internal(cause) => match cause.downcast_ref::<DbError>() {
-            Some(DbError::Duplicate { key, .. }) => Some(key),
-            _ => None,
-        },
+        Error::Internal(cause) => cause.downcast_ref::<DbError>(),
         _ => None,
     }
 }
@@ -470,6 +505,9 @@ mod tests {
     }
 
     impl Db for Recorder {
+        fn dialect(&self) -> Dialect {
+            Dialect::MySql
+        }
         fn query(&self, sql: &str, _: &[Param]) -> Result<Rows, DbError> {
             self.log.borrow_mut().push(sql.into());
             Ok(Rows::default())
@@ -538,6 +576,9 @@ mod tests {
     }
 
     impl Db for Contended {
+        fn dialect(&self) -> Dialect {
+            Dialect::MySql
+        }
         fn query(&self, _: &str, _: &[Param]) -> Result<Rows, DbError> {
             Ok(Rows::default())
         }
@@ -626,6 +667,29 @@ mod tests {
         ));
         assert!(matches!(
             duplicate("PRIMARY").on_duplicate("username", taken),
+            Err(Error::Internal(_))
+        ));
+    }
+
+    #[test]
+    fn only_the_named_foreign_key_becomes_a_client_error() {
+        let orphan = |constraint: Option<&str>| -> Result<(), DbError> {
+            Err(DbError::ForeignKey {
+                constraint: constraint.map(str::to_owned),
+                message: String::new(),
+            })
+        };
+        let gone = || Error::NotFound("gone".into());
+        assert!(matches!(
+            orphan(Some("comments_post")).on_foreign_key("comments_post", gone),
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            orphan(Some("comments_author")).on_foreign_key("comments_post", gone),
+            Err(Error::Internal(_))
+        ));
+        assert!(matches!(
+            orphan(None).on_foreign_key("comments_post", gone),
             Err(Error::Internal(_))
         ));
     }

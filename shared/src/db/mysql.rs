@@ -14,7 +14,7 @@
 
 use spin_sdk::mysql::{self, Connection, DbValue, ParameterValue};
 
-use super::{Db, DbError, Param, Rows, Value};
+use super::{Db, DbError, Dialect, Param, Rows, Value};
 
 /// The longest any statement may run, in seconds.
 pub const STATEMENT_TIMEOUT_SECONDS: u32 = 3;
@@ -51,6 +51,10 @@ impl MySql {
 }
 
 impl Db for MySql {
+    fn dialect(&self) -> Dialect {
+        Dialect::MySql
+    }
+
     fn query(&self, sql: &str, params: &[Param]) -> Result<Rows, DbError> {
         let result = self
             .connection
@@ -148,6 +152,11 @@ fn classify(error: mysql::MysqlError, url: &str) -> DbError {
             // ER_STATEMENT_TIMEOUT (max_statement_time), and MySQL's
             // ER_QUERY_TIMEOUT.
             Some(1969 | 3024) => DbError::Timeout(text),
+            // ER_NO_REFERENCED_ROW_2: the parent row is gone.
+            Some(1452) => DbError::ForeignKey {
+                constraint: foreign_key(&text),
+                message: text,
+            },
             _ => match duplicate_key(&text) {
                 Some(key) => DbError::Duplicate { key, message: text },
                 None => DbError::Query(text),
@@ -167,6 +176,14 @@ fn server_code(text: &str) -> Option<u16> {
         .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().ok()
+}
+
+/// The constraint a foreign key error names: `comments_post` in `… CONSTRAINT
+/// \`comments_post\` FOREIGN KEY …`.
+fn foreign_key(text: &str) -> Option<String> {
+    let start = text.find("CONSTRAINT `")? + "CONSTRAINT `".len();
+    let end = start + text[start..].find('`')?;
+    Some(text[start..end].to_owned())
 }
 
 /// Whether a failed statement failed because the connection went away (the
@@ -280,6 +297,18 @@ mod tests {
             classify(server(1146, "Table 'omni.x' doesn't exist"), ""),
             DbError::Query(_)
         ));
+        let orphan = classify(
+            server(
+                1452,
+                "Cannot add or update a child row: a foreign key constraint fails (`omni`.`comments`, \
+                 CONSTRAINT `comments_post` FOREIGN KEY (`post_id`) REFERENCES `posts` (`id`) ON DELETE CASCADE)",
+            ),
+            "",
+        );
+        assert!(
+            matches!(&orphan, DbError::ForeignKey { constraint: Some(c), .. } if c == "comments_post"),
+            "{orphan:?}"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@
 
 use spin_sdk::sqlite::{self, Connection};
 
-use super::{Db, DbError, Param, Rows, Value};
+use super::{Db, DbError, Dialect, Param, Rows, Value};
 
 /// The schema, version by version: `migrations/sqlite/NNNN_name.sql`.
 /// Version `n` is `MIGRATIONS[n - 1]`; a test checks that this list is the
@@ -39,6 +39,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0005_local_settings.sql",
         include_str!("../../../migrations/sqlite/0005_local_settings.sql"),
+    ),
+    (
+        "0006_idempotency_keys.sql",
+        include_str!("../../../migrations/sqlite/0006_idempotency_keys.sql"),
     ),
 ];
 
@@ -135,6 +139,10 @@ fn newer_schema(version: usize) -> DbError {
 }
 
 impl Db for Sqlite {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
     fn query(&self, sql: &str, params: &[Param]) -> Result<Rows, DbError> {
         let result = self
             .connection
@@ -203,6 +211,11 @@ fn classify(error: sqlite::Error) -> DbError {
     use sqlite::Error as E;
     match error {
         E::Io(text) if is_busy(&text) => DbError::Busy(text),
+        // SQLite does not say which foreign key.
+        E::Io(text) if text.contains("FOREIGN KEY constraint failed") => DbError::ForeignKey {
+            constraint: None,
+            message: text,
+        },
         E::Io(text) => match duplicate_key(&text) {
             Some(key) => DbError::Duplicate { key, message: text },
             None => DbError::Query(text),

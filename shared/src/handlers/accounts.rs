@@ -15,7 +15,7 @@ use crate::store::users;
 use crate::time::now_ms;
 use crate::views::{LoginView, UserView};
 
-use super::count_write;
+use super::{Created, count_write, create_once};
 
 /// The client's address as rate limits and logs key it ("unknown" if Spin
 /// named none, which it always does).
@@ -47,14 +47,16 @@ pub fn signup(request: &Request) -> Result<Response, Error> {
         now_ms() / 1000,
     )?;
     let password_hash = auth::hash_password(&password, config.bcrypt_cost)?;
-    let user = users::insert(
-        context.db()?,
-        config.snowflake_node,
-        &username,
-        &password_hash,
-        &display_name,
-    )?;
-    http::created(&format!("/api/users/{}", user.id), &UserView::from(user))
+    create_once(request, context.db()?, "signup", |db| {
+        let user = users::insert(
+            db,
+            config.snowflake_node,
+            &username,
+            &password_hash,
+            &display_name,
+        )?;
+        Created::new(format!("/api/users/{}", user.id), &UserView::from(user))
+    })
 }
 
 /// `POST /api/login {username, password}`: 200 with a token, or 401 with the

@@ -15,7 +15,7 @@ use crate::store::comments::{self, Comment};
 use crate::time::now_ms;
 use crate::views::CommentView;
 
-use super::{count_write, routes};
+use super::{Created, count_write, create_once, routes};
 
 /// `GET /api/posts/:id/comments`: newest first, by `?page=` or `?before=`;
 /// 404 for an unknown post.
@@ -41,14 +41,25 @@ fn comment_body(request: &Request) -> Result<CommentBody, Error> {
     Ok(body?)
 }
 
-/// Locks comment `id` for `caller`: 401 if the caller's account is gone,
-/// 404 if the comment is. Returns it with its post's author.
-fn locked_comment(db: &dyn Db, id: Id, caller: Id) -> Result<(Comment, Id), Error> {
-    let locked = comments::lock_for_caller(db, id, caller)?;
-    existing(locked.caller)?;
-    locked
-        .comment
-        .ok_or_else(|| Error::NotFound("No comment has that id.".into()))
+/// Comment `id`, locked for `caller` to write if `may_write` allows: 401
+/// if the caller's account is gone, 404 if the comment is, 403 if
+/// `may_write(comment, its post's author)` says no. Authorised by a plain
+/// read; only then is the comment's row (and nothing else) locked.
+fn authored_comment(
+    db: &dyn Db,
+    id: Id,
+    caller: Id,
+    may_write: impl Fn(&Comment, Id) -> Result<(), Error>,
+) -> Result<Comment, Error> {
+    let no_such_comment = || Error::NotFound("No comment has that id.".into());
+    let found = comments::for_caller(db, id, caller)?;
+    existing(found.caller)?;
+    let (comment, post_author) = found.comment.ok_or_else(no_such_comment)?;
+    may_write(&comment, post_author)?;
+    if !comments::lock(db, id)? {
+        return Err(no_such_comment());
+    }
+    Ok(comment)
 }
 
 /// `POST /api/posts/:id/comments {body}`: 201 with the comment.
@@ -59,18 +70,18 @@ pub fn create(request: &Request) -> Result<Response, Error> {
     let post = request.path_id(routes::POST_COMMENTS)?;
     let body = comment_body(request)?;
     let node = context.config().snowflake_node;
-    let comment = transaction(context.db()?, |db| {
-        let locked = comments::lock_for_new_comment(db, post, caller)?;
-        let author = existing(locked.caller)?;
-        if !locked.post_exists {
+    create_once(request, context.db()?, &caller.to_string(), |db| {
+        let found = comments::for_new_comment(db, post, caller)?;
+        let author = existing(found.caller)?;
+        if !found.post_exists {
             return Err(no_such_post());
         }
-        comments::insert(db, node, post, &author, &body)
-    })?;
-    http::created(
-        &format!("/api/comments/{}", comment.id),
-        &CommentView::from(comment),
-    )
+        let comment = comments::insert(db, node, post, &author, &body)?;
+        Created::new(
+            format!("/api/comments/{}", comment.id),
+            &CommentView::from(comment),
+        )
+    })
 }
 
 /// `PATCH /api/comments/:id {body}`: the comment's author only.
@@ -81,12 +92,15 @@ pub fn update(request: &Request) -> Result<Response, Error> {
     let id = request.path_id(routes::COMMENT)?;
     let body = comment_body(request)?;
     let comment = transaction(context.db()?, |db| {
-        let (comment, _) = locked_comment(db, id, caller)?;
-        if comment.author.id != caller {
-            return Err(Error::Forbidden(
-                "Only the comment's author may edit it.".into(),
-            ));
-        }
+        let comment = authored_comment(db, id, caller, |comment, _| {
+            if comment.author.id == caller {
+                Ok(())
+            } else {
+                Err(Error::Forbidden(
+                    "Only the comment's author may edit it.".into(),
+                ))
+            }
+        })?;
         comments::update(db, comment, &body, now_ms())
     })?;
     http::ok(&CommentView::from(comment))
@@ -99,12 +113,15 @@ pub fn delete(request: &Request) -> Result<Response, Error> {
     count_write(&context, caller)?;
     let id = request.path_id(routes::COMMENT)?;
     transaction(context.db()?, |db| {
-        let (comment, post_author) = locked_comment(db, id, caller)?;
-        if comment.author.id != caller && post_author != caller {
-            return Err(Error::Forbidden(
-                "Only the comment's author or the post's author may delete it.".into(),
-            ));
-        }
+        let comment = authored_comment(db, id, caller, |comment, post_author| {
+            if comment.author.id == caller || post_author == caller {
+                Ok(())
+            } else {
+                Err(Error::Forbidden(
+                    "Only the comment's author or the post's author may delete it.".into(),
+                ))
+            }
+        })?;
         comments::delete(db, &comment)
     })?;
     Ok(http::no_content())

@@ -14,7 +14,7 @@ use crate::store::users::{self, User};
 use crate::time::now_ms;
 use crate::views::PostView;
 
-use super::{count_write, routes};
+use super::{Created, count_write, create_once, routes};
 
 /// `GET /api/posts`: every post, newest first, by `?page=` or `?before=`.
 pub fn list(request: &Request) -> Result<Response, Error> {
@@ -48,11 +48,11 @@ pub fn create(request: &Request) -> Result<Response, Error> {
     };
 
     let node = context.config().snowflake_node;
-    let post = transaction(context.db()?, |db| {
-        let author = existing(users::lock(db, caller)?)?;
-        posts::insert(db, node, &author, &new_post)
-    })?;
-    http::created(&format!("/api/posts/{}", post.id), &PostView::from(post))
+    create_once(request, context.db()?, &caller.to_string(), |db| {
+        let author = existing(users::find(db, caller)?)?;
+        let post = posts::insert(db, node, &author, &new_post)?;
+        Created::new(format!("/api/posts/{}", post.id), &PostView::from(post))
+    })
 }
 
 /// `GET /api/posts/:id`.
@@ -102,16 +102,20 @@ pub fn delete(request: &Request) -> Result<Response, Error> {
     Ok(http::no_content())
 }
 
-/// Locks post `id` for `caller`: 401 if the caller's account is gone, 404
-/// if the post is, 403 if it is someone else's.
+/// Post `id`, locked for `caller` to write: 401 if the caller's account is
+/// gone, 404 if the post is, 403 if it is someone else's. Authorised by a
+/// plain read; only then is the post's row (and nothing else) locked.
 fn authored_post(db: &dyn Db, id: Id, caller: Id) -> Result<Post, Error> {
-    let locked = posts::lock_for_caller(db, id, caller)?;
-    existing(locked.caller)?;
-    let post = locked.post.ok_or_else(no_such_post)?;
+    let found = posts::for_caller(db, id, caller)?;
+    existing(found.caller)?;
+    let post = found.post.ok_or_else(no_such_post)?;
     if post.author.id != caller {
         return Err(Error::Forbidden(
             "Only the post's author may change it.".into(),
         ));
+    }
+    if !posts::lock(db, id)? {
+        return Err(no_such_post());
     }
     Ok(post)
 }
