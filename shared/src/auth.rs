@@ -9,6 +9,7 @@ use crate::context::Context;
 use crate::db::Db;
 use crate::error::Error;
 use crate::http::Request;
+use crate::log;
 use crate::model::Password;
 use crate::snowflake::Id;
 use crate::store::users::{self, User};
@@ -23,9 +24,13 @@ const LEEWAY_SECONDS: u64 = 30;
 
 fn warn_if_weak(cost: u32) {
     if cost < PRODUCTION_MIN_BCRYPT_COST {
-        eprintln!(
-            "warning: bcrypt cost {cost} is below {PRODUCTION_MIN_BCRYPT_COST}; \
-             use it only for tests"
+        log::warn(
+            "weak_bcrypt_cost",
+            &[
+                ("cost", cost.into()),
+                ("minimum", PRODUCTION_MIN_BCRYPT_COST.into()),
+                ("note", "use a cost this low only for tests".into()),
+            ],
         );
     }
 }

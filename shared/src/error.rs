@@ -162,14 +162,39 @@ fn reason_phrase(status: u16) -> &'static str {
     }
 }
 
+impl Error {
+    /// A short name for the kind of failure, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Validation(_) => "validation",
+            Self::TooManyRequests { .. } => "rate_limited",
+            Self::Unavailable(_) => "unavailable",
+            Self::Misconfigured(_) => "misconfigured",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// What went wrong on our side, for the log only: the whole cause chain
+    /// of a 500 or 503, on one line. Never sent to a client.
+    pub fn cause(&self) -> Option<String> {
+        match self {
+            Self::Internal(cause) | Self::Unavailable(cause) => Some(format!("{cause:#}")),
+            Self::Misconfigured(cause) => Some(cause.to_string()),
+            _ => None,
+        }
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        match &self {
-            Self::Internal(cause) => eprintln!("error: 500: {cause:#}"),
-            Self::Unavailable(cause) => eprintln!("error: 503: database unavailable: {cause:#}"),
-            Self::Misconfigured(cause) => eprintln!("error: 503: {cause}"),
-            _ => {}
-        }
         let status = self.status();
         let problem = Problem {
             kind: "about:blank",

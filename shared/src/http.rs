@@ -7,9 +7,11 @@ use serde_json::{Map, Value};
 use spin_sdk::http::{IncomingRequest, IntoResponse, Response};
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 use crate::config::IpNet;
 use crate::error::{Error, FieldErrors};
+use crate::log;
 use crate::snowflake::Id;
 
 pub use http::Method;
@@ -27,9 +29,12 @@ pub type Handler = fn(&Request) -> Result<Response, Error>;
 /// A component's method table: the methods its path supports.
 pub type Routes<'a> = &'a [(Method, Handler)];
 
-/// Serves one request: 405 for a method the table lacks, 413 for a body over
-/// [`MAX_BODY_BYTES`], otherwise the handler's answer.
-pub async fn serve(incoming: IncomingRequest, routes: Routes<'_>) -> Response {
+/// Serves one request for `component`: 405 for a method the table lacks,
+/// 413 for a body over [`MAX_BODY_BYTES`], otherwise the handler's answer.
+/// Logs one JSON line for it.
+pub async fn serve(incoming: IncomingRequest, component: &str, routes: Routes<'_>) -> Response {
+    let started = Instant::now();
+    let route = spin_route(&incoming);
     // A method that is not even a valid token cannot be in the table.
     let method = Method::from_bytes(incoming.method().to_string().as_bytes()).ok();
     let result = match find_handler(method.as_ref(), routes) {
@@ -39,7 +44,66 @@ pub async fn serve(incoming: IncomingRequest, routes: Routes<'_>) -> Response {
         },
         Err(error) => Err(error),
     };
-    finish(result.into_response())
+    respond(component, &route, method.as_ref(), started, result)
+}
+
+/// The route Spin matched (the last `spin-matched-route`: Spin's own, after
+/// any a client sent), for logs.
+pub fn spin_route(incoming: &IncomingRequest) -> String {
+    incoming
+        .headers()
+        .get("spin-matched-route")
+        .last()
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+        .unwrap_or_default()
+}
+
+/// Turns a handler's result into the response, with what every response
+/// carries ([`finish`]), and logs the request as one JSON line: component,
+/// route, method, status, duration, cache outcome, and for a failure its
+/// kind (and, for a 5xx, its cause; never a secret, token, password or SQL
+/// parameter).
+pub fn respond(
+    component: &str,
+    route: &str,
+    method: Option<&Method>,
+    started: Instant,
+    result: Result<Response, Error>,
+) -> Response {
+    let (error, cause) = match &result {
+        Err(error) => (Some(error.kind()), error.cause()),
+        Ok(_) => (None, None),
+    };
+    let response = finish(result.into_response());
+    let status = *response.status();
+    let cache = response
+        .header("x-cache")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let level = if status >= 500 {
+        log::Level::Error
+    } else {
+        log::Level::Info
+    };
+    log::write(
+        level,
+        "request",
+        &[
+            ("component", component.into()),
+            ("route", route.into()),
+            ("method", method.map(Method::as_str).into()),
+            ("status", status.into()),
+            (
+                "duration_ms",
+                ((duration_ms * 1000.0).round() / 1000.0).into(),
+            ),
+            ("cache", cache.into()),
+            ("error", error.into()),
+            ("cause", cause.into()),
+        ],
+    );
+    response
 }
 
 /// Adds what every response carries: `X-Content-Type-Options: nosniff`,
@@ -147,6 +211,15 @@ impl Request {
     /// The path, without the query.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// The path and, if there is one, the query: `/api/posts?page=2`.
+    pub fn path_and_query(&self) -> String {
+        if self.query.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}?{}", self.path, self.query)
+        }
     }
 
     /// The body, as received.

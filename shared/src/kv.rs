@@ -6,7 +6,7 @@
 //! Spin's store has no expiry, so whoever writes a key also bounds how many
 //! such keys can exist.
 
-use spin_sdk::wit::wasi::keyvalue::{atomics, store};
+use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
 
 /// The label of the store, as granted by `key_value_stores` in `spin.toml`.
 const STORE: &str = "default";
@@ -52,6 +52,22 @@ impl Kv {
     /// The value of `key`, if any.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         Ok(self.bucket.get(key)?)
+    }
+
+    /// The values of `keys`, in order, in one round trip.
+    pub fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        let owned: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        let mut found = batch::get_many(&self.bucket, &owned)?;
+        // A store may leave out missing keys, or answer in its own order.
+        Ok(keys
+            .iter()
+            .map(|key| {
+                found
+                    .iter_mut()
+                    .find(|(k, _)| k == key)
+                    .and_then(|(_, value)| value.take())
+            })
+            .collect())
     }
 
     /// Sets `key` to `value`.

@@ -5,6 +5,6 @@ use omni_shared::handlers::not_found;
 use spin_sdk::http::{IncomingRequest, Response};
 
 #[spin_sdk::http_component]
-fn handle(_: IncomingRequest) -> Response {
-    not_found()
+fn handle(request: IncomingRequest) -> Response {
+    not_found(&request)
 }

@@ -14,6 +14,8 @@
 
 use spin_sdk::sqlite::{self, Connection};
 
+use crate::log;
+
 use super::{Db, DbError, Dialect, Param, Rows, Value};
 
 /// The schema, version by version: `migrations/sqlite/NNNN_name.sql`.
@@ -90,15 +92,23 @@ impl Sqlite {
             Ok(applied) => {
                 self.commit()?;
                 if let Some(from) = applied {
-                    eprintln!(
-                        "omni: local SQLite database migrated from schema version {from} to {latest}"
+                    log::info(
+                        "sqlite_migrated",
+                        &[
+                            ("from_version", from.into()),
+                            ("to_version", latest.into()),
+                            (
+                                "note",
+                                format!("migrated from schema version {from} to {latest}").into(),
+                            ),
+                        ],
                     );
                 }
                 Ok(())
             }
             Err(error) => {
                 if let Err(rollback) = self.rollback() {
-                    eprintln!("warning: rollback of the schema migration failed: {rollback}");
+                    log::warn("rollback_failed", &[("error", rollback.to_string().into())]);
                 }
                 Err(error)
             }

@@ -5,6 +5,7 @@ use spin_sdk::http::Response;
 use sha2::{Digest, Sha256};
 
 use crate::auth;
+use crate::cache::{self, versions};
 use crate::context::Context;
 use crate::error::Error;
 use crate::http::{self, Request};
@@ -149,5 +150,6 @@ pub fn update_me(request: &Request) -> Result<Response, Error> {
     let db = context.db()?;
     let user = auth::existing_user(db, user_id)?;
     let user = users::update_profile(db, &user, display_name.as_ref(), bio.as_ref())?;
+    cache::changed(&context, &[&versions::user(user.id), versions::PROFILES]);
     http::ok(&UserView::from(user))
 }

@@ -24,12 +24,14 @@ pub mod routes {
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use spin_sdk::http::{IntoResponse, Response};
+use std::time::Instant;
+
+use spin_sdk::http::{IncomingRequest, Response};
 
 use crate::context::Context;
 use crate::db::{Db, transaction};
 use crate::error::Error;
-use crate::http::{self, Paging, Request};
+use crate::http::{self, Method, Paging, Request};
 use crate::limits;
 use crate::snowflake::Id;
 use crate::store::Listing;
@@ -39,8 +41,15 @@ use crate::views;
 
 /// The problem-details 404 for a path no component serves, whatever the
 /// method. It does not echo the path: nothing a client sends is reflected.
-pub fn not_found() -> Response {
-    http::finish(Error::NotFound("No resource at this path.".into()).into_response())
+pub fn not_found(incoming: &IncomingRequest) -> Response {
+    let method = Method::from_bytes(incoming.method().to_string().as_bytes()).ok();
+    http::respond(
+        "not-found",
+        &http::spin_route(incoming),
+        method.as_ref(),
+        Instant::now(),
+        Err(Error::NotFound("No resource at this path.".into())),
+    )
 }
 
 /// Counts a write (a post, comment, edit, delete or profile change) by

@@ -108,14 +108,14 @@ pub fn before(db: &dyn Db, post: Id, before: Id) -> Result<Listing<Comment>, Err
 pub struct ForNewComment {
     /// The caller, if their account still exists.
     pub caller: Option<User>,
-    /// Whether the post exists.
-    pub post_exists: bool,
+    /// The post's author, if the post exists.
+    pub post_author: Option<Id>,
 }
 
 const CALLER_AND_POST: &str = concat!(
     "SELECT ",
     caller_columns!(),
-    ", p.id AS post_id FROM users c LEFT JOIN posts p ON p.id = ? WHERE c.id = ?"
+    ", p.author_id AS post_author_id FROM users c LEFT JOIN posts p ON p.id = ? WHERE c.id = ?"
 );
 
 /// Reads the caller and whether post `post` exists, without locking: if
@@ -126,12 +126,12 @@ pub fn for_new_comment(db: &dyn Db, post: Id, caller: Id) -> Result<ForNewCommen
     let Some(row) = rows.first() else {
         return Ok(ForNewComment {
             caller: None,
-            post_exists: false,
+            post_author: None,
         });
     };
     Ok(ForNewComment {
         caller: Some(users::decode_caller(row)?),
-        post_exists: row.get::<Option<Id>>("post_id")?.is_some(),
+        post_author: row.get("post_author_id")?,
     })
 }
 
