@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use mysql_async::prelude::Queryable;
-use omni_test_host::{HostOptions, Logs, Providers, RunningApp};
+use omni_test_host::{HostOptions, Logs, Providers, RunningApp, StateDir};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -27,12 +27,22 @@ pub struct AppOptions {
     pub variables: Vec<(String, String)>,
     /// Another manifest than the repository's `spin.toml`.
     pub manifest: Option<PathBuf>,
+    /// Spin's runtime config file (`--runtime-config-file`), e.g. one that
+    /// puts the `default` key-value store on Redis.
+    pub runtime_config_file: Option<PathBuf>,
+    /// The state directory (`--state-dir`). By default every app gets a
+    /// fresh temporary one, so its `.spin/` files start empty, removed when
+    /// the app is dropped. Give one to share it between apps.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// A running app with its own database.
 #[derive(Debug)]
 pub struct TestApp {
     app: RunningApp,
+    state_dir: PathBuf,
+    /// The temporary state directory, when the test gave none.
+    _scratch: Option<tempfile::TempDir>,
     client: reqwest::Client,
     database: String,
     database_url: String,
@@ -113,6 +123,16 @@ impl TestApp {
         ]);
         variables.extend(options.variables);
         let check_contract = options.manifest.is_none();
+        let (state_dir, scratch) = match options.state_dir {
+            Some(dir) => (dir, None),
+            None => {
+                let scratch = tempfile::Builder::new()
+                    .prefix("omni-state-")
+                    .tempdir()
+                    .expect("a temporary state directory");
+                (scratch.path().to_owned(), Some(scratch))
+            }
+        };
         let app = omni_test_host::start(HostOptions {
             manifest: options
                 .manifest
@@ -124,11 +144,15 @@ impl TestApp {
                 environment: false,
             },
             logs: Logs::captured(),
+            runtime_config_file: options.runtime_config_file,
+            state_dir: StateDir::Path(state_dir.clone()),
         })
         .await
         .expect("the app starts");
         TestApp {
             app,
+            state_dir,
+            _scratch: scratch,
             client: reqwest::Client::new(),
             database,
             database_url,
@@ -149,6 +173,12 @@ impl TestApp {
     /// Everything the components and the host logged.
     pub fn logs(&self) -> Vec<String> {
         self.app.logs().lines()
+    }
+
+    /// The app's state directory, where Spin keeps `sqlite_db.db` and
+    /// `sqlite_key_value.db`.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
     }
 
     /// The name of this app's database.
