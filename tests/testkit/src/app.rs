@@ -403,8 +403,18 @@ impl TestApp {
         connection
     }
 
+    /// Makes sure a SQLite app's database exists, as the app makes it on
+    /// its first request, before a test reads or writes it directly.
+    async fn ensure_created(&self) {
+        if self.sqlite_path().is_some_and(|path| !path.exists()) {
+            let ready = self.get("/readyz", None).await;
+            assert_eq!(ready.status, 200, "{}", ready.text());
+        }
+    }
+
     /// Runs `sql` directly and returns the first column of the first row.
     pub async fn scalar<T: Scalar>(&self, sql: &str) -> T {
+        self.ensure_created().await;
         match &self.database {
             Database::MySql { .. } => {
                 let mut db = self.db().await;
@@ -425,6 +435,7 @@ impl TestApp {
 
     /// Runs `sql` directly, returning nothing.
     pub async fn execute(&self, sql: &str) {
+        self.ensure_created().await;
         match &self.database {
             Database::MySql { .. } => {
                 let mut db = self.db().await;

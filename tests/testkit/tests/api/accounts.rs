@@ -391,7 +391,9 @@ async fn a_bcrypt_cost_below_10_warns_on_every_use() {
     let warnings = app
         .logs()
         .iter()
-        .filter(|line| line.contains("bcrypt cost 4 is below 10"))
+        .filter(|line| {
+            line.contains(r#""event":"weak_bcrypt_cost""#) && line.contains(r#""cost":4"#)
+        })
         .count();
     assert_eq!(warnings, 2, "{:?}", app.logs());
 }
