@@ -9,6 +9,7 @@ use crate::context::Context;
 use crate::db::Db;
 use crate::error::Error;
 use crate::http::Request;
+use crate::log;
 use crate::model::Password;
 use crate::snowflake::Id;
 use crate::store::users::{self, User};
@@ -23,9 +24,13 @@ const LEEWAY_SECONDS: u64 = 30;
 
 fn warn_if_weak(cost: u32) {
     if cost < PRODUCTION_MIN_BCRYPT_COST {
-        eprintln!(
-            "warning: bcrypt cost {cost} is below {PRODUCTION_MIN_BCRYPT_COST}; \
-             use it only for tests"
+        log::warn(
+            "weak_bcrypt_cost",
+            &[
+                ("cost", cost.into()),
+                ("minimum", PRODUCTION_MIN_BCRYPT_COST.into()),
+                ("note", "use a cost this low only for tests".into()),
+            ],
         );
     }
 }
@@ -42,30 +47,41 @@ pub fn hash_password(password: &Password, cost: u32) -> Result<String, Error> {
     bcrypt::hash(password.as_bytes(), cost).map_err(Error::internal)
 }
 
-/// Checks `password` against a stored hash. With no stored hash (unknown
-/// user) it does the same bcrypt work against a throwaway salt at `cost`
-/// and returns false, so the answer's timing does not tell whether the user
-/// exists. A password over 72 bytes never matches: no stored password is
-/// that long, and bcrypt would otherwise truncate it.
+/// The salt and digest of the hash an unknown user is checked against (a
+/// bcrypt hash of a throwaway password): only its shape matters, since
+/// nothing is meant to match it. The cost in front of it is the configured
+/// one.
+const DUMMY_SALT_AND_DIGEST: &str = "9RcPMsrQuQf.HaxaH7zjqeB84eLER1VnwGJQtXNFvfr8373yMeCPG";
+
+/// Checks `password` against a stored hash, doing the same work on every
+/// path that fails: one bcrypt run at the stored hash's cost. An unknown
+/// user (no stored hash) is checked against a dummy hash at `cost`, the cost
+/// new hashes get; a password over 72 bytes, which can never match (no
+/// stored password is that long, and bcrypt would otherwise truncate it),
+/// still has its first 72 bytes checked. So the time of a 401 does not tell
+/// whether the user exists or why the password failed.
 pub fn verify_password(
     password: &str,
     stored_hash: Option<&str>,
     cost: u32,
 ) -> Result<bool, Error> {
-    let Some(hash) = stored_hash else {
-        warn_if_weak(cost);
-        // Same work as a verify: one bcrypt run at the configured cost.
-        let _ = bcrypt::hash_with_salt(password.as_bytes(), cost, [0u8; 16]);
-        return Ok(false);
+    let dummy;
+    let hash = match stored_hash {
+        Some(hash) => hash,
+        None => {
+            dummy = format!("$2b${cost:02}${DUMMY_SALT_AND_DIGEST}");
+            &dummy
+        }
     };
     if let Ok(parts) = hash.parse::<bcrypt::HashParts>() {
         warn_if_weak(parts.get_cost());
     }
-    if password.len() > BCRYPT_MAX_BYTES {
-        return Ok(false);
-    }
-    bcrypt::verify(password.as_bytes(), hash)
-        .map_err(|e| Error::internal(anyhow::Error::new(e).context("stored password hash")))
+    let over_long = password.len() > BCRYPT_MAX_BYTES;
+    let checked = &password.as_bytes()[..password.len().min(BCRYPT_MAX_BYTES)];
+    let matches = bcrypt::verify(checked, hash)
+        .map_err(|e| Error::internal(anyhow::Error::new(e).context("stored password hash")))?;
+    // Kept observable, so the optimiser cannot drop the dummy run.
+    Ok(std::hint::black_box(matches) && stored_hash.is_some() && !over_long)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -418,6 +434,16 @@ mod tests {
         let hash = hash_password(&password(&first_72), 4).unwrap();
         assert!(verify_password(&first_72, Some(&hash), 4).unwrap());
         assert!(!verify_password(&format!("{first_72}x"), Some(&hash), 4).unwrap());
+    }
+
+    #[test]
+    fn the_dummy_hash_is_well_formed_at_every_accepted_cost() {
+        for cost in crate::config::MIN_BCRYPT_COST..=crate::config::MAX_BCRYPT_COST {
+            let dummy = format!("$2b${cost:02}${DUMMY_SALT_AND_DIGEST}");
+            let parts: bcrypt::HashParts = dummy.parse().unwrap();
+            assert_eq!(parts.get_cost(), cost);
+        }
+        assert!(!verify_password("anything at all", None, 4).unwrap());
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! Spin's built-in SQLite and keeps its own signing key there.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use crate::error::Error;
+use crate::limits::Limit;
 use crate::snowflake::NodeId;
 
 /// The smallest bcrypt cost accepted (tests only; it logs a warning).
@@ -59,6 +61,75 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// The node id stamped into new Snowflake ids.
     pub snowflake_node: NodeId,
+    /// The rate limits.
+    pub limits: Limits,
+    /// Proxies whose `X-Forwarded-For` is believed (the gateway's and the
+    /// autoscaler's addresses); nobody else's is.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// The rate limits, each a Spin variable (0 turns one off). Why each
+/// default is what it is: see the README's "Limits".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Login attempts per client IP per minute.
+    pub login_per_ip: Limit,
+    /// Failed logins per account per 15 minutes, then locked until the
+    /// window ends.
+    pub login_failures_per_account: Limit,
+    /// Failed logins per account per day: the longer lockout that follows
+    /// repeated short ones.
+    pub login_failures_per_account_daily: Limit,
+    /// Signups per client IP per hour.
+    pub signups_per_ip: Limit,
+    /// Writes (posts, comments, edits, deletes, profile changes) per user
+    /// per minute.
+    pub writes_per_user: Limit,
+    /// Writes per user per day.
+    pub writes_per_user_daily: Limit,
+}
+
+/// An IP network, `10.42.0.0/16`, or one address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Parses `a.b.c.d/n`, `::1/128` or a bare address.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address.parse().ok()?, prefix.parse().ok()?),
+            None => {
+                let address: IpAddr = text.parse().ok()?;
+                (address, if address.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if matches!(address, IpAddr::V4(_)) {
+            32
+        } else {
+            128
+        };
+        (prefix <= max).then_some(Self { address, prefix })
+    }
+
+    /// Whether `ip` is in the network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        fn prefix_equal(a: &[u8], b: &[u8], bits: u8) -> bool {
+            let (whole, rest) = (usize::from(bits / 8), bits % 8);
+            a[..whole] == b[..whole] && (rest == 0 || (a[whole] ^ b[whole]) >> (8 - rest) == 0)
+        }
+        match (self.address, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                prefix_equal(&net.octets(), &ip.octets(), self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                prefix_equal(&net.octets(), &ip.octets(), self.prefix)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A configuration problem, naming the variable (never its value when secret).
@@ -129,6 +200,46 @@ impl Config {
             MAX_BCRYPT_COST.into(),
         )?;
         let node = parse_in_range("snowflake_node", &read("snowflake_node")?, 0, 1023)?;
+        let limit = |variable: &'static str, window_seconds: i64, buckets: u32| {
+            parse_in_range(variable, &read(variable)?, 0, 1_000_000).map(|max| Limit {
+                name: variable.trim_start_matches("limit_"),
+                // At most a million: always fits.
+                max: u32::try_from(max).unwrap_or(u32::MAX),
+                window_seconds,
+                buckets,
+            })
+        };
+        // Accounts get more buckets than IPs and users: a shared bucket
+        // there locks two accounts together.
+        let limits = Limits {
+            login_per_ip: limit("limit_logins_per_ip_per_minute", 60, 16_384)?,
+            login_failures_per_account: limit(
+                "limit_login_failures_per_account_per_15_minutes",
+                15 * 60,
+                65_536,
+            )?,
+            login_failures_per_account_daily: limit(
+                "limit_login_failures_per_account_per_day",
+                24 * 3600,
+                65_536,
+            )?,
+            signups_per_ip: limit("limit_signups_per_ip_per_hour", 3600, 16_384)?,
+            writes_per_user: limit("limit_writes_per_user_per_minute", 60, 16_384)?,
+            writes_per_user_daily: limit("limit_writes_per_user_per_day", 24 * 3600, 16_384)?,
+        };
+        let trusted_proxies = read("trusted_proxies")?
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                IpNet::parse(entry).ok_or_else(|| {
+                    problem(
+                        "trusted_proxies",
+                        format!("{entry:?} is not an IP address or network (a.b.c.d/n)"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
 
         Ok(Self {
             database,
@@ -140,6 +251,8 @@ impl Config {
                 .ok()
                 .and_then(|n| NodeId::new(n).ok())
                 .ok_or_else(|| problem("snowflake_node", "must be between 0 and 1023"))?,
+            limits,
+            trusted_proxies,
         })
     }
 
@@ -183,6 +296,8 @@ impl fmt::Debug for Config {
             .field("jwt_ttl_seconds", &self.jwt_ttl_seconds)
             .field("bcrypt_cost", &self.bcrypt_cost)
             .field("snowflake_node", &self.snowflake_node.get())
+            .field("limits", &self.limits)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -312,6 +427,13 @@ mod tests {
             ("jwt_ttl_seconds", "86400"),
             ("bcrypt_cost", "10"),
             ("snowflake_node", "5"),
+            ("limit_logins_per_ip_per_minute", "20"),
+            ("limit_login_failures_per_account_per_15_minutes", "5"),
+            ("limit_login_failures_per_account_per_day", "20"),
+            ("limit_signups_per_ip_per_hour", "10"),
+            ("limit_writes_per_user_per_minute", "30"),
+            ("limit_writes_per_user_per_day", "1000"),
+            ("trusted_proxies", ""),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -503,6 +625,37 @@ mod tests {
         assert!(ok("mysql://u:p@db/omni", "db"));
         assert!(!ok("mysql://u:p@db:3307/omni", "db"));
         assert!(ok("mysql://u:p@anything:1/omni", "*:*"));
+    }
+
+    #[test]
+    fn every_limit_is_a_variable_and_zero_turns_it_off() {
+        let config = config(&[("limit_signups_per_ip_per_hour", "0")]);
+        assert_eq!(config.limits.login_per_ip.max, 20);
+        assert_eq!(config.limits.login_per_ip.name, "logins_per_ip_per_minute");
+        assert_eq!(config.limits.login_per_ip.window_seconds, 60);
+        assert!(!config.limits.signups_per_ip.enabled());
+        assert_eq!(
+            error_for(&[("limit_writes_per_user_per_minute", "-1")]).variable,
+            "limit_writes_per_user_per_minute"
+        );
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_or_addresses() {
+        let config = config(&[("trusted_proxies", "10.42.0.0/16, 192.168.1.7,fd00::/8")]);
+        let trusted = &config.trusted_proxies;
+        assert_eq!(trusted.len(), 3);
+        assert!(trusted[0].contains("10.42.200.1".parse().unwrap()));
+        assert!(!trusted[0].contains("10.43.0.1".parse().unwrap()));
+        assert!(trusted[1].contains("192.168.1.7".parse().unwrap()));
+        assert!(!trusted[1].contains("192.168.1.8".parse().unwrap()));
+        assert!(trusted[2].contains("fd12::1".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "example.com", "10.0.0.1/x"] {
+            assert_eq!(
+                error_for(&[("trusted_proxies", bad)]).variable,
+                "trusted_proxies"
+            );
+        }
     }
 
     #[test]

@@ -7,12 +7,15 @@ use std::cell::OnceCell;
 use crate::config::Config;
 use crate::db::{self, Db};
 use crate::error::Error;
+use crate::kv::Kv;
+use crate::log;
 use crate::store::settings;
 
 /// What a handler works with. Load it once per request.
 pub struct Context {
     config: Config,
     db: OnceCell<Box<dyn Db>>,
+    kv: OnceCell<Option<Kv>>,
     local_jwt_secret: OnceCell<String>,
 }
 
@@ -36,6 +39,7 @@ impl Context {
         Self {
             config,
             db: OnceCell::new(),
+            kv: OnceCell::new(),
             local_jwt_secret: OnceCell::new(),
         }
     }
@@ -52,6 +56,20 @@ impl Context {
         }
         let db = db::connect(&self.config)?;
         Ok(&**self.db.get_or_init(|| db))
+    }
+
+    /// The key-value store, opened on the first call; `None` (logged) if it
+    /// cannot be opened, since nothing in it is worth failing a request for.
+    pub fn kv(&self) -> Option<&Kv> {
+        self.kv
+            .get_or_init(|| {
+                Kv::open()
+                    .inspect_err(|error| {
+                        log::warn("kv_unavailable", &[("error", error.to_string().into())]);
+                    })
+                    .ok()
+            })
+            .as_ref()
     }
 
     /// The HS256 signing key: `jwt_secret`, or for a local SQLite Omni

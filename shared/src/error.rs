@@ -54,6 +54,12 @@ pub enum Error {
     /// 422: the body parsed but some fields are invalid.
     #[error("validation failed: {0:?}")]
     Validation(FieldErrors),
+    /// 429: a rate limit is used up. Sent with `Retry-After`.
+    #[error("too many requests (retry after {retry_after} s)")]
+    TooManyRequests {
+        /// Seconds until the limit's window ends.
+        retry_after: i64,
+    },
     /// 503: the database cannot be reached. Sent with `Retry-After`.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -89,6 +95,7 @@ impl Error {
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType => 415,
             Self::Validation(_) => 422,
+            Self::TooManyRequests { .. } => 429,
             Self::Internal(_) => 500,
             Self::Unavailable(_) | Self::Misconfigured(_) => 503,
         }
@@ -111,6 +118,9 @@ impl Error {
             }
             Self::UnsupportedMediaType => "The request body must be application/json.".into(),
             Self::Validation(_) => "Some fields are invalid; see `errors`.".into(),
+            Self::TooManyRequests { retry_after } => {
+                format!("Too many requests. Try again in {retry_after} seconds.")
+            }
             Self::Unavailable(_) => "The database is unreachable. Try again shortly.".into(),
             Self::Misconfigured(error) => format!(
                 "The service is misconfigured: its operator must fix the `{}` setting.",
@@ -146,19 +156,45 @@ fn reason_phrase(status: u16) -> &'static str {
         413 => "Content Too Large",
         415 => "Unsupported Media Type",
         422 => "Unprocessable Content",
+        429 => "Too Many Requests",
         503 => "Service Unavailable",
         _ => "Internal Server Error",
     }
 }
 
+impl Error {
+    /// A short name for the kind of failure, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Validation(_) => "validation",
+            Self::TooManyRequests { .. } => "rate_limited",
+            Self::Unavailable(_) => "unavailable",
+            Self::Misconfigured(_) => "misconfigured",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// What went wrong on our side, for the log only: the whole cause chain
+    /// of a 500 or 503, on one line. Never sent to a client.
+    pub fn cause(&self) -> Option<String> {
+        match self {
+            Self::Internal(cause) | Self::Unavailable(cause) => Some(format!("{cause:#}")),
+            Self::Misconfigured(cause) => Some(cause.to_string()),
+            _ => None,
+        }
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        match &self {
-            Self::Internal(cause) => eprintln!("error: 500: {cause:#}"),
-            Self::Unavailable(cause) => eprintln!("error: 503: database unavailable: {cause:#}"),
-            Self::Misconfigured(cause) => eprintln!("error: 503: {cause}"),
-            _ => {}
-        }
         let status = self.status();
         let problem = Problem {
             kind: "about:blank",
@@ -181,6 +217,9 @@ impl IntoResponse for Error {
         match self {
             Self::Unauthorized(_) => response.set_header("www-authenticate", "Bearer"),
             Self::MethodNotAllowed { allow } => response.set_header("allow", allow),
+            Self::TooManyRequests { retry_after } => {
+                response.set_header("retry-after", retry_after.to_string())
+            }
             Self::Unavailable(_) | Self::Misconfigured(_) => {
                 response.set_header("retry-after", RETRY_AFTER_SECONDS)
             }
@@ -223,6 +262,7 @@ mod tests {
             (Error::PayloadTooLarge { limit: 10 }, 413),
             (Error::UnsupportedMediaType, 415),
             (Error::invalid_field("title", "is required"), 422),
+            (Error::TooManyRequests { retry_after: 30 }, 429),
             (Error::internal(anyhow::anyhow!("boom")), 500),
             (Error::Unavailable(anyhow::anyhow!("down")), 503),
         ];
@@ -272,6 +312,13 @@ mod tests {
         assert!(detail.contains("`jwt_secret`"), "{detail}");
         assert!(!detail.contains("placeholder"), "{detail}");
         assert_eq!(header(&response, "retry-after").as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn a_429_says_when_to_come_back() {
+        let (_, body, response) = render(Error::TooManyRequests { retry_after: 42 });
+        assert_eq!(header(&response, "retry-after").as_deref(), Some("42"));
+        assert!(body["detail"].as_str().unwrap().contains("42 seconds"));
     }
 
     #[test]

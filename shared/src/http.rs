@@ -6,7 +6,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use spin_sdk::http::{IncomingRequest, IntoResponse, Response};
 
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use crate::config::IpNet;
 use crate::error::{Error, FieldErrors};
+use crate::log;
 use crate::snowflake::Id;
 
 pub use http::Method;
@@ -24,9 +29,12 @@ pub type Handler = fn(&Request) -> Result<Response, Error>;
 /// A component's method table: the methods its path supports.
 pub type Routes<'a> = &'a [(Method, Handler)];
 
-/// Serves one request: 405 for a method the table lacks, 413 for a body over
-/// [`MAX_BODY_BYTES`], otherwise the handler's answer.
-pub async fn serve(incoming: IncomingRequest, routes: Routes<'_>) -> Response {
+/// Serves one request for `component`: 405 for a method the table lacks,
+/// 413 for a body over [`MAX_BODY_BYTES`], otherwise the handler's answer.
+/// Logs one JSON line for it.
+pub async fn serve(incoming: IncomingRequest, component: &str, routes: Routes<'_>) -> Response {
+    let started = Instant::now();
+    let route = spin_route(&incoming);
     // A method that is not even a valid token cannot be in the table.
     let method = Method::from_bytes(incoming.method().to_string().as_bytes()).ok();
     let result = match find_handler(method.as_ref(), routes) {
@@ -36,7 +44,78 @@ pub async fn serve(incoming: IncomingRequest, routes: Routes<'_>) -> Response {
         },
         Err(error) => Err(error),
     };
-    result.into_response()
+    respond(component, &route, method.as_ref(), started, result)
+}
+
+/// The route Spin matched (the last `spin-matched-route`: Spin's own, after
+/// any a client sent), for logs.
+pub fn spin_route(incoming: &IncomingRequest) -> String {
+    incoming
+        .headers()
+        .get("spin-matched-route")
+        .last()
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+        .unwrap_or_default()
+}
+
+/// Turns a handler's result into the response, with what every response
+/// carries ([`finish`]), and logs the request as one JSON line: component,
+/// route, method, status, duration, cache outcome, and for a failure its
+/// kind (and, for a 5xx, its cause; never a secret, token, password or SQL
+/// parameter).
+pub fn respond(
+    component: &str,
+    route: &str,
+    method: Option<&Method>,
+    started: Instant,
+    result: Result<Response, Error>,
+) -> Response {
+    let (error, cause) = match &result {
+        Err(error) => (Some(error.kind()), error.cause()),
+        Ok(_) => (None, None),
+    };
+    let response = finish(result.into_response());
+    let status = *response.status();
+    let cache = response
+        .header("x-cache")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let level = if status >= 500 {
+        log::Level::Error
+    } else {
+        log::Level::Info
+    };
+    log::write(
+        level,
+        "request",
+        &[
+            ("component", component.into()),
+            ("route", route.into()),
+            ("method", method.map(Method::as_str).into()),
+            ("status", status.into()),
+            (
+                "duration_ms",
+                ((duration_ms * 1000.0).round() / 1000.0).into(),
+            ),
+            ("cache", cache.into()),
+            ("error", error.into()),
+            ("cause", cause.into()),
+        ],
+    );
+    response
+}
+
+/// Adds what every response carries: `X-Content-Type-Options: nosniff`,
+/// and `Cache-Control: no-store` unless the handler chose a caching policy
+/// (nothing is cacheable unless it says so: tokens, profiles and errors
+/// must never sit in a shared cache).
+pub fn finish(mut response: Response) -> Response {
+    response.set_header("x-content-type-options", "nosniff");
+    if response.header("cache-control").is_none() {
+        response.set_header("cache-control", "no-store");
+    }
+    response
 }
 
 /// The table's entry for `method`, or a 405 listing the methods there are.
@@ -134,22 +213,93 @@ impl Request {
         &self.path
     }
 
+    /// The path and, if there is one, the query: `/api/posts?page=2`.
+    pub fn path_and_query(&self) -> String {
+        if self.query.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}?{}", self.path, self.query)
+        }
+    }
+
+    /// The body, as received.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
     /// The first value of header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_values(name).next()
+    }
+
+    /// Every value of header `name` (any case), in the order received.
+    pub fn header_values(&self, name: &str) -> impl Iterator<Item = &str> {
         let name = name.to_ascii_lowercase();
         self.headers
             .iter()
-            .find(|(n, _)| *n == name)
+            .filter(move |(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
     }
 
-    /// The id in path segment `:name`, which Spin passes as the
-    /// `spin-path-match-<name>` header. Not a valid id means no such
-    /// resource: 404.
-    pub fn path_id(&self, name: &str) -> Result<Id, Error> {
-        self.header(&format!("spin-path-match-{name}"))
-            .and_then(|raw| raw.parse().ok())
-            .ok_or_else(|| Error::NotFound(format!("No resource at {}.", self.path)))
+    /// The client's IP address. Spin's `spin-client-addr` names the peer;
+    /// only its last value counts, because Spin appends it after any a
+    /// client sent. When the peer is one of the `trusted` proxies, the
+    /// client is the nearest `X-Forwarded-For` entry (reading from the
+    /// right) that is not a trusted proxy; anyone else's `X-Forwarded-For`
+    /// is ignored.
+    pub fn client_ip(&self, trusted: &[IpNet]) -> Option<IpAddr> {
+        let peer = self.header_values("spin-client-addr").last()?;
+        let peer: IpAddr = peer
+            .parse::<SocketAddr>()
+            .map(|addr| addr.ip())
+            .or_else(|_| peer.parse())
+            .ok()?;
+        let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+        if !is_trusted(peer) {
+            return Some(peer);
+        }
+        let forwarded: Vec<IpAddr> = self
+            .header_values("x-forwarded-for")
+            .flat_map(|value| value.split(','))
+            .map_while(|entry| entry.trim().parse().ok())
+            .collect();
+        Some(
+            forwarded
+                .iter()
+                .rev()
+                .copied()
+                .find(|ip| !is_trusted(*ip))
+                .or_else(|| forwarded.first().copied())
+                .unwrap_or(peer),
+        )
+    }
+
+    /// The id in the one `:name` segment of `route` (the component's route
+    /// in `spin.toml`, e.g. `/api/posts/:id`), read from the request path
+    /// itself. Never from Spin's `spin-path-match-*` headers: Spin appends
+    /// them after the client's own, so a client could send its own first.
+    /// A path that does not fit the route, or whose segment is not a valid
+    /// id, names no resource: 404.
+    pub fn path_id(&self, route: &str) -> Result<Id, Error> {
+        let not_found = || Error::NotFound("No resource at this path.".into());
+        // Spin's router ignores one trailing slash.
+        let path = self.path.strip_suffix('/').unwrap_or(&self.path);
+        let (pattern, actual): (Vec<&str>, Vec<&str>) =
+            (route.split('/').collect(), path.split('/').collect());
+        if pattern.len() != actual.len() {
+            return Err(not_found());
+        }
+        let mut params = pattern
+            .iter()
+            .zip(&actual)
+            .filter(|(p, _)| p.starts_with(':'))
+            .map(|(_, segment)| *segment);
+        match (params.next(), params.next()) {
+            (Some(segment), None) => segment.parse().map_err(|_| not_found()),
+            _ => Err(Error::internal(anyhow::anyhow!(
+                "route {route} must have exactly one `:name` segment"
+            ))),
+        }
     }
 
     /// The query parameters, percent-decoded, in order.
@@ -384,11 +534,14 @@ pub fn ok<T: Serialize>(body: &T) -> Result<Response, Error> {
     json(200, body)
 }
 
-/// 201 with a JSON body and a `Location`.
-pub fn created<T: Serialize>(location: &str, body: &T) -> Result<Response, Error> {
-    let mut response = json(201, body)?;
-    response.set_header("location", location);
-    Ok(response)
+/// 201 with a `Location` and a body already in JSON.
+pub fn created_json(location: &str, body: String) -> Response {
+    Response::builder()
+        .status(201)
+        .header("content-type", "application/json")
+        .header("location", location)
+        .body(body)
+        .build()
 }
 
 /// 204 with no body.
@@ -452,25 +605,91 @@ mod tests {
     }
 
     #[test]
-    fn a_path_id_comes_from_spins_path_match_header() {
-        let request = Request::new(
-            Method::GET,
-            "/api/users/42",
-            vec![("spin-path-match-id".into(), "42".into())],
-            vec![],
+    fn a_path_id_comes_from_the_path_the_route_matched() {
+        let request = get("/api/posts/42/comments");
+        assert_eq!(
+            request.path_id("/api/posts/:id/comments").unwrap(),
+            Id::from_i64(42).unwrap()
         );
-        assert_eq!(request.path_id("id").unwrap(), Id::from_i64(42).unwrap());
+        let trailing = get("/api/users/7/");
+        assert_eq!(
+            trailing.path_id("/api/users/:id").unwrap(),
+            Id::from_i64(7).unwrap()
+        );
     }
 
     #[test]
-    fn a_path_id_that_is_not_an_id_is_a_404() {
+    fn a_spoofed_path_match_header_is_ignored() {
         let request = Request::new(
-            Method::GET,
-            "/api/users/abc",
-            vec![("spin-path-match-id".into(), "abc".into())],
+            Method::DELETE,
+            "/api/posts/1",
+            vec![
+                ("spin-path-match-id".into(), "2".into()),
+                ("spin-path-match-id".into(), "1".into()),
+            ],
             vec![],
         );
-        assert!(matches!(request.path_id("id"), Err(Error::NotFound(_))));
+        assert_eq!(
+            request.path_id("/api/posts/:id").unwrap(),
+            Id::from_i64(1).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_path_id_that_is_not_an_id_or_a_path_that_does_not_fit_is_a_404() {
+        for path in [
+            "/api/users/abc",
+            "/api/users/-1",
+            "/api/users/1/x",
+            "/api/users",
+        ] {
+            assert!(
+                matches!(get(path).path_id("/api/users/:id"), Err(Error::NotFound(_))),
+                "{path}"
+            );
+        }
+    }
+
+    fn from_peer(peer: &str, headers: &[(&str, &str)]) -> Request {
+        let mut all: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        all.push(("spin-client-addr".into(), peer.into()));
+        Request::new(Method::POST, "/api/login", all, vec![])
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_client_is_the_peer_spin_names_last() {
+        let forged = from_peer("203.0.113.9:5000", &[("spin-client-addr", "10.0.0.1:1")]);
+        assert_eq!(forged.client_ip(&[]), Some(ip("203.0.113.9")));
+        let v6 = from_peer("[2001:db8::1]:443", &[]);
+        assert_eq!(v6.client_ip(&[]), Some(ip("2001:db8::1")));
+    }
+
+    #[test]
+    fn x_forwarded_for_counts_only_from_a_trusted_proxy() {
+        let trusted = [IpNet::parse("10.42.0.0/16").unwrap()];
+        let untrusted = from_peer("203.0.113.9:5000", &[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(untrusted.client_ip(&trusted), Some(ip("203.0.113.9")));
+        // Through the gateway (10.42.0.5) and the interceptor (10.42.0.9):
+        // a client-sent entry on the left is not believed.
+        let proxied = from_peer(
+            "10.42.0.9:40000",
+            &[
+                ("x-forwarded-for", "6.6.6.6, 198.51.100.7"),
+                ("x-forwarded-for", "10.42.0.5"),
+            ],
+        );
+        assert_eq!(proxied.client_ip(&trusted), Some(ip("198.51.100.7")));
+        let only_proxies = from_peer("10.42.0.9:1", &[("x-forwarded-for", "10.42.0.5")]);
+        assert_eq!(only_proxies.client_ip(&trusted), Some(ip("10.42.0.5")));
+        let none = from_peer("10.42.0.9:1", &[]);
+        assert_eq!(none.client_ip(&trusted), Some(ip("10.42.0.9")));
     }
 
     #[test]

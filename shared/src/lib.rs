@@ -5,12 +5,16 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod context;
 pub mod db;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod kv;
+pub mod limits;
+pub mod log;
 pub mod model;
 pub mod snowflake;
 pub mod store;

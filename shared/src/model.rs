@@ -3,8 +3,17 @@
 //!
 //! "Characters" are Unicode scalar values, which is also what a utf8mb4
 //! VARCHAR(n) counts, so the database's column limits agree with these.
+//!
+//! Free text (titles, descriptions, comments, display names, bios) is
+//! normalised before it is checked and stored: line breaks become `\n`,
+//! the text is put in Unicode NFC, so that what looks the same is the same,
+//! control characters other than newline and tab are refused, and a value
+//! made only of invisible characters (white space, zero-width and bidi
+//! controls, other format characters) is refused.
 
 use std::fmt;
+
+use unicode_normalization::UnicodeNormalization;
 
 use crate::http::FromField;
 
@@ -23,26 +32,67 @@ fn check_length(text: &str, min: usize, max: usize) -> Result<(), String> {
     }
 }
 
-fn check_not_blank(text: &str) -> Result<(), String> {
-    if text.trim().is_empty() {
-        Err("must not be blank".into())
+/// Free text as stored: `\r\n` and lone `\r` become `\n`, the rest NFC;
+/// refused if it holds any other control character.
+fn normalise(text: &str) -> Result<String, String> {
+    let unified = text.replace("\r\n", "\n").replace('\r', "\n");
+    if let Some(c) = unified
+        .chars()
+        .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return Err(format!(
+            "must not contain control characters (found U+{:04X})",
+            u32::from(c)
+        ));
+    }
+    Ok(unified.nfc().collect())
+}
+
+/// Whether `c` shows nothing: white space, or a default-ignorable or format
+/// character (zero-width spaces and joiners, bidi controls, variation
+/// selectors, tags, fillers), per Unicode's DerivedCoreProperties and the
+/// `Cf` category.
+fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(u32::from(c),
+            0x00AD | 0x034F | 0x061C | 0x115F..=0x1160 | 0x17B4..=0x17B5
+            | 0x180B..=0x180F | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F
+            | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0 | 0xFFF0..=0xFFFB
+            | 0x0600..=0x0605 | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2
+            | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A | 0xE0000..=0xE0FFF)
+}
+
+/// Refuses a non-empty value that shows nothing.
+fn check_visible(text: &str) -> Result<(), String> {
+    if !text.is_empty() && text.chars().all(is_invisible) {
+        Err("must contain visible characters".into())
     } else {
         Ok(())
     }
 }
 
-/// Declares a validated string newtype.
+/// Normalises free text, then checks its length and that it shows
+/// something.
+fn free_text(text: &str, min: usize, max: usize) -> Result<String, String> {
+    let text = normalise(text)?;
+    check_length(&text, min, max)?;
+    check_visible(&text)?;
+    Ok(text)
+}
+
+/// Declares a validated string newtype; `$parse` returns the text to keep.
 macro_rules! text_type {
-    ($(#[$attribute:meta])* $name:ident, |$text:ident| $check:expr) => {
+    ($(#[$attribute:meta])* $name:ident, |$text:ident| $parse:expr) => {
         $(#[$attribute])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct $name(String);
 
         impl $name {
-            /// Validates `text`.
+            /// Validates (and, for free text, normalises) `text`.
             pub fn parse($text: &str) -> Result<Self, String> {
-                $check?;
-                Ok(Self($text.to_owned()))
+                let parsed: Result<String, String> = $parse;
+                Ok(Self(parsed?))
             }
 
             /// The validated text.
@@ -65,7 +115,7 @@ text_type!(
     |text| {
         check_length(text, 3, 32).and_then(|()| {
             if text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                Ok(())
+                Ok(text.to_owned())
             } else {
                 Err("may contain only letters A–Z, digits and underscores".to_owned())
             }
@@ -74,42 +124,42 @@ text_type!(
 );
 
 text_type!(
-    /// 0–64 characters; empty by default.
+    /// 0–64 characters of free text; empty by default.
     #[derive(Default)]
     DisplayName,
-    |text| check_length(text, 0, 64)
+    |text| free_text(text, 0, 64)
 );
 
 text_type!(
-    /// 0–500 characters.
+    /// 0–500 characters of free text.
     Bio,
-    |text| check_length(text, 0, 500)
+    |text| free_text(text, 0, 500)
 );
 
 text_type!(
-    /// A post title: 1–200 characters, not only white space.
+    /// A post title: 1–200 characters of free text.
     Title,
-    |text| check_length(text, 1, 200).and_then(|()| check_not_blank(text))
+    |text| free_text(text, 1, 200)
 );
 
 text_type!(
-    /// A post description: 0–5000 characters; empty by default.
+    /// A post description: 0–5000 characters of free text; empty by default.
     #[derive(Default)]
     Description,
-    |text| check_length(text, 0, 5000)
+    |text| free_text(text, 0, 5000)
 );
 
 text_type!(
-    /// A comment: 1–5000 characters, not only white space.
+    /// A comment: 1–5000 characters of free text.
     CommentBody,
-    |text| check_length(text, 1, 5000).and_then(|()| check_not_blank(text))
+    |text| free_text(text, 1, 5000)
 );
 
 text_type!(
     /// An absolute `http` or `https` URL of at most 2048 characters, with a
-    /// host and without white space or control characters.
+    /// host, without user info, white space or control characters.
     MarkdownUrl,
-    |text| check_length(text, 1, 2048).and_then(|()| check_url(text))
+    |text| check_length(text, 1, 2048).and_then(|()| check_url(text)).map(|()| text.to_owned())
 );
 
 /// RFC 3986 `unreserved`, `sub-delims` and `%` (escapes are checked
@@ -149,8 +199,12 @@ fn check_url(text: &str) -> Result<(), String> {
         && fragment
             .chars()
             .all(|c| is_pchar(c) || c == '/' || c == '?');
-    let (userinfo, host_port) = authority.rsplit_once('@').unwrap_or(("", authority));
-    let userinfo_ok = userinfo.chars().all(|c| is_plain(c) || c == ':');
+    // User info (`user:pass@host`) is refused outright: it can hide the
+    // real host (`https://github.com@evil.example/`) and may leak secrets.
+    if authority.contains('@') {
+        return Err("must not contain user info (`user@`)".to_owned());
+    }
+    let host_port = authority;
     // An IPv6 literal carries colons of its own: `[::1]:8080`.
     let (host_ok, port) = match host_port.strip_prefix('[') {
         Some(v6) => match v6.split_once(']') {
@@ -175,7 +229,7 @@ fn check_url(text: &str) -> Result<(), String> {
         }
     };
     let port_ok = port.is_none_or(|p| p.is_empty() || p.parse::<u16>().is_ok());
-    if !(tail_ok && userinfo_ok && host_ok && port_ok) {
+    if !(tail_ok && host_ok && port_ok) {
         return invalid();
     }
     Ok(())
@@ -274,7 +328,10 @@ mod tests {
     fn titles_and_comments_must_have_content() {
         assert!(Title::parse("Omni").is_ok());
         assert!(Title::parse("").is_err());
-        assert!(Title::parse("   ").is_err());
+        assert_eq!(
+            Title::parse("   "),
+            Err("must contain visible characters".into())
+        );
         assert!(Title::parse(&"t".repeat(200)).is_ok());
         assert!(Title::parse(&"t".repeat(201)).is_err());
         assert!(CommentBody::parse("nice").is_ok());
@@ -291,7 +348,7 @@ mod tests {
             "https://github.com/ada/engine/blob/main/README.md",
             "http://example.com",
             "HTTPS://EXAMPLE.COM/a?b=c#d",
-            "https://user@example.com:8443/x",
+            "https://example.com:8443/x",
             "http://[::1]:8080/readme.md",
             "https://example.com/caf%C3%A9.md",
             "https://xn--bcher-kva.example/readme.md",
@@ -321,9 +378,87 @@ mod tests {
             "https://example.com/a#b#c",
             "https://example.com/[x]",
             "https://ex[ample.com/",
+            "https://user@example.com/x",
+            "https://user:pass@example.com/x",
+            "https://github.com@evil.example/readme.md",
+            "https://@example.com/",
         ] {
             assert!(MarkdownUrl::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn user_info_in_a_markdown_url_is_named_as_the_problem() {
+        assert_eq!(
+            MarkdownUrl::parse("https://github.com@evil.example/"),
+            Err("must not contain user info (`user@`)".into())
+        );
+    }
+
+    #[test]
+    fn free_text_is_normalised_to_nfc_with_unix_line_breaks() {
+        // "é" as e + combining acute becomes the one precomposed character.
+        let title = Title::parse("Caf\u{65}\u{301}").unwrap();
+        assert_eq!(title.as_str(), "Caf\u{e9}");
+        let body = CommentBody::parse("line one\r\nline two\rthree\tend").unwrap();
+        assert_eq!(body.as_str(), "line one\nline two\nthree\tend");
+    }
+
+    #[test]
+    fn lengths_are_counted_after_normalisation() {
+        let decomposed = "e\u{301}".repeat(200);
+        assert_eq!(
+            Title::parse(&decomposed).unwrap().as_str().chars().count(),
+            200
+        );
+    }
+
+    #[test]
+    fn control_characters_other_than_newline_and_tab_are_refused() {
+        for bad in [
+            "a\u{0}b",
+            "bell\u{7}",
+            "esc\u{1b}[31m",
+            "del\u{7f}",
+            "c1\u{85}",
+        ] {
+            assert!(Title::parse(bad).is_err(), "{bad:?}");
+            assert!(CommentBody::parse(bad).is_err(), "{bad:?}");
+            assert!(Description::parse(bad).is_err(), "{bad:?}");
+            assert!(DisplayName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_value_made_only_of_invisible_characters_is_refused() {
+        for invisible in [
+            "\u{200b}",
+            "\u{200b}\u{200c}\u{200d}",
+            "\u{202e}\u{202d}",
+            "\u{2066}\u{2069}",
+            "\u{feff}",
+            "\u{ad}",
+            " \u{3164} ",
+            "\u{e0041}\u{e0042}",
+            "\u{fe0f}",
+        ] {
+            for result in [
+                Title::parse(invisible).err(),
+                CommentBody::parse(invisible).err(),
+                Description::parse(invisible).err(),
+                DisplayName::parse(invisible).err(),
+                Bio::parse(invisible).err(),
+            ] {
+                assert_eq!(
+                    result.as_deref(),
+                    Some("must contain visible characters"),
+                    "{invisible:?}"
+                );
+            }
+        }
+        // Visible text may still carry them.
+        assert!(Title::parse("Omni\u{200b}!").is_ok());
+        assert!(Description::parse("").is_ok());
     }
 
     #[test]

@@ -6,8 +6,14 @@
 //! A Spin instance lives for one request, so there is no in-memory sequence
 //! counter to lean on. The sequence bits are random instead, and the table's
 //! primary key is the arbiter: an insert that collides (same millisecond, same
-//! node, same 12 random bits) fails with a duplicate key on `PRIMARY` and is
+//! node, same random bits) fails with a duplicate key on `PRIMARY` and is
 //! retried with a fresh id by [`insert_with_fresh_id`].
+//!
+//! No two rows share an id, even across tables: the low two sequence bits
+//! name the row's kind ([`IdKind`]), so a user, a post and a comment made in
+//! the same millisecond on the same node differ there, and each table's
+//! primary key keeps its own kind unique. That leaves 10 random bits, 1024
+//! ids per millisecond, node and kind.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,12 +22,16 @@ use serde::{Serialize, Serializer};
 
 use crate::db::DbError;
 use crate::error::Error;
+use crate::log;
 use crate::time::now_ms;
 
 /// 2025-01-01T00:00:00.000Z in Unix milliseconds.
 pub const OMNI_EPOCH_MS: i64 = 1_735_689_600_000;
 
 const SEQUENCE_BITS: u32 = 12;
+/// The low sequence bits that name an id's kind.
+const KIND_BITS: u32 = 2;
+const KIND_MASK: i64 = (1 << KIND_BITS) - 1;
 const NODE_BITS: u32 = 10;
 const TIMESTAMP_BITS: u32 = 41;
 const SEQUENCE_MASK: i64 = (1 << SEQUENCE_BITS) - 1;
@@ -36,6 +46,17 @@ const MAX_ATTEMPTS: usize = 8;
 /// A Snowflake id. Written in JSON and URLs as a decimal string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Id(i64);
+
+/// What an id names: one kind per table, written into its low two bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdKind {
+    /// A user.
+    User = 0,
+    /// A post.
+    Post = 1,
+    /// A comment.
+    Comment = 2,
+}
 
 /// The node (shard) part of an id: 0 to 1023.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,13 +120,44 @@ impl Id {
         (self.0 & SEQUENCE_MASK) as u16
     }
 
-    /// A new id for `node`, stamped with the current time and random sequence bits.
-    pub fn generate(node: NodeId) -> Result<Self, Error> {
-        let sequence = getrandom::u32()
+    /// The kind written into the id, if it was made by [`Id::generate`].
+    pub fn kind(self) -> Option<IdKind> {
+        match self.0 & KIND_MASK {
+            0 => Some(IdKind::User),
+            1 => Some(IdKind::Post),
+            2 => Some(IdKind::Comment),
+            _ => None,
+        }
+    }
+
+    /// A new id of `kind` for `node`, stamped with the current time, or
+    /// just after `newest` if this node's clock reads earlier (a Pi without
+    /// a real-time clock can boot with an old one): ids never go backwards,
+    /// so keyset paging never skips a row. Random sequence bits sit above
+    /// the two that name the kind. A clock before the Omni epoch, with no
+    /// later id to follow, is a 503 whose reason is logged.
+    pub fn generate(node: NodeId, kind: IdKind, newest: Option<Id>) -> Result<Self, Error> {
+        let random = getrandom::u32()
             .map_err(|e| Error::internal(anyhow::anyhow!("no randomness for an id: {e}")))?;
-        // Only the low 12 bits survive `from_parts`.
-        Self::from_parts(now_ms(), node, (sequence & 0xfff) as u16)
-            .map_err(|e| Error::internal(anyhow::Error::new(e)))
+        // 10 random bits, then the kind: always below 4096.
+        let sequence = ((random & 0x3ff) << KIND_BITS) as u16 | kind as u16;
+        let now = now_ms();
+        let floor = newest.map_or(i64::MIN, |id| id.unix_ms() + 1);
+        if floor > now {
+            log::warn(
+                "clock_behind",
+                &[
+                    ("clock_ms", now.into()),
+                    ("newest_id_ms", (floor - 1).into()),
+                ],
+            );
+        }
+        Self::from_parts(now.max(floor), node, sequence).map_err(|e| {
+            Error::Unavailable(anyhow::Error::new(e).context(
+                "this node's clock is outside the Snowflake range (before 2025-01-01?); \
+                 fix the clock (NTP)",
+            ))
+        })
     }
 }
 
@@ -154,10 +206,12 @@ impl Serialize for Id {
 /// including a duplicate on another unique key, is returned as it is.
 pub fn insert_with_fresh_id<T>(
     node: NodeId,
+    kind: IdKind,
+    newest: Option<Id>,
     mut insert: impl FnMut(Id) -> Result<T, DbError>,
 ) -> Result<T, Error> {
     for _ in 0..MAX_ATTEMPTS {
-        let id = Id::generate(node)?;
+        let id = Id::generate(node, kind, newest)?;
         match insert(id) {
             Err(DbError::Duplicate { ref key, .. }) if key == "PRIMARY" => continue,
             result => return result.map_err(Error::from),
@@ -229,10 +283,36 @@ mod tests {
     #[test]
     fn generated_ids_carry_the_node_and_the_current_time() {
         let before = now_ms();
-        let id = Id::generate(node(7)).unwrap();
+        let id = Id::generate(node(7), IdKind::Post, None).unwrap();
         let after = now_ms();
         assert_eq!(id.node().get(), 7);
         assert!((before..=after).contains(&id.unix_ms()));
+    }
+
+    #[test]
+    fn an_id_never_falls_below_the_newest_even_with_a_clock_behind() {
+        let future = Id::from_parts(now_ms() + 60_000, node(2), 5).unwrap();
+        let id = Id::generate(node(1), IdKind::Comment, Some(future)).unwrap();
+        assert_eq!(id.unix_ms(), future.unix_ms() + 1);
+        assert!(id > future);
+        let past = Id::from_parts(OMNI_EPOCH_MS, node(2), 5).unwrap();
+        let id = Id::generate(node(1), IdKind::Comment, Some(past)).unwrap();
+        assert!(id.unix_ms() >= now_ms() - 1000);
+    }
+
+    #[test]
+    fn ids_of_different_kinds_are_never_equal() {
+        let kinds = [IdKind::User, IdKind::Post, IdKind::Comment];
+        let mut seen = std::collections::HashMap::new();
+        for _ in 0..3000 {
+            for kind in kinds {
+                let id = Id::generate(node(1), kind, None).unwrap();
+                assert_eq!(id.kind(), Some(kind));
+                if let Some(other) = seen.insert(id, kind) {
+                    assert_eq!(other, kind, "{id} was both a {other:?} and a {kind:?}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -266,7 +346,7 @@ mod tests {
     #[test]
     fn a_primary_key_collision_is_retried_with_a_new_id() {
         let mut seen = Vec::new();
-        let result = insert_with_fresh_id(node(3), |id| {
+        let result = insert_with_fresh_id(node(3), IdKind::Post, None, |id| {
             seen.push(id);
             if seen.len() < 3 {
                 Err(DbError::Duplicate {
@@ -284,7 +364,7 @@ mod tests {
     #[test]
     fn a_collision_on_another_key_is_not_retried() {
         let mut attempts = 0;
-        let result: Result<(), Error> = insert_with_fresh_id(node(3), |_| {
+        let result: Result<(), Error> = insert_with_fresh_id(node(3), IdKind::Post, None, |_| {
             attempts += 1;
             Err(DbError::Duplicate {
                 key: "username".into(),
@@ -298,7 +378,7 @@ mod tests {
     #[test]
     fn endless_collisions_give_up_with_an_internal_error() {
         let mut attempts = 0;
-        let result: Result<(), Error> = insert_with_fresh_id(node(3), |_| {
+        let result: Result<(), Error> = insert_with_fresh_id(node(3), IdKind::Post, None, |_| {
             attempts += 1;
             Err(DbError::Duplicate {
                 key: "PRIMARY".into(),

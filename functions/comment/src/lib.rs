@@ -8,6 +8,7 @@ use spin_sdk::http::{IncomingRequest, Response};
 async fn handle(request: IncomingRequest) -> Response {
     serve(
         request,
+        "comment",
         &[
             (Method::PATCH, comments::update),
             (Method::DELETE, comments::delete),

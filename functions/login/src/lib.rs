@@ -6,5 +6,5 @@ use spin_sdk::http::{IncomingRequest, Response};
 
 #[spin_sdk::http_component]
 async fn handle(request: IncomingRequest) -> Response {
-    serve(request, &[(Method::POST, accounts::login)]).await
+    serve(request, "login", &[(Method::POST, accounts::login)]).await
 }

@@ -8,6 +8,7 @@ use spin_sdk::http::{IncomingRequest, Response};
 async fn handle(request: IncomingRequest) -> Response {
     serve(
         request,
+        "me",
         &[
             (Method::GET, accounts::me),
             (Method::PATCH, accounts::update_me),

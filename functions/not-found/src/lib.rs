@@ -6,5 +6,5 @@ use spin_sdk::http::{IncomingRequest, Response};
 
 #[spin_sdk::http_component]
 fn handle(request: IncomingRequest) -> Response {
-    not_found(&request.path_with_query().unwrap_or_default())
+    not_found(&request)
 }

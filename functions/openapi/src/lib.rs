@@ -23,5 +23,5 @@ fn document(request: &Request) -> Result<Response, Error> {
 
 #[spin_sdk::http_component]
 async fn handle(request: IncomingRequest) -> Response {
-    serve(request, &[(Method::GET, document)]).await
+    serve(request, "openapi", &[(Method::GET, document)]).await
 }

@@ -8,6 +8,7 @@ use spin_sdk::http::{IncomingRequest, Response};
 async fn handle(request: IncomingRequest) -> Response {
     serve(
         request,
+        "post-comments",
         &[
             (Method::GET, comments::list),
             (Method::POST, comments::create),

@@ -8,6 +8,7 @@ use spin_sdk::http::{IncomingRequest, Response};
 async fn handle(request: IncomingRequest) -> Response {
     serve(
         request,
+        "post",
         &[
             (Method::GET, posts::get),
             (Method::PATCH, posts::update),

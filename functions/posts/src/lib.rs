@@ -8,6 +8,7 @@ use spin_sdk::http::{IncomingRequest, Response};
 async fn handle(request: IncomingRequest) -> Response {
     serve(
         request,
+        "posts",
         &[(Method::GET, posts::list), (Method::POST, posts::create)],
     )
     .await

@@ -6,5 +6,5 @@ use spin_sdk::http::{IncomingRequest, Response};
 
 #[spin_sdk::http_component]
 async fn handle(request: IncomingRequest) -> Response {
-    serve(request, &[(Method::GET, users::posts)]).await
+    serve(request, "user-posts", &[(Method::GET, users::posts)]).await
 }

@@ -14,6 +14,7 @@ use std::fmt;
 
 use crate::config::{Config, Database};
 use crate::error::Error;
+use crate::log;
 use crate::snowflake::Id;
 
 pub use self::mysql::MySql;
@@ -53,12 +54,30 @@ pub enum DbError {
     /// The database could not be reached, or the connection was lost.
     #[error("database unreachable: {0}")]
     Unavailable(String),
+    /// The statement lost a race for a lock (a deadlock, a lock wait that
+    /// timed out, SQLite's `database is locked`): running the whole
+    /// transaction again may well succeed.
+    #[error("lock conflict: {0}")]
+    Busy(String),
+    /// The statement ran past its time limit.
+    #[error("statement timed out: {0}")]
+    Timeout(String),
     /// A unique key was violated; `key` is the index name (`PRIMARY` for the
     /// primary key).
     #[error("duplicate entry for key {key}: {message}")]
     Duplicate {
         /// The violated key.
         key: String,
+        /// The server's message.
+        message: String,
+    },
+    /// A row refers to one that does not exist (or no longer does).
+    /// `constraint` is the foreign key's name, when the backend says
+    /// (MariaDB does; SQLite does not).
+    #[error("foreign key violated: {message}")]
+    ForeignKey {
+        /// The violated constraint.
+        constraint: Option<String>,
         /// The server's message.
         message: String,
     },
@@ -73,14 +92,36 @@ pub enum DbError {
 impl From<DbError> for Error {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Unavailable(_) => Error::Unavailable(error.into()),
+            DbError::Unavailable(_) | DbError::Busy(_) | DbError::Timeout(_) => {
+                Error::Unavailable(error.into())
+            }
             _ => Error::Internal(error.into()),
         }
     }
 }
 
+impl Error {
+    /// Whether this is a lost lock race, which a retry of the whole
+    /// transaction may win.
+    fn is_busy(&self) -> bool {
+        matches!(self, Error::Unavailable(cause) if matches!(cause.downcast_ref(), Some(DbError::Busy(_))))
+    }
+}
+
+/// Which SQL dialect a connection speaks, for the few statements whose
+/// text must differ (upserts). Everything else is one text for both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// MariaDB.
+    MySql,
+    /// SQLite.
+    Sqlite,
+}
+
 /// One open connection, i.e. one database session.
 pub trait Db {
+    /// The connection's dialect.
+    fn dialect(&self) -> Dialect;
     /// Runs a statement that returns rows.
     fn query(&self, sql: &str, params: &[Param]) -> Result<Rows, DbError>;
     /// Runs a `SELECT` as a locking read: the rows it reads stay locked
@@ -106,12 +147,50 @@ pub fn connect(config: &Config) -> Result<Box<dyn Db>, Error> {
     })
 }
 
+/// How many times a transaction that lost a lock race is run in all.
+pub const MAX_TRANSACTION_ATTEMPTS: u32 = 4;
+/// No new attempt starts once this long has passed since the first.
+pub const RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Runs `work` in a transaction: committed if it returns `Ok`, rolled back if
 /// it returns `Err` (the original error is kept; a failed rollback is logged,
 /// and the server discards the transaction when the connection closes).
+///
+/// A transaction that loses a lock race (a deadlock, a lock wait timeout,
+/// SQLite's `database is locked`) is rolled back and run again whole, up to
+/// [`MAX_TRANSACTION_ATTEMPTS`] times with a jittered, growing pause; then
+/// it is a 503 with `Retry-After`, never a 500. `work` must therefore be
+/// safe to run again: it gets a fresh transaction each time.
 pub fn transaction<T>(
     db: &dyn Db,
-    work: impl FnOnce(&dyn Db) -> Result<T, Error>,
+    mut work: impl FnMut(&dyn Db) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let (mut attempt, started) = (1, std::time::Instant::now());
+    loop {
+        match transaction_once(db, &mut work) {
+            Err(error)
+                if error.is_busy()
+                    && attempt < MAX_TRANSACTION_ATTEMPTS
+                    && started.elapsed() < RETRY_BUDGET =>
+            {
+                log::warn(
+                    "transaction_retried",
+                    &[
+                        ("attempt", attempt.into()),
+                        ("cause", format!("{error:#}").into()),
+                    ],
+                );
+                std::thread::sleep(backoff(attempt));
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn transaction_once<T>(
+    db: &dyn Db,
+    work: &mut impl FnMut(&dyn Db) -> Result<T, Error>,
 ) -> Result<T, Error> {
     db.begin()?;
     match work(db) {
@@ -121,40 +200,68 @@ pub fn transaction<T>(
         }
         Err(error) => {
             if let Err(rollback) = db.rollback() {
-                eprintln!("warning: rollback failed after {error}: {rollback}");
+                log::warn(
+                    "rollback_failed",
+                    &[
+                        ("error", rollback.to_string().into()),
+                        ("after", error.to_string().into()),
+                    ],
+                );
             }
             Err(error)
         }
     }
 }
 
-/// Turns a violation of one unique key into a client error, leaving every
-/// other failure as it was.
-pub trait OnDuplicate<T> {
-    /// If the error is a duplicate on `key`, returns `make()` instead.
-    fn on_duplicate(self, key: &str, make: impl FnOnce() -> Error) -> Result<T, Error>;
+/// The pause before attempt `attempt + 1`: 10 ms, doubling, plus up to as
+/// much again at random, so that transactions that collided do not collide
+/// again in step.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let base = 10_u64 << attempt.saturating_sub(1).min(6);
+    let jitter = getrandom::u64().unwrap_or(0) % base;
+    std::time::Duration::from_millis(base + jitter)
 }
 
-impl<T, E: Into<Error>> OnDuplicate<T> for Result<T, E> {
+/// Turns a violated constraint into a client error, leaving every other
+/// failure as it was: the one place where database constraints become HTTP
+/// answers.
+pub trait OnConstraint<T> {
+    /// If the error is a duplicate on unique key `key`, returns `make()`.
+    fn on_duplicate(self, key: &str, make: impl FnOnce() -> Error) -> Result<T, Error>;
+    /// If the error is a violation of foreign key `constraint` (a row
+    /// referring to one that is gone), returns `make()`.
+    fn on_foreign_key(self, constraint: &str, make: impl FnOnce() -> Error) -> Result<T, Error>;
+}
+
+impl<T, E: Into<Error>> OnConstraint<T> for Result<T, E> {
     fn on_duplicate(self, key: &str, make: impl FnOnce() -> Error) -> Result<T, Error> {
         self.map_err(|error| {
             let error = error.into();
-            if duplicate_key(&error) == Some(key) {
-                make()
-            } else {
-                error
+            match cause(&error) {
+                Some(DbError::Duplicate { key: violated, .. }) if violated == key => make(),
+                _ => error,
+            }
+        })
+    }
+
+    fn on_foreign_key(self, constraint: &str, make: impl FnOnce() -> Error) -> Result<T, Error> {
+        self.map_err(|error| {
+            let error = error.into();
+            match cause(&error) {
+                Some(DbError::ForeignKey {
+                    constraint: Some(violated),
+                    ..
+                }) if violated == constraint => make(),
+                _ => error,
             }
         })
     }
 }
 
-/// The key a duplicate-entry error violated, if `error` is one.
-fn duplicate_key(error: &Error) -> Option<&str> {
+/// The database error behind an internal error, if that is what it is.
+fn cause(error: &Error) -> Option<&DbError> {
     match error {
-        Error::Internal(cause) => match cause.downcast_ref::<DbError>() {
-            Some(DbError::Duplicate { key, .. }) => Some(key),
-            _ => None,
-        },
+        Error::Internal(cause) => cause.downcast_ref::<DbError>(),
         _ => None,
     }
 }
@@ -398,6 +505,9 @@ mod tests {
     }
 
     impl Db for Recorder {
+        fn dialect(&self) -> Dialect {
+            Dialect::MySql
+        }
         fn query(&self, sql: &str, _: &[Param]) -> Result<Rows, DbError> {
             self.log.borrow_mut().push(sql.into());
             Ok(Rows::default())
@@ -458,6 +568,90 @@ mod tests {
         );
     }
 
+    /// Fails the first `busy` transactions with a lock conflict.
+    #[derive(Default)]
+    struct Contended {
+        log: RefCell<Vec<String>>,
+        busy: RefCell<u32>,
+    }
+
+    impl Db for Contended {
+        fn dialect(&self) -> Dialect {
+            Dialect::MySql
+        }
+        fn query(&self, _: &str, _: &[Param]) -> Result<Rows, DbError> {
+            Ok(Rows::default())
+        }
+        fn query_locked(&self, sql: &str, params: &[Param]) -> Result<Rows, DbError> {
+            self.query(sql, params)
+        }
+        fn execute(&self, sql: &str, _: &[Param]) -> Result<(), DbError> {
+            self.log.borrow_mut().push(sql.into());
+            let mut busy = self.busy.borrow_mut();
+            if sql == "UPDATE" && *busy > 0 {
+                *busy -= 1;
+                return Err(DbError::Busy("Deadlock found".into()));
+            }
+            Ok(())
+        }
+        fn begin(&self) -> Result<(), DbError> {
+            self.execute("BEGIN", &[])
+        }
+        fn commit(&self) -> Result<(), DbError> {
+            self.execute("COMMIT", &[])
+        }
+        fn rollback(&self) -> Result<(), DbError> {
+            self.execute("ROLLBACK", &[])
+        }
+    }
+
+    #[test]
+    fn a_transaction_that_loses_a_lock_race_runs_again_whole() {
+        let db = Contended {
+            busy: RefCell::new(2),
+            ..Contended::default()
+        };
+        let result = transaction(&db, |db| Ok(db.execute("UPDATE", &[])?));
+        assert!(result.is_ok());
+        assert_eq!(
+            *db.log.borrow(),
+            [
+                "BEGIN", "UPDATE", "ROLLBACK", "BEGIN", "UPDATE", "ROLLBACK", "BEGIN", "UPDATE",
+                "COMMIT"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_transaction_that_keeps_losing_is_a_503_not_a_500() {
+        let db = Contended {
+            busy: RefCell::new(u32::MAX),
+            ..Contended::default()
+        };
+        let result = transaction(&db, |db| Ok(db.execute("UPDATE", &[])?));
+        let error = result.unwrap_err();
+        assert_eq!(error.status(), 503);
+        let begins = db.log.borrow().iter().filter(|s| *s == "BEGIN").count();
+        assert_eq!(begins, MAX_TRANSACTION_ATTEMPTS as usize);
+    }
+
+    #[test]
+    fn other_failures_are_not_retried() {
+        let db = Recorder::default();
+        let result = transaction(&db, |db| Ok(db.execute("UPDATE FAIL", &[])?));
+        assert!(result.is_err());
+        assert_eq!(*db.log.borrow(), ["BEGIN", "UPDATE FAIL", "ROLLBACK"]);
+    }
+
+    #[test]
+    fn the_pause_between_attempts_grows_with_jitter() {
+        for attempt in 1..=3 {
+            let base = 10 << (attempt - 1);
+            let pause = backoff(attempt).as_millis() as u64;
+            assert!((base..2 * base).contains(&pause), "{attempt}: {pause}");
+        }
+    }
+
     #[test]
     fn only_the_named_key_becomes_a_client_error() {
         let duplicate = |key: &str| -> Result<(), DbError> {
@@ -473,6 +667,29 @@ mod tests {
         ));
         assert!(matches!(
             duplicate("PRIMARY").on_duplicate("username", taken),
+            Err(Error::Internal(_))
+        ));
+    }
+
+    #[test]
+    fn only_the_named_foreign_key_becomes_a_client_error() {
+        let orphan = |constraint: Option<&str>| -> Result<(), DbError> {
+            Err(DbError::ForeignKey {
+                constraint: constraint.map(str::to_owned),
+                message: String::new(),
+            })
+        };
+        let gone = || Error::NotFound("gone".into());
+        assert!(matches!(
+            orphan(Some("comments_post")).on_foreign_key("comments_post", gone),
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            orphan(Some("comments_author")).on_foreign_key("comments_post", gone),
+            Err(Error::Internal(_))
+        ));
+        assert!(matches!(
+            orphan(None).on_foreign_key("comments_post", gone),
             Err(Error::Internal(_))
         ));
     }

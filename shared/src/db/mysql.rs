@@ -1,14 +1,34 @@
-//! The MySQL/MariaDB backend, over Spin's outbound MySQL interface.
+//! The MariaDB backend, over Spin's outbound MySQL interface.
 //!
 //! Every `open` is a new TCP connection with a full handshake (Spin does not
 //! pool), so a request opens one and passes it down. Spin reports errors as
 //! strings; this module sorts them into [`DbError`] and strips the database
 //! URL from them, because Spin's "not permitted" message contains it,
 //! password included.
+//!
+//! Nothing waits without bound: every statement runs under MariaDB's
+//! `SET STATEMENT max_statement_time = …, innodb_lock_wait_timeout = … FOR`,
+//! in the statement itself (no extra round trip), and write transactions
+//! run at READ COMMITTED, which takes no gap locks on lookups. That
+//! syntax is MariaDB's: MySQL 8 would need `MAX_EXECUTION_TIME` hints.
 
 use spin_sdk::mysql::{self, Connection, DbValue, ParameterValue};
 
-use super::{Db, DbError, Param, Rows, Value};
+use super::{Db, DbError, Dialect, Param, Rows, Value};
+
+/// The longest any statement may run, in seconds.
+pub const STATEMENT_TIMEOUT_SECONDS: u32 = 3;
+/// The longest a statement may wait for another transaction's row lock, in
+/// seconds (MariaDB's default is 50).
+pub const LOCK_WAIT_TIMEOUT_SECONDS: u32 = 2;
+
+/// Bounds `sql`'s run time and lock waits, in the statement itself.
+fn bounded(sql: &str) -> String {
+    format!(
+        "SET STATEMENT max_statement_time = {STATEMENT_TIMEOUT_SECONDS}, \
+         innodb_lock_wait_timeout = {LOCK_WAIT_TIMEOUT_SECONDS} FOR {sql}"
+    )
+}
 
 /// One MySQL session.
 pub struct MySql {
@@ -31,10 +51,14 @@ impl MySql {
 }
 
 impl Db for MySql {
+    fn dialect(&self) -> Dialect {
+        Dialect::MySql
+    }
+
     fn query(&self, sql: &str, params: &[Param]) -> Result<Rows, DbError> {
         let result = self
             .connection
-            .query(sql, &to_parameters(params))
+            .query(&bounded(sql), &to_parameters(params))
             .map_err(|e| classify(e, ""))?;
         let columns = result.columns.into_iter().map(|c| c.name).collect();
         let rows = result
@@ -50,21 +74,32 @@ impl Db for MySql {
     }
 
     fn execute(&self, sql: &str, params: &[Param]) -> Result<(), DbError> {
-        self.connection
-            .execute(sql, &to_parameters(params))
-            .map_err(|e| classify(e, ""))
+        self.control(&bounded(sql), params)
     }
 
     fn begin(&self) -> Result<(), DbError> {
-        self.execute("START TRANSACTION", &[])
+        // Applies to the next transaction only. READ COMMITTED: a locking
+        // lookup of a missing id takes no gap lock, so it cannot stall the
+        // inserts of new (time-ordered) ids that fall in that gap.
+        self.control("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", &[])?;
+        self.control("START TRANSACTION", &[])
     }
 
     fn commit(&self) -> Result<(), DbError> {
-        self.execute("COMMIT", &[])
+        self.control("COMMIT", &[])
     }
 
     fn rollback(&self) -> Result<(), DbError> {
-        self.execute("ROLLBACK", &[])
+        self.control("ROLLBACK", &[])
+    }
+}
+
+impl MySql {
+    /// Runs `sql` as it is.
+    fn control(&self, sql: &str, params: &[Param]) -> Result<(), DbError> {
+        self.connection
+            .execute(sql, &to_parameters(params))
+            .map_err(|e| classify(e, ""))
     }
 }
 
@@ -111,13 +146,44 @@ fn classify(error: mysql::MysqlError, url: &str) -> DbError {
     match error {
         E::ConnectionFailed(text) => DbError::Unavailable(redact(text)),
         E::QueryFailed(text) if is_lost_connection(&text) => DbError::Unavailable(text),
-        E::QueryFailed(text) => match duplicate_key(&text) {
-            Some(key) => DbError::Duplicate { key, message: text },
-            None => DbError::Query(text),
+        E::QueryFailed(text) => match server_code(&text) {
+            // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT: another transaction won.
+            Some(1213 | 1205) => DbError::Busy(text),
+            // ER_STATEMENT_TIMEOUT (max_statement_time), and MySQL's
+            // ER_QUERY_TIMEOUT.
+            Some(1969 | 3024) => DbError::Timeout(text),
+            // ER_NO_REFERENCED_ROW_2: the parent row is gone.
+            Some(1452) => DbError::ForeignKey {
+                constraint: foreign_key(&text),
+                message: text,
+            },
+            _ => match duplicate_key(&text) {
+                Some(key) => DbError::Duplicate { key, message: text },
+                None => DbError::Query(text),
+            },
         },
         E::BadParameter(text) | E::ValueConversionFailed(text) => DbError::Query(text),
         E::Other(text) => DbError::Query(redact(text)),
     }
+}
+
+/// The server's error number in Spin's text of a failed statement,
+/// `Server(ServerError { code: 1213, message: …`.
+fn server_code(text: &str) -> Option<u16> {
+    let start = text.find("code: ")? + "code: ".len();
+    let digits: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// The constraint a foreign key error names: `comments_post` in `… CONSTRAINT
+/// \`comments_post\` FOREIGN KEY …`.
+fn foreign_key(text: &str) -> Option<String> {
+    let start = text.find("CONSTRAINT `")? + "CONSTRAINT `".len();
+    let end = start + text[start..].find('`')?;
+    Some(text[start..end].to_owned())
 }
 
 /// Whether a failed statement failed because the connection went away (the
@@ -200,6 +266,49 @@ mod tests {
         let url = "mysql://omni:s3cret@db/omni";
         let redacted = redact_url("Access denied (using password: s3cret)", url);
         assert!(!redacted.contains("s3cret"));
+    }
+
+    #[test]
+    fn lock_conflicts_and_timeouts_are_told_apart_from_bad_statements() {
+        let server = |code: u16, message: &str| {
+            mysql::MysqlError::QueryFailed(format!(
+                "Server(ServerError {{ code: {code}, message: \"{message}\", state: \"40001\" }})"
+            ))
+        };
+        assert!(matches!(
+            classify(server(1213, "Deadlock found when trying to get lock"), ""),
+            DbError::Busy(_)
+        ));
+        assert!(matches!(
+            classify(server(1205, "Lock wait timeout exceeded"), ""),
+            DbError::Busy(_)
+        ));
+        assert!(matches!(
+            classify(
+                server(
+                    1969,
+                    "Query execution was interrupted (max_statement_time exceeded)"
+                ),
+                ""
+            ),
+            DbError::Timeout(_)
+        ));
+        assert!(matches!(
+            classify(server(1146, "Table 'omni.x' doesn't exist"), ""),
+            DbError::Query(_)
+        ));
+        let orphan = classify(
+            server(
+                1452,
+                "Cannot add or update a child row: a foreign key constraint fails (`omni`.`comments`, \
+                 CONSTRAINT `comments_post` FOREIGN KEY (`post_id`) REFERENCES `posts` (`id`) ON DELETE CASCADE)",
+            ),
+            "",
+        );
+        assert!(
+            matches!(&orphan, DbError::ForeignKey { constraint: Some(c), .. } if c == "comments_post"),
+            "{orphan:?}"
+        );
     }
 
     #[test]

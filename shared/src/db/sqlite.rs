@@ -14,7 +14,9 @@
 
 use spin_sdk::sqlite::{self, Connection};
 
-use super::{Db, DbError, Param, Rows, Value};
+use crate::log;
+
+use super::{Db, DbError, Dialect, Param, Rows, Value};
 
 /// The schema, version by version: `migrations/sqlite/NNNN_name.sql`.
 /// Version `n` is `MIGRATIONS[n - 1]`; a test checks that this list is the
@@ -39,6 +41,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0005_local_settings.sql",
         include_str!("../../../migrations/sqlite/0005_local_settings.sql"),
+    ),
+    (
+        "0006_idempotency_keys.sql",
+        include_str!("../../../migrations/sqlite/0006_idempotency_keys.sql"),
     ),
 ];
 
@@ -86,15 +92,23 @@ impl Sqlite {
             Ok(applied) => {
                 self.commit()?;
                 if let Some(from) = applied {
-                    eprintln!(
-                        "omni: local SQLite database migrated from schema version {from} to {latest}"
+                    log::info(
+                        "sqlite_migrated",
+                        &[
+                            ("from_version", from.into()),
+                            ("to_version", latest.into()),
+                            (
+                                "note",
+                                format!("migrated from schema version {from} to {latest}").into(),
+                            ),
+                        ],
                     );
                 }
                 Ok(())
             }
             Err(error) => {
                 if let Err(rollback) = self.rollback() {
-                    eprintln!("warning: rollback of the schema migration failed: {rollback}");
+                    log::warn("rollback_failed", &[("error", rollback.to_string().into())]);
                 }
                 Err(error)
             }
@@ -135,6 +149,10 @@ fn newer_schema(version: usize) -> DbError {
 }
 
 impl Db for Sqlite {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
     fn query(&self, sql: &str, params: &[Param]) -> Result<Rows, DbError> {
         let result = self
             .connection
@@ -202,7 +220,12 @@ fn from_value(value: sqlite::Value) -> Value {
 fn classify(error: sqlite::Error) -> DbError {
     use sqlite::Error as E;
     match error {
-        E::Io(text) if is_busy(&text) => DbError::Unavailable(text),
+        E::Io(text) if is_busy(&text) => DbError::Busy(text),
+        // SQLite does not say which foreign key.
+        E::Io(text) if text.contains("FOREIGN KEY constraint failed") => DbError::ForeignKey {
+            constraint: None,
+            message: text,
+        },
         E::Io(text) => match duplicate_key(&text) {
             Some(key) => DbError::Duplicate { key, message: text },
             None => DbError::Query(text),
@@ -351,10 +374,10 @@ mod tests {
     }
 
     #[test]
-    fn a_locked_database_is_unavailable_not_a_bad_statement() {
+    fn a_locked_database_is_a_lock_conflict_not_a_bad_statement() {
         assert!(matches!(
             classify(sqlite::Error::Io("database is locked".into())),
-            DbError::Unavailable(_)
+            DbError::Busy(_)
         ));
         assert!(matches!(
             classify(sqlite::Error::Io("no such table: nope".into())),

@@ -3,6 +3,7 @@
 use spin_sdk::http::Response;
 
 use crate::auth;
+use crate::cache::{self, versions};
 use crate::context::Context;
 use crate::db::{Db, transaction};
 use crate::error::Error;
@@ -14,18 +15,27 @@ use crate::store::users::{self, User};
 use crate::time::now_ms;
 use crate::views::PostView;
 
+use super::{Created, count_write, create_once, routes};
+
 /// `GET /api/posts`: every post, newest first, by `?page=` or `?before=`.
 pub fn list(request: &Request) -> Result<Response, Error> {
     let paging = Paging::from_request(request)?;
     let context = Context::load()?;
-    let db = context.db()?;
-    super::list::<_, PostView>(
-        paging,
-        |page| posts::page(db, page),
-        |before| posts::before(db, before),
-        |p| p.id,
-        // The counter row always exists; its absence is a broken schema.
-        || Error::internal(anyhow::anyhow!("the `posts` counter row is missing")),
+    cache::serve(
+        request,
+        &context,
+        &[versions::POSTS, versions::PROFILES],
+        || {
+            let db = context.db()?;
+            super::list::<_, PostView>(
+                paging,
+                |page| posts::page(db, page),
+                |before| posts::before(db, before),
+                |p| p.id,
+                // The total is a sum, which always has a row.
+                || Error::internal(anyhow::anyhow!("the posts total has no row")),
+            )
+        },
     )
 }
 
@@ -33,6 +43,7 @@ pub fn list(request: &Request) -> Result<Response, Error> {
 pub fn create(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
+    count_write(&context, caller)?;
     let mut fields = request.json()?;
     let title = fields.required::<Title>("title");
     let description = fields.optional::<Description>("description");
@@ -45,19 +56,28 @@ pub fn create(request: &Request) -> Result<Response, Error> {
     };
 
     let node = context.config().snowflake_node;
-    let post = transaction(context.db()?, |db| {
-        let author = existing(users::lock(db, caller)?)?;
-        posts::insert(db, node, &author, &new_post)
+    let response = create_once(request, context.db()?, &caller.to_string(), |db| {
+        let author = existing(users::find(db, caller)?)?;
+        let post = posts::insert(db, node, &author, &new_post)?;
+        Created::new(format!("/api/posts/{}", post.id), &PostView::from(post))
     })?;
-    http::created(&format!("/api/posts/{}", post.id), &PostView::from(post))
+    cache::changed(&context, &[versions::POSTS, &versions::user_posts(caller)]);
+    Ok(response)
 }
 
 /// `GET /api/posts/:id`.
 pub fn get(request: &Request) -> Result<Response, Error> {
-    let id = request.path_id("id")?;
+    let id = request.path_id(routes::POST)?;
     let context = Context::load()?;
-    let post = posts::find(context.db()?, id)?.ok_or_else(no_such_post)?;
-    http::ok(&PostView::from(post))
+    cache::serve(
+        request,
+        &context,
+        &[&versions::post(id), versions::PROFILES],
+        || {
+            let post = posts::find(context.db()?, id)?.ok_or_else(no_such_post)?;
+            http::ok(&PostView::from(post))
+        },
+    )
 }
 
 /// `PATCH /api/posts/:id {title?, description?, markdown_url?}`: the
@@ -65,7 +85,8 @@ pub fn get(request: &Request) -> Result<Response, Error> {
 pub fn update(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
-    let id = request.path_id("id")?;
+    count_write(&context, caller)?;
+    let id = request.path_id(routes::POST)?;
     let mut fields = request.json()?;
     let title = fields.optional::<Title>("title");
     let description = fields.optional::<Description>("description");
@@ -81,6 +102,7 @@ pub fn update(request: &Request) -> Result<Response, Error> {
         let post = authored_post(db, id, caller)?;
         posts::update(db, post, &changes, now_ms())
     })?;
+    post_changed(&context, &post);
     http::ok(&PostView::from(post))
 }
 
@@ -89,26 +111,46 @@ pub fn update(request: &Request) -> Result<Response, Error> {
 pub fn delete(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
-    let id = request.path_id("id")?;
-    transaction(context.db()?, |db| {
+    count_write(&context, caller)?;
+    let id = request.path_id(routes::POST)?;
+    let post = transaction(context.db()?, |db| {
         let post = authored_post(db, id, caller)?;
-        posts::delete(db, &post)
+        posts::delete(db, &post)?;
+        Ok(post)
     })?;
+    post_changed(&context, &post);
     Ok(http::no_content())
 }
 
-/// Locks post `id` for `caller`: 401 if the caller's account is gone, 404
-/// if the post is, 403 if it is someone else's.
+/// Post `id`, locked for `caller` to write: 401 if the caller's account is
+/// gone, 404 if the post is, 403 if it is someone else's. Authorised by a
+/// plain read; only then is the post's row (and nothing else) locked.
 fn authored_post(db: &dyn Db, id: Id, caller: Id) -> Result<Post, Error> {
-    let locked = posts::lock_for_caller(db, id, caller)?;
-    existing(locked.caller)?;
-    let post = locked.post.ok_or_else(no_such_post)?;
+    let found = posts::for_caller(db, id, caller)?;
+    existing(found.caller)?;
+    let post = found.post.ok_or_else(no_such_post)?;
     if post.author.id != caller {
         return Err(Error::Forbidden(
             "Only the post's author may change it.".into(),
         ));
     }
+    if !posts::lock(db, id)? {
+        return Err(no_such_post());
+    }
     Ok(post)
+}
+
+/// Invalidates every cached answer that shows `post`: the lists of all
+/// posts and of its author's, and the post with its comments.
+pub(crate) fn post_changed(context: &Context, post: &Post) {
+    cache::changed(
+        context,
+        &[
+            versions::POSTS,
+            &versions::post(post.id),
+            &versions::user_posts(post.author.id),
+        ],
+    );
 }
 
 /// The caller's account, or a 401 if it was deleted after the token was issued.

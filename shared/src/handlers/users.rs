@@ -2,35 +2,42 @@
 
 use spin_sdk::http::Response;
 
+use crate::cache::{self, versions};
 use crate::context::Context;
 use crate::error::Error;
 use crate::http::{self, Paging, Request};
 use crate::store::{posts, users};
 use crate::views::{PostView, UserView};
 
+use super::routes;
+
 /// `GET /api/users/:id`: a user's public profile, or 404.
 pub fn get(request: &Request) -> Result<Response, Error> {
-    let id = request.path_id("id")?;
+    let id = request.path_id(routes::USER)?;
     let context = Context::load()?;
-    let user = users::find(context.db()?, id)?
-        .ok_or_else(|| Error::NotFound("No user has that id.".into()))?;
-    http::ok(&UserView::from(user))
+    cache::serve(request, &context, &[&versions::user(id)], || {
+        let user = users::find(context.db()?, id)?.ok_or_else(no_such_user)?;
+        http::ok(&UserView::from(user))
+    })
 }
 
 /// `GET /api/users/:id/posts`: a user's posts, newest first, by `?page=` or
 /// `?before=`; 404 for an unknown user.
 pub fn posts(request: &Request) -> Result<Response, Error> {
-    let author = request.path_id("id")?;
+    let author = request.path_id(routes::USER_POSTS)?;
     let paging = Paging::from_request(request)?;
     let context = Context::load()?;
-    let db = context.db()?;
-    super::list::<_, PostView>(
-        paging,
-        |page| posts::page_by_author(db, author, page),
-        |before| posts::before_by_author(db, author, before),
-        |p| p.id,
-        no_such_user,
-    )
+    let depends_on = [&versions::user_posts(author), versions::PROFILES];
+    cache::serve(request, &context, &depends_on, || {
+        let db = context.db()?;
+        super::list::<_, PostView>(
+            paging,
+            |page| posts::page_by_author(db, author, page),
+            |before| posts::before_by_author(db, author, before),
+            |p| p.id,
+            no_such_user,
+        )
+    })
 }
 
 fn no_such_user() -> Error {

@@ -1,13 +1,18 @@
-//! The `comments` table. A post's `comment_count` is kept by every comment
-//! write, in the same transaction.
+//! The `comments` table. A post's comment count is kept by every comment
+//! write, in the same transaction, in the post's counter slots.
+//!
+//! Writes authorise with plain reads, then lock only the row they write: a
+//! caller cannot lock rows (or, under REPEATABLE READ, gaps) by naming ids,
+//! and no user row is locked, so two users deleting each other's comments
+//! cannot deadlock.
 
-use crate::db::{Db, DbError, Row};
+use crate::db::{Db, DbError, OnConstraint, Row};
 use crate::error::Error;
 use crate::model::CommentBody;
-use crate::snowflake::{Id, NodeId, insert_with_fresh_id};
+use crate::snowflake::{Id, IdKind, NodeId, insert_with_fresh_id};
 use crate::store::posts::{Author, decode_author};
 use crate::store::users::{self, User};
-use crate::store::{KEYSET_LIMIT, Listing, PAGE_LIMIT, decode_listing, offset};
+use crate::store::{KEYSET_LIMIT, Listing, PAGE_LIMIT, counters, decode_listing, offset};
 
 /// A comment as stored, with its author.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,7 +56,9 @@ macro_rules! comment_columns {
 /// Page `?` of a post's comments, with the post's total; no row if there is
 /// no such post.
 pub const PAGE_FOR_POST: &str = concat!(
-    "SELECT p.comment_count AS total, ",
+    "SELECT ",
+    comment_count!("p.id"),
+    " AS total, ",
     comment_columns!(),
     " FROM posts p \
      LEFT JOIN (SELECT id, post_id, author_id, body, updated_at FROM comments \
@@ -62,7 +69,9 @@ pub const PAGE_FOR_POST: &str = concat!(
 
 /// A post's comments older than `?`; no row if there is no such post.
 pub const BEFORE_FOR_POST: &str = concat!(
-    "SELECT p.comment_count AS total, ",
+    "SELECT ",
+    comment_count!("p.id"),
+    " AS total, ",
     comment_columns!(),
     " FROM posts p \
      LEFT JOIN (SELECT id, post_id, author_id, body, updated_at FROM comments \
@@ -94,43 +103,45 @@ pub fn before(db: &dyn Db, post: Id, before: Id) -> Result<Listing<Comment>, Err
     Ok(decode_listing(&rows, decode_comment, |c| c.id)?)
 }
 
-/// The caller and whether the post exists, both locked.
+/// The caller and whether the post exists, for a new comment.
 #[derive(Debug)]
-pub struct LockedForComment {
+pub struct ForNewComment {
     /// The caller, if their account still exists.
     pub caller: Option<User>,
-    /// Whether the post exists.
-    pub post_exists: bool,
+    /// The post's author, if the post exists.
+    pub post_author: Option<Id>,
 }
 
-const LOCK_CALLER_AND_POST: &str = concat!(
+const CALLER_AND_POST: &str = concat!(
     "SELECT ",
     caller_columns!(),
-    ", p.id AS post_id FROM users c LEFT JOIN posts p ON p.id = ? WHERE c.id = ?"
+    ", p.author_id AS post_author_id FROM users c LEFT JOIN posts p ON p.id = ? WHERE c.id = ?"
 );
 
-/// Reads and locks the caller and post `post` (so that it cannot vanish
-/// before the comment is in). Call inside a transaction.
-pub fn lock_for_new_comment(db: &dyn Db, post: Id, caller: Id) -> Result<LockedForComment, Error> {
-    let rows = db.query_locked(LOCK_CALLER_AND_POST, &[post.into(), caller.into()])?;
+/// Reads the caller and whether post `post` exists, without locking: if
+/// either vanishes before the comment is in, the insert's foreign key
+/// catches it.
+pub fn for_new_comment(db: &dyn Db, post: Id, caller: Id) -> Result<ForNewComment, Error> {
+    let rows = db.query(CALLER_AND_POST, &[post.into(), caller.into()])?;
     let Some(row) = rows.first() else {
-        return Ok(LockedForComment {
+        return Ok(ForNewComment {
             caller: None,
-            post_exists: false,
+            post_author: None,
         });
     };
-    Ok(LockedForComment {
+    Ok(ForNewComment {
         caller: Some(users::decode_caller(row)?),
-        post_exists: row.get::<Option<Id>>("post_id")?.is_some(),
+        post_author: row.get("post_author_id")?,
     })
 }
 
 const INSERT: &str =
     "INSERT INTO comments (id, post_id, author_id, body, updated_at) VALUES (?, ?, ?, ?, ?)";
-const COUNT_ON_POST: &str = "UPDATE posts SET comment_count = comment_count + ? WHERE id = ?";
+const NEWEST: &str = "SELECT MAX(id) AS newest FROM comments";
 
-/// Creates a comment on a locked post and counts it. Call inside a
-/// transaction, after [`lock_for_new_comment`].
+/// Creates a comment on `post` and counts it. Call inside a transaction,
+/// after [`for_new_comment`]. The insert takes only a shared lock on the
+/// post's row (its foreign key check), which other comments share.
 pub fn insert(
     db: &dyn Db,
     node: NodeId,
@@ -138,7 +149,8 @@ pub fn insert(
     author: &User,
     body: &CommentBody,
 ) -> Result<Comment, Error> {
-    let id = insert_with_fresh_id(node, |id| {
+    let newest = super::newest(db, NEWEST)?;
+    let id = insert_with_fresh_id(node, IdKind::Comment, newest, |id| {
         db.execute(
             INSERT,
             &[
@@ -150,8 +162,14 @@ pub fn insert(
             ],
         )
         .map(|()| id)
+    })
+    .on_foreign_key("comments_post", || {
+        Error::NotFound("No post has that id.".into())
+    })
+    .on_foreign_key("comments_author", || {
+        Error::Unauthorized("The token's user no longer exists.".into())
     })?;
-    db.execute(COUNT_ON_POST, &[1_i64.into(), post.into()])?;
+    counters::add_comment(db, post, 1)?;
     Ok(Comment {
         id,
         post_id: post,
@@ -161,16 +179,16 @@ pub fn insert(
     })
 }
 
-/// A comment, the author of its post, and the caller, all locked.
+/// A comment, the author of its post, and the caller.
 #[derive(Debug)]
-pub struct LockedComment {
+pub struct CommentForCaller {
     /// The caller, if their account still exists.
     pub caller: Option<User>,
     /// The comment and its post's author, if the comment exists.
     pub comment: Option<(Comment, Id)>,
 }
 
-const LOCK_FOR_CALLER: &str = concat!(
+const FOR_CALLER: &str = concat!(
     "SELECT ",
     caller_columns!(),
     ", ",
@@ -182,12 +200,12 @@ const LOCK_FOR_CALLER: &str = concat!(
      WHERE c.id = ?"
 );
 
-/// Reads and locks the caller and comment `id` with its post's author, in
-/// one statement. Call inside a transaction.
-pub fn lock_for_caller(db: &dyn Db, id: Id, caller: Id) -> Result<LockedComment, Error> {
-    let rows = db.query_locked(LOCK_FOR_CALLER, &[id.into(), caller.into()])?;
+/// Reads (without locking) the caller and comment `id` with its post's
+/// author, in one statement, to decide whether the caller may write it.
+pub fn for_caller(db: &dyn Db, id: Id, caller: Id) -> Result<CommentForCaller, Error> {
+    let rows = db.query(FOR_CALLER, &[id.into(), caller.into()])?;
     let Some(row) = rows.first() else {
-        return Ok(LockedComment {
+        return Ok(CommentForCaller {
             caller: None,
             comment: None,
         });
@@ -196,10 +214,18 @@ pub fn lock_for_caller(db: &dyn Db, id: Id, caller: Id) -> Result<LockedComment,
         Some(comment) => Some((comment, row.get("post_author_id")?)),
         None => None,
     };
-    Ok(LockedComment {
+    Ok(CommentForCaller {
         caller: Some(users::decode_caller(row)?),
         comment,
     })
+}
+
+const LOCK: &str = "SELECT id FROM comments WHERE id = ?";
+
+/// Locks comment `id` until the transaction ends (its row alone, by primary
+/// key); false if it is gone. Call only once the caller is authorised.
+pub fn lock(db: &dyn Db, id: Id) -> Result<bool, Error> {
+    Ok(!db.query_locked(LOCK, &[id.into()])?.is_empty())
 }
 
 const UPDATE: &str = "UPDATE comments SET body = ?, updated_at = ? WHERE id = ?";
@@ -228,6 +254,5 @@ const DELETE: &str = "DELETE FROM comments WHERE id = ?";
 /// Deletes a locked comment and uncounts it.
 pub fn delete(db: &dyn Db, comment: &Comment) -> Result<(), Error> {
     db.execute(DELETE, &[comment.id.into()])?;
-    db.execute(COUNT_ON_POST, &[(-1_i64).into(), comment.post_id.into()])?;
-    Ok(())
+    counters::add_comment(db, comment.post_id, -1)
 }

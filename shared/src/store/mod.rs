@@ -21,12 +21,37 @@ macro_rules! author_columns {
     };
 }
 
+/// The comment count of the post whose id is the SQL expression `$post`:
+/// the sum of its `post_counters` slots (see `counters`). CAST, because
+/// MariaDB's SUM is a DECIMAL, which Spin cannot read.
+macro_rules! comment_count {
+    ($post:literal) => {
+        concat!(
+            "(SELECT CAST(COALESCE(SUM(n.comments), 0) AS SIGNED) FROM post_counters n \
+             WHERE n.post_id = ",
+            $post,
+            ")"
+        )
+    };
+}
+
+/// One row, `total`: the global post count, summed from its slots.
+macro_rules! posts_total {
+    () => {
+        "SELECT CAST(COALESCE(SUM(value), 0) AS SIGNED) AS total FROM counters \
+         WHERE name = 'posts'"
+    };
+}
+
 pub mod comments;
+pub mod counters;
+pub mod idempotency;
 pub mod posts;
 pub mod settings;
 pub mod users;
 
-use crate::db::{DbError, Row, Rows};
+use crate::db::{Db, DbError, Row, Rows};
+use crate::error::Error;
 use crate::http::PAGE_SIZE;
 use crate::snowflake::Id;
 
@@ -46,6 +71,17 @@ pub const PAGE_LIMIT: i64 = PAGE_SIZE as i64;
 /// Items a keyset query asks for: a page and one more, to tell whether
 /// another page follows.
 pub const KEYSET_LIMIT: i64 = PAGE_LIMIT + 1;
+
+/// The newest id in a table, from `sql` (`SELECT MAX(id) AS newest FROM
+/// …`), which new ids must not fall below even if this node's clock does.
+pub(crate) fn newest(db: &dyn Db, sql: &str) -> Result<Option<Id>, Error> {
+    let rows = db.query(sql, &[])?;
+    Ok(rows
+        .first()
+        .map(|row| row.get::<Option<Id>>("newest"))
+        .transpose()?
+        .flatten())
+}
 
 /// The row offset of 1-based `page`.
 pub(crate) fn offset(page: u32) -> i64 {

@@ -2,15 +2,16 @@
 //!
 //! Every read is one statement: the page, its total, each post's author
 //! and comment count together. Totals come from counters that writes keep
-//! in the same transaction (`counters.posts`, `users.post_count`), never
-//! from counting rows.
+//! in the same transaction, never from counting rows: the global count in
+//! 16 `counters` slots and a post's comments in its `post_counters` slots
+//! (see [`super::counters`]), a user's posts in `users.post_count`.
 
-use crate::db::{Db, DbError, Row};
+use crate::db::{Db, DbError, OnConstraint, Row};
 use crate::error::Error;
 use crate::model::{Description, MarkdownUrl, Title};
-use crate::snowflake::{Id, NodeId, insert_with_fresh_id};
+use crate::snowflake::{Id, IdKind, NodeId, insert_with_fresh_id};
 use crate::store::users::{self, User};
-use crate::store::{KEYSET_LIMIT, Listing, PAGE_LIMIT, decode_listing, offset};
+use crate::store::{KEYSET_LIMIT, Listing, PAGE_LIMIT, counters, decode_listing, offset};
 
 /// A post's author, as lists show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,40 +79,44 @@ fn decode_post(row: Row<'_>) -> Result<Option<Post>, DbError> {
 }
 
 /// The post columns every post query selects, from `p` (posts) and `a`
-/// (its author).
+/// (its author), with the comment count summed from the post's slots.
 macro_rules! post_columns {
     () => {
         concat!(
             "p.id AS id, p.title AS title, p.description AS description, \
-             p.markdown_url AS markdown_url, p.comment_count AS comment_count, \
-             p.updated_at AS updated_at, ",
+             p.markdown_url AS markdown_url, p.updated_at AS updated_at, ",
+            comment_count!("p.id"),
+            " AS comment_count, ",
             author_columns!()
         )
     };
 }
 
-/// Page `?` of all posts, newest first, with the total. The counter row
-/// drives the query so that a page past the end still has its total.
+/// Page `?` of all posts, newest first, with the total summed from the
+/// counter slots (one row however many posts there are), so that a page
+/// past the end still has its total.
 pub const PAGE_ALL: &str = concat!(
-    "SELECT t.value AS total, ",
+    "SELECT t.total AS total, ",
     post_columns!(),
-    " FROM counters t \
-     LEFT JOIN (SELECT id, author_id, title, description, markdown_url, comment_count, updated_at \
+    " FROM (",
+    posts_total!(),
+    ") t \
+     LEFT JOIN (SELECT id, author_id, title, description, markdown_url, updated_at \
                 FROM posts ORDER BY id DESC LIMIT ? OFFSET ?) p ON TRUE \
-     LEFT JOIN users a ON a.id = p.author_id \
-     WHERE t.name = 'posts'"
+     LEFT JOIN users a ON a.id = p.author_id"
 );
 
 /// All posts older than `?`, newest first, with the total. Shaped like
 /// [`PAGE_ALL`], so every list query decodes alike.
 pub const BEFORE_ALL: &str = concat!(
-    "SELECT t.value AS total, ",
+    "SELECT t.total AS total, ",
     post_columns!(),
-    " FROM counters t \
-     LEFT JOIN (SELECT id, author_id, title, description, markdown_url, comment_count, updated_at \
+    " FROM (",
+    posts_total!(),
+    ") t \
+     LEFT JOIN (SELECT id, author_id, title, description, markdown_url, updated_at \
                 FROM posts WHERE id < ? ORDER BY id DESC LIMIT ?) p ON TRUE \
-     LEFT JOIN users a ON a.id = p.author_id \
-     WHERE t.name = 'posts'"
+     LEFT JOIN users a ON a.id = p.author_id"
 );
 
 /// Page `?` of one user's posts, with the user's total; no row if there is
@@ -120,7 +125,7 @@ pub const PAGE_BY_AUTHOR: &str = concat!(
     "SELECT a.post_count AS total, ",
     post_columns!(),
     " FROM users a \
-     LEFT JOIN (SELECT id, title, description, markdown_url, comment_count, updated_at \
+     LEFT JOIN (SELECT id, title, description, markdown_url, updated_at \
                 FROM posts WHERE author_id = ? ORDER BY id DESC LIMIT ? OFFSET ?) p ON TRUE \
      WHERE a.id = ?"
 );
@@ -130,7 +135,7 @@ pub const BEFORE_BY_AUTHOR: &str = concat!(
     "SELECT a.post_count AS total, ",
     post_columns!(),
     " FROM users a \
-     LEFT JOIN (SELECT id, title, description, markdown_url, comment_count, updated_at \
+     LEFT JOIN (SELECT id, title, description, markdown_url, updated_at \
                 FROM posts WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?) p ON TRUE \
      WHERE a.id = ?"
 );
@@ -188,16 +193,16 @@ pub fn find(db: &dyn Db, id: Id) -> Result<Option<Post>, Error> {
 }
 
 /// What a write needs to decide: whether the caller still exists, and the
-/// post with its author, both locked until the transaction ends.
+/// post with its author.
 #[derive(Debug)]
-pub struct Locked {
+pub struct PostForCaller {
     /// The caller, if their account still exists.
     pub caller: Option<User>,
     /// The post, if it exists.
     pub post: Option<Post>,
 }
 
-const LOCK_FOR_CALLER: &str = concat!(
+const FOR_CALLER: &str = concat!(
     "SELECT ",
     caller_columns!(),
     ", ",
@@ -208,27 +213,37 @@ const LOCK_FOR_CALLER: &str = concat!(
      WHERE c.id = ?"
 );
 
-/// Reads and locks the caller and post `id` in one statement. Call inside a
-/// transaction.
-pub fn lock_for_caller(db: &dyn Db, id: Id, caller: Id) -> Result<Locked, Error> {
-    let rows = db.query_locked(LOCK_FOR_CALLER, &[id.into(), caller.into()])?;
+/// Reads (without locking) the caller and post `id` in one statement, to
+/// decide whether the caller may write it.
+pub fn for_caller(db: &dyn Db, id: Id, caller: Id) -> Result<PostForCaller, Error> {
+    let rows = db.query(FOR_CALLER, &[id.into(), caller.into()])?;
     let Some(row) = rows.first() else {
-        return Ok(Locked {
+        return Ok(PostForCaller {
             caller: None,
             post: None,
         });
     };
-    Ok(Locked {
+    Ok(PostForCaller {
         caller: Some(users::decode_caller(row)?),
         post: decode_post(row)?,
     })
 }
 
+const LOCK: &str = "SELECT id FROM posts WHERE id = ?";
+
+/// Locks post `id` until the transaction ends (its row alone, found by
+/// primary key); false if it is gone. Call only after the caller has been
+/// authorised with a plain read, so that nobody can lock rows they may not
+/// write.
+pub fn lock(db: &dyn Db, id: Id) -> Result<bool, Error> {
+    Ok(!db.query_locked(LOCK, &[id.into()])?.is_empty())
+}
+
 const INSERT: &str = "INSERT INTO posts \
-     (id, author_id, title, description, markdown_url, comment_count, updated_at) \
-     VALUES (?, ?, ?, ?, ?, 0, ?)";
+     (id, author_id, title, description, markdown_url, updated_at) \
+     VALUES (?, ?, ?, ?, ?, ?)";
 const COUNT_AUTHOR_POST: &str = "UPDATE users SET post_count = post_count + ? WHERE id = ?";
-const COUNT_POST: &str = "UPDATE counters SET value = value + ? WHERE name = 'posts'";
+const NEWEST: &str = "SELECT MAX(id) AS newest FROM posts";
 
 /// The fields of a new post.
 #[derive(Debug)]
@@ -241,10 +256,14 @@ pub struct NewPost {
     pub markdown_url: MarkdownUrl,
 }
 
-/// Creates a post by `author` and counts it. Call inside a transaction,
-/// after locking the author with [`crate::store::users::lock`].
+/// Creates a post by `author` and counts it. Call inside a transaction.
+/// The author's row is updated first, so the insert's foreign-key check
+/// finds it already locked by this transaction (a shared lock taken first
+/// and upgraded later could deadlock with the author's other posts).
 pub fn insert(db: &dyn Db, node: NodeId, author: &User, post: &NewPost) -> Result<Post, Error> {
-    let id = insert_with_fresh_id(node, |id| {
+    db.execute(COUNT_AUTHOR_POST, &[1_i64.into(), author.id.into()])?;
+    let newest = super::newest(db, NEWEST)?;
+    let id = insert_with_fresh_id(node, IdKind::Post, newest, |id| {
         db.execute(
             INSERT,
             &[
@@ -257,9 +276,11 @@ pub fn insert(db: &dyn Db, node: NodeId, author: &User, post: &NewPost) -> Resul
             ],
         )
         .map(|()| id)
+    })
+    .on_foreign_key("posts_author", || {
+        Error::Unauthorized("The token's user no longer exists.".into())
     })?;
-    db.execute(COUNT_AUTHOR_POST, &[1_i64.into(), author.id.into()])?;
-    db.execute(COUNT_POST, &[1_i64.into()])?;
+    counters::add_post(db, 1)?;
     Ok(Post {
         id,
         author: author.into(),
@@ -334,11 +355,10 @@ pub fn update(db: &dyn Db, post: Post, changes: &PostChanges, now: i64) -> Resul
 
 const DELETE: &str = "DELETE FROM posts WHERE id = ?";
 
-/// Deletes a locked post (its comments go with it, by the foreign key's
-/// cascade) and uncounts it. Call inside a transaction.
+/// Deletes a locked post (its comments and comment counters go with it, by
+/// the foreign keys' cascade) and uncounts it. Call inside a transaction.
 pub fn delete(db: &dyn Db, post: &Post) -> Result<(), Error> {
     db.execute(DELETE, &[post.id.into()])?;
     db.execute(COUNT_AUTHOR_POST, &[(-1_i64).into(), post.author.id.into()])?;
-    db.execute(COUNT_POST, &[(-1_i64).into()])?;
-    Ok(())
+    counters::add_post(db, -1)
 }

@@ -3,6 +3,7 @@
 
 use crate::db::Db;
 use crate::error::Error;
+use crate::log;
 
 const FIND: &str = "SELECT value FROM local_settings WHERE name = ?";
 const INSERT_IF_MISSING: &str =
@@ -37,9 +38,14 @@ pub fn local_jwt_secret(db: &dyn Db) -> Result<String, Error> {
         ))
     })?;
     if stored == fresh {
-        eprintln!(
-            "omni: running in local mode: no jwt_secret is set, so a random signing key was \
-             generated and stored in the local SQLite database"
+        log::info(
+            "local_mode",
+            &[(
+                "note",
+                "running in local mode: no jwt_secret is set, so a random signing key was \
+                 generated and stored in the local SQLite database"
+                    .into(),
+            )],
         );
     }
     Ok(stored)

@@ -1,9 +1,10 @@
 //! The `users` table.
 
-use crate::db::{Db, DbError, OnDuplicate, Row};
+use crate::db::{Db, DbError, OnConstraint, Row};
 use crate::error::Error;
 use crate::model::{Bio, DisplayName, Username};
-use crate::snowflake::{Id, NodeId, insert_with_fresh_id};
+use crate::snowflake::{Id, IdKind, NodeId, insert_with_fresh_id};
+use crate::store::newest;
 
 /// A user as stored, without the password hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +40,8 @@ fn decode_user(row: Row<'_>) -> Result<User, DbError> {
 const INSERT: &str = "INSERT INTO users (id, username, password_hash, display_name, bio) \
                       VALUES (?, ?, ?, ?, '')";
 
+const NEWEST: &str = "SELECT MAX(id) AS newest FROM users";
+
 /// Creates a user. A username already taken, in any letter case, is a 409.
 pub fn insert(
     db: &dyn Db,
@@ -47,7 +50,8 @@ pub fn insert(
     password_hash: &str,
     display_name: &DisplayName,
 ) -> Result<User, Error> {
-    insert_with_fresh_id(node, |id| {
+    let newest = newest(db, NEWEST)?;
+    insert_with_fresh_id(node, IdKind::User, newest, |id| {
         db.execute(
             INSERT,
             &[
@@ -94,16 +98,8 @@ pub fn find_credentials(db: &dyn Db, username: &str) -> Result<Option<Credential
     }))
 }
 
-const LOCK: &str = concat!("SELECT ", caller_columns!(), " FROM users c WHERE c.id = ?");
-
-/// Reads and locks the caller until the transaction ends, if their account
-/// still exists. Call inside a transaction.
-pub fn lock(db: &dyn Db, id: Id) -> Result<Option<User>, Error> {
-    let rows = db.query_locked(LOCK, &[id.into()])?;
-    Ok(rows.first().map(decode_caller).transpose()?)
-}
-
-/// Decodes the caller columns of a locking read.
+/// Decodes the caller columns (`caller_columns!`) of a read made for a
+/// write.
 pub(crate) fn decode_caller(row: Row<'_>) -> Result<User, DbError> {
     Ok(User {
         id: row.get("caller_id")?,

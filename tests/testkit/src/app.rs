@@ -42,6 +42,16 @@ impl Backend {
     }
 }
 
+/// Every rate-limit variable in `spin.toml`.
+pub const RATE_LIMITS: [&str; 6] = [
+    "limit_logins_per_ip_per_minute",
+    "limit_login_failures_per_account_per_15_minutes",
+    "limit_login_failures_per_account_per_day",
+    "limit_signups_per_ip_per_hour",
+    "limit_writes_per_user_per_minute",
+    "limit_writes_per_user_per_day",
+];
+
 /// What to change from the defaults.
 #[derive(Debug, Default)]
 pub struct AppOptions {
@@ -172,6 +182,13 @@ impl TestApp {
                 ("bcrypt_cost".to_owned(), "4".to_owned()),
                 ("snowflake_node".to_owned(), "1".to_owned()),
             ]);
+            // Tests make many users and posts from one address: rate limits
+            // are off unless a test turns one on.
+            variables.extend(
+                RATE_LIMITS
+                    .iter()
+                    .map(|name| ((*name).to_owned(), "0".to_owned())),
+            );
         }
         variables.extend(options.variables);
         let check_contract = options.manifest.is_none();

@@ -63,7 +63,10 @@ async fn assert_no_token_is_issued_or_accepted(app: &TestApp, bad_value: &str) {
     let me = app.get("/api/me", Some("a.b.c")).await;
     assert_problem(&me, 503);
     let logs = app.logs().join("\n");
-    assert!(logs.contains("configuration variable `jwt_secret`"), "{logs}");
+    assert!(
+        logs.contains("configuration variable `jwt_secret`"),
+        "{logs}"
+    );
     if !bad_value.is_empty() {
         for text in [&ready.to_string(), &logs] {
             assert!(!text.contains(bad_value), "the bad secret leaked: {text}");
@@ -112,7 +115,10 @@ async fn a_db_host_that_disagrees_with_db_url_is_a_503_that_names_it() {
     })
     .await;
     let body = assert_problem(&app.get("/readyz", None).await, 503);
-    assert!(body["detail"].as_str().unwrap().contains("`db_host`"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("`db_host`"),
+        "{body}"
+    );
     let logs = app.logs().join("\n");
     assert!(logs.contains("configuration variable `db_host`"), "{logs}");
     assert!(!logs.contains("omni-test-password"), "{logs}");

@@ -66,7 +66,11 @@ async fn concurrent_first_requests_to_a_fresh_database_all_succeed_and_migrate_i
             match n % 3 {
                 0 => app.get("/api/posts", None).await.status,
                 1 => app.get("/readyz", None).await.status,
-                _ => app.signup(&format!("user{n}"), "password-of-a-user").await.status,
+                _ => {
+                    app.signup(&format!("user{n}"), "password-of-a-user")
+                        .await
+                        .status
+                }
             }
         }
     });

@@ -1,0 +1,89 @@
+//! Spin's key-value store `default`, through `wasi:keyvalue`: state that
+//! must outlive one request and be shared by every instance and pod (rate
+//! limits). Under `spin up` it is a local SQLite file; on SpinKube a runtime
+//! config points it at Redis, shared by all pods.
+//!
+//! Spin's store has no expiry, so whoever writes a key also bounds how many
+//! such keys can exist.
+
+use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
+
+/// The label of the store, as granted by `key_value_stores` in `spin.toml`.
+const STORE: &str = "default";
+
+/// Why the store failed. Callers decide whether that may fail the request.
+#[derive(Debug, thiserror::Error)]
+#[error("key-value store: {0}")]
+pub struct KvError(String);
+
+impl From<store::Error> for KvError {
+    fn from(error: store::Error) -> Self {
+        Self(match error {
+            store::Error::NoSuchStore => {
+                "no such store (check key_value_stores and the runtime config)".into()
+            }
+            store::Error::AccessDenied => {
+                "access denied: the component needs key_value_stores = [\"default\"]".into()
+            }
+            store::Error::Other(text) => text,
+        })
+    }
+}
+
+/// The open store.
+pub struct Kv {
+    bucket: store::Bucket,
+}
+
+impl std::fmt::Debug for Kv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kv")
+    }
+}
+
+impl Kv {
+    /// Opens the `default` store.
+    pub fn open() -> Result<Self, KvError> {
+        Ok(Self {
+            bucket: store::open(STORE)?,
+        })
+    }
+
+    /// The value of `key`, if any.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Ok(self.bucket.get(key)?)
+    }
+
+    /// The values of `keys`, in order, in one round trip.
+    pub fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        let owned: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        let mut found = batch::get_many(&self.bucket, &owned)?;
+        // A store may leave out missing keys, or answer in its own order.
+        Ok(keys
+            .iter()
+            .map(|key| {
+                found
+                    .iter_mut()
+                    .find(|(k, _)| k == key)
+                    .and_then(|(_, value)| value.take())
+            })
+            .collect())
+    }
+
+    /// Sets `key` to `value`.
+    pub fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+        Ok(self.bucket.set(key, value)?)
+    }
+
+    /// Removes `key` (nothing happens if it is missing).
+    pub fn delete(&self, key: &str) -> Result<(), KvError> {
+        Ok(self.bucket.delete(key)?)
+    }
+
+    /// Adds `delta` to the counter `key` (a missing key counts as 0) and
+    /// returns the new value, atomically across every instance sharing the
+    /// store (Redis `INCRBY`; within one process for Spin's SQLite store).
+    pub fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
+        Ok(atomics::increment(&self.bucket, key, delta)?)
+    }
+}

@@ -1,0 +1,181 @@
+//! Rate limits that hold across instances and pods: fixed-window counters in
+//! Spin's key-value store ([`crate::kv`]), counted with its atomic
+//! `increment` (Redis `INCRBY` on SpinKube, shared by every pod).
+//!
+//! A limit allows `max` events per subject (a client IP, an account, a user)
+//! per window. An over-limit request is refused with 429 and `Retry-After`
+//! before it costs any bcrypt or database work.
+//!
+//! Keys are bounded, because the store has no expiry: subjects are hashed
+//! into a fixed number of buckets per limit, and each bucket has two keys,
+//! its count and the window the count belongs to. A new window resets the
+//! count. Two subjects that share a bucket share its allowance, which with
+//! thousands of buckets is rare and only ever makes a limit stricter.
+//!
+//! If the store fails, the request goes ahead (and the failure is logged):
+//! losing the limiter must not take the site down with it.
+
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::kv::{Kv, KvError};
+use crate::log;
+
+/// One limit: at most `max` events per `window_seconds` per subject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    /// Names the limit in keys and logs.
+    pub name: &'static str,
+    /// Events allowed per window; 0 turns the limit off.
+    pub max: u32,
+    /// The window's length.
+    pub window_seconds: i64,
+    /// How many buckets subjects are hashed into.
+    pub buckets: u32,
+}
+
+/// Where a subject stands against a limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Standing {
+    /// Events counted in the current window, this one included.
+    pub count: i64,
+    /// Seconds until the window ends.
+    pub retry_after: i64,
+}
+
+impl Limit {
+    /// Whether the limit is on.
+    pub fn enabled(&self) -> bool {
+        self.max > 0
+    }
+
+    /// The 429 for a subject over this limit.
+    pub fn refusal(&self, standing: Standing) -> Error {
+        log::warn("rate_limited", &[("limit", self.name.into())]);
+        Error::TooManyRequests {
+            retry_after: standing.retry_after.max(1),
+        }
+    }
+
+    /// The bucket a subject falls in.
+    fn bucket(&self, subject: &str) -> u32 {
+        let digest = Sha256::digest(subject.as_bytes());
+        let head = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+        head % self.buckets.max(1)
+    }
+
+    /// Adds `delta` events for `subject` at `now` (Unix seconds) and returns
+    /// where it stands. A `delta` of 0 only reads.
+    pub fn add(&self, kv: &Kv, subject: &str, delta: i64, now: i64) -> Result<Standing, KvError> {
+        let window = now.div_euclid(self.window_seconds);
+        let base = format!("rl:{}:{}", self.name, self.bucket(subject));
+        let stamp_key = format!("{base}:w");
+        let stamp = window.to_string();
+        // A count left from an earlier window is reset first. Two requests
+        // that cross into a new window together may both reset it; the count
+        // can then miss one of them, never gain.
+        if kv.get(&stamp_key)?.as_deref() != Some(stamp.as_bytes()) {
+            kv.set(&stamp_key, stamp.as_bytes())?;
+            kv.delete(&base)?;
+        }
+        let count = kv.increment(&base, delta)?;
+        Ok(Standing {
+            count,
+            retry_after: (window + 1) * self.window_seconds - now,
+        })
+    }
+}
+
+/// Checks `limit` for `subject`, counting this event: the 429 if it is one
+/// too many. A failing store lets the request through.
+pub fn count(kv: Option<&Kv>, limit: &Limit, subject: &str, now: i64) -> Result<(), Error> {
+    let (Some(kv), true) = (kv, limit.enabled()) else {
+        return Ok(());
+    };
+    match limit.add(kv, subject, 1, now) {
+        Ok(standing) if standing.count > i64::from(limit.max) => Err(limit.refusal(standing)),
+        Ok(_) => Ok(()),
+        Err(error) => {
+            store_failed(limit, &error);
+            Ok(())
+        }
+    }
+}
+
+/// Checks, without counting, that `subject` has not already used up
+/// `limit` (e.g. failed logins, which are counted only once they fail).
+pub fn check(kv: Option<&Kv>, limit: &Limit, subject: &str, now: i64) -> Result<(), Error> {
+    let (Some(kv), true) = (kv, limit.enabled()) else {
+        return Ok(());
+    };
+    match limit.add(kv, subject, 0, now) {
+        Ok(standing) if standing.count >= i64::from(limit.max) => Err(limit.refusal(standing)),
+        Ok(_) => Ok(()),
+        Err(error) => {
+            store_failed(limit, &error);
+            Ok(())
+        }
+    }
+}
+
+/// Counts an event against `limit` without refusing anything (a failed
+/// login, after the fact).
+pub fn record(kv: Option<&Kv>, limit: &Limit, subject: &str, now: i64) {
+    if let (Some(kv), true) = (kv, limit.enabled())
+        && let Err(error) = limit.add(kv, subject, 1, now)
+    {
+        store_failed(limit, &error);
+    }
+}
+
+fn store_failed(limit: &Limit, error: &KvError) {
+    log::warn(
+        "rate_limit_store_failed",
+        &[
+            ("limit", limit.name.into()),
+            ("error", error.to_string().into()),
+        ],
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: Limit = Limit {
+        name: "test",
+        max: 3,
+        window_seconds: 60,
+        buckets: 1024,
+    };
+
+    #[test]
+    fn subjects_fall_in_a_fixed_number_of_buckets() {
+        for n in 0..5000 {
+            assert!(LIMIT.bucket(&format!("10.0.{}.{}", n / 256, n % 256)) < 1024);
+        }
+        assert_eq!(LIMIT.bucket("ada"), LIMIT.bucket("ada"));
+        assert_ne!(LIMIT.bucket("ada"), LIMIT.bucket("bob"));
+    }
+
+    #[test]
+    fn a_refusal_is_a_429_retrying_at_the_window_end() {
+        let error = LIMIT.refusal(Standing {
+            count: 4,
+            retry_after: 17,
+        });
+        assert!(matches!(error, Error::TooManyRequests { retry_after: 17 }));
+        let soon = LIMIT.refusal(Standing {
+            count: 4,
+            retry_after: 0,
+        });
+        assert!(matches!(soon, Error::TooManyRequests { retry_after: 1 }));
+    }
+
+    #[test]
+    fn a_limit_of_zero_is_off_and_needs_no_store() {
+        let off = Limit { max: 0, ..LIMIT };
+        assert!(count(None, &off, "x", 0).is_ok());
+        assert!(check(None, &LIMIT, "x", 0).is_ok());
+    }
+}
