@@ -2321,6 +2321,10 @@ def test_kustomize_build_emits_objects_in_dependency_order(built):
         return len(kinds) - 1 - kinds[::-1].index(kind)
 
     assert first("Namespace") == 0
+    assert kinds[1 : 1 + kinds.count("NetworkPolicy")] == ["NetworkPolicy"] * kinds.count("NetworkPolicy"), (
+        "no pod may exist before the policies that guard it"
+    )
+    assert last("Certificate") < first("StatefulSet") and last("Certificate") < first("Deployment")
     assert last("SpinAppExecutor") < first("SpinApp"), "the webhook rejects SpinApps before their executor"
     assert last("InterceptorRoute") < first("ScaledObject"), "ScaledObjects need their InterceptorRoute first"
     assert last("ConfigMap") < first("Job")
