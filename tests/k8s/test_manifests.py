@@ -8,11 +8,20 @@ No cluster is needed. The manifests are checked against:
 - Kubernetes' own schemas for built-in kinds (kubernetes-validate, 1.31,
   strict);
 - small hand-written schemas for the other CRD kinds we use (KEDA
-  ScaledObject, Gateway API, runtime-class-manager Shim);
+  ScaledObject, Gateway API, cert-manager, runtime-class-manager Shim);
 - spin.toml: components, variables and routes. The routing test evaluates
-  the HTTPRoute the way Gateway API does. It then checks that every route and
-  method in spin.toml reaches a SpinApp that runs the component Spin itself
-  would pick.
+  the HTTPRoutes on the Gateway's HTTPS listener the way Gateway API does. It
+  then checks that every route and method in spin.toml reaches a SpinApp that
+  runs the component Spin itself would pick, and that every request on the
+  HTTP listener gets the redirect to HTTPS;
+- the security settings, by evaluating them rather than restating them: the
+  NetworkPolicies for every pair of pods, every pod against the Pod Security
+  Standards (including the pods spin-operator builds for the SpinApps), the
+  certificate chain and which pod mounts which part of it, and MariaDB's
+  connection budget against the SpinApps' ceilings.
+
+test_services.py runs the scripts and server settings the manifests carry
+(MariaDB, the migration Job, Redis) against real servers.
 
 Run: python3 -m venv /tmp/k8s-venv && /tmp/k8s-venv/bin/pip install -r
 tests/k8s/requirements.txt && /tmp/k8s-venv/bin/pytest -q tests/k8s
@@ -413,7 +422,16 @@ def test_builtin_kinds_validate_against_kubernetes_schemas(objects):
         error = builtin_validation_error(obj)
         assert error is None, f"{obj['kind']}/{obj['metadata']['name']}: {error}"
         kinds.add(obj["kind"])
-    assert {"Namespace", "Secret", "Service", "StatefulSet", "Job"} <= kinds
+    assert {
+        "Namespace",
+        "Secret",
+        "Service",
+        "StatefulSet",
+        "Deployment",
+        "Job",
+        "ConfigMap",
+        "NetworkPolicy",
+    } <= kinds
 
 
 def test_builtin_validation_rejects_unknown_fields():
@@ -1259,7 +1277,9 @@ def test_mariadb_serves_the_internal_cas_certificate(objects):
     assert "server auth" in certificate["spec"]["usages"]
     ca_issuer = by_name(objects, "Issuer")[certificate["spec"]["issuerRef"]["name"]]
     (ca_certificate,) = [
-        c for c in of_kind(objects, "Certificate") if c["spec"]["secretName"] == ca_issuer["spec"]["ca"]["secretName"]
+        c
+        for c in of_kind(objects, "Certificate")
+        if c["spec"]["secretName"] == ca_issuer["spec"]["ca"]["secretName"]
     ]
     assert ca_certificate["spec"]["isCA"] is True
     assert ca_certificate is not by_name(objects, "Certificate")["omni-gateway"]
@@ -1283,9 +1303,18 @@ def test_spinapps_trust_only_the_internal_ca_and_never_see_its_keys(objects):
         # The CA file Spin's MySQL driver (native-tls: OpenSSL, found by
         # openssl-probe) reads, and where spin-operator's own caCertSecret
         # would go.
-        assert mount_of_secret_item(pod, container, "mariadb-tls", "ca.crt") == "/etc/ssl/certs/ca-certificates.crt"
-        for secret, key in (("mariadb-tls", "tls.key"), ("omni-internal-ca", "tls.key"), ("omni-internal-ca", "ca.crt")):
-            assert mount_of_secret_item(pod, container, secret, key) is None, f"{app['metadata']['name']}: {secret}"
+        assert (
+            mount_of_secret_item(pod, container, "mariadb-tls", "ca.crt")
+            == "/etc/ssl/certs/ca-certificates.crt"
+        )
+        for secret, key in (
+            ("mariadb-tls", "tls.key"),
+            ("omni-internal-ca", "tls.key"),
+            ("omni-internal-ca", "ca.crt"),
+        ):
+            assert mount_of_secret_item(pod, container, secret, key) is None, (
+                f"{app['metadata']['name']}: {secret}"
+            )
 
 
 def test_migration_job_verifies_mariadbs_certificate(objects):
@@ -1312,7 +1341,9 @@ def connection_budget(objects) -> tuple[int, list[str]]:
         target = route["spec"]["scalingMetric"]["concurrency"]["targetValue"]
         replicas = so["spec"]["maxReplicaCount"]
         in_flight += replicas * target
-        lines.append(f"{so['metadata']['name']} {replicas} replicas x {target} in flight = {replicas * target}")
+        lines.append(
+            f"{so['metadata']['name']} {replicas} replicas x {target} in flight = {replicas * target}"
+        )
     return math.ceil(in_flight * 1.2) + 4, lines
 
 
@@ -1609,10 +1640,18 @@ def cluster_pods(objects) -> dict[str, tuple[str, dict, int]]:
         pods[name] = ("omni", labels, 80)
     (container,) = mariadb_pod(objects)["containers"]
     (sts,) = of_kind(objects, "StatefulSet")
-    pods["mariadb"] = ("omni", sts["spec"]["template"]["metadata"]["labels"], container["ports"][0]["containerPort"])
+    pods["mariadb"] = (
+        "omni",
+        sts["spec"]["template"]["metadata"]["labels"],
+        container["ports"][0]["containerPort"],
+    )
     redis = by_name(objects, "Deployment")["redis"]
     (container,) = redis["spec"]["template"]["spec"]["containers"]
-    pods["redis"] = ("omni", redis["spec"]["template"]["metadata"]["labels"], container["ports"][0]["containerPort"])
+    pods["redis"] = (
+        "omni",
+        redis["spec"]["template"]["metadata"]["labels"],
+        container["ports"][0]["containerPort"],
+    )
     (job,) = of_kind(objects, "Job")
     pods["omni-migrate"] = ("omni", job["spec"]["template"]["metadata"]["labels"], 8080)
     pods["acme-solver"] = ("omni", {"acme.cert-manager.io/http01-solver": "true"}, 8089)
@@ -1668,9 +1707,9 @@ def test_network_policy_check_catches_a_missing_default_deny_and_wide_selectors(
     assert ("stranger-in-omni", "omni-migrate") in omni_reachability(objs)
 
     objs = copy.deepcopy(objects)
-    by_name(objs, "NetworkPolicy")["mariadb-from-spinapps-and-migrations"]["spec"]["ingress"][0]["from"].append(
-        {"podSelector": {}}
-    )
+    by_name(objs, "NetworkPolicy")["mariadb-from-spinapps-and-migrations"]["spec"]["ingress"][0][
+        "from"
+    ].append({"podSelector": {}})
     assert ("stranger-in-omni", "mariadb") in omni_reachability(objs)
 
     objs = copy.deepcopy(objects)
@@ -1709,12 +1748,21 @@ def test_network_policies_name_exactly_the_spinapps(objects):
 
 def test_network_policy_ports_are_the_ports_the_services_forward_to(objects):
     policies = by_name(objects, "NetworkPolicy")
-    for service_name, policy_name in (("mariadb", "mariadb-from-spinapps-and-migrations"), ("redis", "redis-from-spinapps")):
+    for service_name, policy_name in (
+        ("mariadb", "mariadb-from-spinapps-and-migrations"),
+        ("redis", "redis-from-spinapps"),
+    ):
         service = by_name(objects, "Service")[service_name]
-        pod = mariadb_pod(objects) if service_name == "mariadb" else by_name(objects, "Deployment")["redis"]["spec"]["template"]["spec"]
+        pod = (
+            mariadb_pod(objects)
+            if service_name == "mariadb"
+            else by_name(objects, "Deployment")["redis"]["spec"]["template"]["spec"]
+        )
         (container,) = pod["containers"]
         (service_port,) = service["spec"]["ports"]
-        (container_port,) = [p["containerPort"] for p in container["ports"] if p["name"] == service_port["targetPort"]]
+        (container_port,) = [
+            p["containerPort"] for p in container["ports"] if p["name"] == service_port["targetPort"]
+        ]
         (rule,) = policies[policy_name]["spec"]["ingress"]
         assert [p["port"] for p in rule["ports"]] == [container_port]
 
@@ -1726,17 +1774,21 @@ def test_network_policy_ports_are_the_ports_the_services_forward_to(objects):
 RUNTIME_CONFIG_KEY = "runtime-config.toml"
 
 
-def test_every_spinapp_loads_its_runtime_config_from_a_secret_it_cannot_start_without(objects, example_secrets):
+def test_every_spinapp_loads_its_runtime_config_from_a_secret_it_cannot_start_without(
+    objects, example_secrets
+):
     for app in spin_apps(objects):
         name = app["metadata"]["name"]
         secret = app["spec"]["runtimeConfig"]["loadFromSecret"]
-        assert set(app["spec"]["runtimeConfig"]) == {"loadFromSecret"}, f"{name}: loadFromSecret ignores the rest"
-        assert RUNTIME_CONFIG_KEY in example_secrets[secret], f"{name}: the Secret needs key {RUNTIME_CONFIG_KEY}"
+        assert set(app["spec"]["runtimeConfig"]) == {"loadFromSecret"}, (
+            f"{name}: loadFromSecret ignores the rest"
+        )
+        assert RUNTIME_CONFIG_KEY in example_secrets[secret], (
+            f"{name}: the Secret needs key {RUNTIME_CONFIG_KEY}"
+        )
         # spin-operator mounts it optional; this mount of the same Secret is
         # not, so the pod waits for the Secret instead of running without it.
-        required = [
-            v for v in app["spec"]["volumes"] if v.get("secret", {}).get("secretName") == secret
-        ]
+        required = [v for v in app["spec"]["volumes"] if v.get("secret", {}).get("secretName") == secret]
         assert required and not any(v["secret"].get("optional", False) for v in required), name
         mounted = {m["name"] for m in app["spec"]["volumeMounts"]}
         assert {v["name"] for v in required} <= mounted, name
@@ -1785,7 +1837,9 @@ def test_redis_is_one_unpersisted_password_protected_instance(objects):
     assert secret_key_of(container_env(container), "REDISCLI_AUTH") == ("redis-credentials", "password")
     assert pod_security_violations(pod, "restricted") == []
     service = by_name(objects, "Service")["redis"]
-    assert selector_matches({"matchLabels": service["spec"]["selector"]}, spec["template"]["metadata"]["labels"])
+    assert selector_matches(
+        {"matchLabels": service["spec"]["selector"]}, spec["template"]["metadata"]["labels"]
+    )
 
 
 # --------------------------------------------------------------------------
@@ -1957,7 +2011,9 @@ def gateway_pick_rule(routes: list[dict], method: str, path: str) -> tuple[dict,
     matches. Remaining ties go to the first route (by name, which decides
     between routes of the same age) and then to its first rule."""
     rules = [
-        (route, rule) for route in sorted(routes, key=lambda r: r["metadata"]["name"]) for rule in route["spec"]["rules"]
+        (route, rule)
+        for route in sorted(routes, key=lambda r: r["metadata"]["name"])
+        for rule in route["spec"]["rules"]
     ]
     best = None
     for index, (route, rule) in enumerate(rules):
@@ -1995,7 +2051,10 @@ def route_request(
     http_route, rule = picked
     redirect = redirect_of(rule)
     if redirect is not None:
-        return None, f"redirected to {redirect.get('scheme', 'the same scheme')} by {http_route['metadata']['name']}"
+        return (
+            None,
+            f"redirected to {redirect.get('scheme', 'the same scheme')} by {http_route['metadata']['name']}",
+        )
     host = None
     for f in rule.get("filters", []):
         if f["type"] == "URLRewrite" and "hostname" in f["urlRewrite"]:
@@ -2170,7 +2229,9 @@ def test_httproutes_attach_to_the_gateway_and_may_cross_into_keda(objects, kusto
                     continue
                 allowed = any(
                     effective_namespace(g, kustomization) == ns
-                    and any(f["kind"] == "HTTPRoute" and f["namespace"] == route_ns for f in g["spec"]["from"])
+                    and any(
+                        f["kind"] == "HTTPRoute" and f["namespace"] == route_ns for f in g["spec"]["from"]
+                    )
                     and any(
                         t["kind"] == backend.get("kind", "Service")
                         and t.get("name", backend["name"]) == backend["name"]
@@ -2178,7 +2239,9 @@ def test_httproutes_attach_to_the_gateway_and_may_cross_into_keda(objects, kusto
                     )
                     for g in grants
                 )
-                assert allowed, f"no ReferenceGrant in {ns} lets HTTPRoutes from {route_ns} use {backend['name']}"
+                assert allowed, (
+                    f"no ReferenceGrant in {ns} lets HTTPRoutes from {route_ns} use {backend['name']}"
+                )
 
 
 # --------------------------------------------------------------------------
@@ -2210,7 +2273,9 @@ def test_https_listener_certificate_comes_from_a_cert_manager_certificate(object
     assert "server auth" in certificate["spec"]["usages"]
     issuer = certificate["spec"]["issuerRef"]
     if issuer.get("kind", "Issuer") == "Issuer":
-        assert issuer["name"] in by_name(objects, "Issuer"), f"no Issuer {issuer['name']} in the kustomization"
+        assert issuer["name"] in by_name(objects, "Issuer"), (
+            f"no Issuer {issuer['name']} in the kustomization"
+        )
     else:
         assert issuer["kind"] == "ClusterIssuer"
 
@@ -2227,7 +2292,9 @@ def test_the_app_is_routed_on_the_https_listener_only(objects):
     assert app_route(objects) not in on_http
     for route in on_http:
         for rule in route["spec"]["rules"]:
-            assert redirect_of(rule) is not None, f"{route['metadata']['name']}: a rule on http that is not a redirect"
+            assert redirect_of(rule) is not None, (
+                f"{route['metadata']['name']}: a rule on http that is not a redirect"
+            )
             assert not rule.get("backendRefs"), f"{route['metadata']['name']}: a redirect rule with a backend"
 
 
@@ -2263,9 +2330,9 @@ def test_the_redirect_check_catches_an_app_route_on_plain_http(objects, kustomiz
     leaks = plain_http_leaks(objs, kustomization, spin_manifest)
     assert any("POST /api/login" in leak for leak in leaks)
     objs = copy.deepcopy(objects)
-    del by_name(objs, "HTTPRoute")["omni-https-redirect"]["spec"]["rules"][0]["filters"][0]["requestRedirect"][
-        "scheme"
-    ]
+    del by_name(objs, "HTTPRoute")["omni-https-redirect"]["spec"]["rules"][0]["filters"][0][
+        "requestRedirect"
+    ]["scheme"]
     assert plain_http_leaks(objs, kustomization, spin_manifest)
 
 

@@ -55,7 +55,9 @@ def program(name: str) -> str:
     """`name` from PATH or /usr/sbin (where Debian puts mariadbd)."""
     found = shutil.which(name) or shutil.which(name, path="/usr/sbin")
     if found is None:
-        pytest.fail(f"{name} is not installed (scripts/test installs mariadb-server, redis-server and openssl)")
+        pytest.fail(
+            f"{name} is not installed (scripts/test installs mariadb-server, redis-server and openssl)"
+        )
     return found
 
 
@@ -105,16 +107,50 @@ def make_certificates(directory: Path) -> None:
         assert result.returncode == 0, result.stderr
 
     ok(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"])
-    ok(["req", "-x509", "-new", "-key", "ca.key", "-days", "2", "-subj", "/CN=omni internal CA", "-out", "ca.crt",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+    ok(
+        [
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=omni internal CA",
+            "-out",
+            "ca.crt",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]
+    )
     ok(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "tls.key"])
     ok(["req", "-new", "-key", "tls.key", "-subj", "/CN=mariadb", "-out", "tls.csr"])
     alt_names = ",".join([f"DNS:{n}" for n in names] + ["IP:127.0.0.1"])
     (directory / "ext.cnf").write_text(
         f"subjectAltName={alt_names}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n"
     )
-    ok(["x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
-        "-extfile", "ext.cnf", "-out", "tls.crt"])
+    ok(
+        [
+            "x509",
+            "-req",
+            "-in",
+            "tls.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "tls.crt",
+        ]
+    )
 
 
 class MariaDB:
@@ -128,15 +164,37 @@ class MariaDB:
     def client(self, user: str, password: str, sql: str, *, tls: bool = True, database: str = DATABASE):
         """Runs `sql` over TCP as `user`, verifying the server's certificate
         when `tls`."""
-        args = [program("mariadb"), "--no-defaults", "--protocol=tcp", "--host=127.0.0.1", f"--port={self.port}",
-                f"--user={user}", "--batch", "--skip-column-names", database, "-e", sql]
+        args = [
+            program("mariadb"),
+            "--no-defaults",
+            "--protocol=tcp",
+            "--host=127.0.0.1",
+            f"--port={self.port}",
+            f"--user={user}",
+            "--batch",
+            "--skip-column-names",
+            database,
+            "-e",
+            sql,
+        ]
         if tls:
             args[2:2] = [f"--ssl-ca={self.ca}", "--ssl-verify-server-cert"]
         return run(args, env={**os.environ, "MYSQL_PWD": password})
 
     def root(self, sql: str) -> str:
-        result = run([program("mariadb"), "--no-defaults", f"--socket={self.socket}", "--user=root", "--batch",
-                      "--skip-column-names", "-e", sql], env={**os.environ, "MYSQL_PWD": ROOT_PASSWORD})
+        result = run(
+            [
+                program("mariadb"),
+                "--no-defaults",
+                f"--socket={self.socket}",
+                "--user=root",
+                "--batch",
+                "--skip-column-names",
+                "-e",
+                sql,
+            ],
+            env={**os.environ, "MYSQL_PWD": ROOT_PASSWORD},
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout
 
@@ -178,26 +236,56 @@ def mariadb(tmp_path_factory):
     (directory / "tls").mkdir()
     make_certificates(directory / "tls")
     as_root = ["--user=root"] if os.geteuid() == 0 else []
-    installed = run([program("mariadb-install-db"), "--no-defaults", f"--datadir={directory / 'data'}",
-                     "--auth-root-authentication-method=normal", "--skip-test-db", *as_root])
+    installed = run(
+        [
+            program("mariadb-install-db"),
+            "--no-defaults",
+            f"--datadir={directory / 'data'}",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            *as_root,
+        ]
+    )
     assert installed.returncode == 0, installed.stderr
     # The manifest's arguments, with only the certificate paths moved.
     args = [a.replace("/etc/mysql/tls/", f"{directory / 'tls'}/") for a in mariadb_container()["args"]]
     port = free_port()
     log = (directory / "mariadbd.log").open("w")
     process = subprocess.Popen(
-        [program("mariadbd"), "--no-defaults", f"--datadir={directory / 'data'}",
-         f"--socket={directory / 'mariadbd.sock'}", f"--pid-file={directory / 'mariadbd.pid'}", f"--port={port}",
-         "--bind-address=127.0.0.1", *as_root, *args],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            program("mariadbd"),
+            "--no-defaults",
+            f"--datadir={directory / 'data'}",
+            f"--socket={directory / 'mariadbd.sock'}",
+            f"--pid-file={directory / 'mariadbd.pid'}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            *as_root,
+            *args,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     db = MariaDB(directory, port, process)
     try:
-        wait_until(lambda: "ready for connections" in (directory / "mariadbd.log").read_text()
-                   or process.poll() is not None, "mariadbd")
+        wait_until(
+            lambda: (
+                "ready for connections" in (directory / "mariadbd.log").read_text()
+                or process.poll() is not None
+            ),
+            "mariadbd",
+        )
         assert process.poll() is None, (directory / "mariadbd.log").read_text()
-        result = run([program("mariadb"), "--no-defaults", f"--socket={db.socket}", "--user=root", "-e",
-                      f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{ROOT_PASSWORD}'"])
+        result = run(
+            [
+                program("mariadb"),
+                "--no-defaults",
+                f"--socket={db.socket}",
+                "--user=root",
+                "-e",
+                f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{ROOT_PASSWORD}'",
+            ]
+        )
         assert result.returncode == 0, result.stderr
         init = first_start(db, {})
         assert init.returncode == 0, init.stderr
@@ -213,8 +301,10 @@ def test_mariadbd_runs_with_the_manifests_arguments(mariadb):
     values = dict(
         line.split("\t")
         for line in mariadb.root(
-            "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME IN "
-            "('THREAD_HANDLING', 'MAX_CONNECTIONS', 'INNODB_LOCK_WAIT_TIMEOUT', 'WAIT_TIMEOUT', 'HAVE_SSL')"
+            "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES"
+            " WHERE VARIABLE_NAME IN "
+            "('THREAD_HANDLING', 'MAX_CONNECTIONS', 'INNODB_LOCK_WAIT_TIMEOUT',"
+            " 'WAIT_TIMEOUT', 'HAVE_SSL')"
         ).splitlines()
     )
     assert values == {
@@ -238,7 +328,11 @@ def test_migration_job_applies_the_migrations_as_the_ddl_user_over_verified_tls(
     (container,) = job["spec"]["template"]["spec"]["containers"]
     # The Job's own script, with its two mount paths moved here.
     shutil.copytree(MIGRATIONS_DIR, tmp_path / "migrations", ignore=shutil.ignore_patterns("sqlite"))
-    script = container["args"][0].replace("/tls/ca.crt", str(mariadb.ca)).replace("/migrations", str(tmp_path / "migrations"))
+    script = (
+        container["args"][0]
+        .replace("/tls/ca.crt", str(mariadb.ca))
+        .replace("/migrations", str(tmp_path / "migrations"))
+    )
     env = {
         "PATH": os.environ["PATH"],
         "DB_HOST": "127.0.0.1",
@@ -258,7 +352,8 @@ def test_migration_job_applies_the_migrations_as_the_ddl_user_over_verified_tls(
 def test_the_app_user_can_read_and_write_rows_but_not_change_the_schema(mariadb):
     # A table in Omni's database, made by root so this test stands alone.
     mariadb.root(
-        f"CREATE TABLE IF NOT EXISTS `{DATABASE}`.dml_probe (id INT PRIMARY KEY, note VARCHAR(20)) ENGINE=InnoDB"
+        f"CREATE TABLE IF NOT EXISTS `{DATABASE}`.dml_probe"
+        " (id INT PRIMARY KEY, note VARCHAR(20)) ENGINE=InnoDB"
     )
 
     def as_app(sql):
@@ -288,15 +383,29 @@ def test_the_app_user_can_read_and_write_rows_but_not_change_the_schema(mariadb)
 
 
 def test_the_ddl_user_can_change_the_schema(mariadb):
-    result = mariadb.client(MIGRATE_USER, MIGRATE_PASSWORD, "CREATE TABLE ddl_probe (x INT); DROP TABLE ddl_probe")
+    result = mariadb.client(
+        MIGRATE_USER, MIGRATE_PASSWORD, "CREATE TABLE ddl_probe (x INT); DROP TABLE ddl_probe"
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_a_client_that_verifies_refuses_a_server_certificate_from_another_ca(mariadb, tmp_path):
     make_certificates(tmp_path)
-    result = run([program("mariadb"), "--no-defaults", "--protocol=tcp", "--host=127.0.0.1", f"--port={mariadb.port}",
-                  f"--ssl-ca={tmp_path / 'ca.crt'}", "--ssl-verify-server-cert", f"--user={APP_USER}", "-e",
-                  "SELECT 1"], env={**os.environ, "MYSQL_PWD": APP_PASSWORD})
+    result = run(
+        [
+            program("mariadb"),
+            "--no-defaults",
+            "--protocol=tcp",
+            "--host=127.0.0.1",
+            f"--port={mariadb.port}",
+            f"--ssl-ca={tmp_path / 'ca.crt'}",
+            "--ssl-verify-server-cert",
+            f"--user={APP_USER}",
+            "-e",
+            "SELECT 1",
+        ],
+        env={**os.environ, "MYSQL_PWD": APP_PASSWORD},
+    )
     assert result.returncode != 0
     assert "certificate" in result.stderr.lower() or "ssl" in result.stderr.lower(), result.stderr
 
@@ -390,17 +499,30 @@ def test_redis_serves_every_command_spins_key_value_store_uses(redis):
     assert redis("del", "spin:a", "spin:b", "spin:c") == "3"
     # redis-cli sends each argument list as one command; a transaction needs
     # one connection, so send it on stdin.
-    result = run([program("redis-cli"), "-p", str(redis.port)],
-                 input="WATCH spin:d\nMULTI\nSET spin:d 1\nEXEC\n",
-                 env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": REDIS_PASSWORD})
+    result = run(
+        [program("redis-cli"), "-p", str(redis.port)],
+        input="WATCH spin:d\nMULTI\nSET spin:d 1\nEXEC\n",
+        env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": REDIS_PASSWORD},
+    )
     assert result.stdout.split() == ["OK", "OK", "QUEUED", "OK"], result.stdout
     assert redis("info", "memory").count("maxmemory_policy:allkeys-lru") == 1
     assert "maxmemory:67108864" in redis("info", "memory")
     assert "aof_enabled:0" in redis("info", "persistence")
 
 
-@pytest.mark.parametrize("command", [["config", "get", "dir"], ["flushall"], ["flushdb"], ["module", "list"],
-                                     ["shutdown"], ["save"], ["acl", "list"], ["replicaof", "no", "one"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["config", "get", "dir"],
+        ["flushall"],
+        ["flushdb"],
+        ["module", "list"],
+        ["shutdown"],
+        ["save"],
+        ["acl", "list"],
+        ["replicaof", "no", "one"],
+    ],
+)
 def test_redis_refuses_admin_commands_even_with_the_password(redis, command):
     assert redis(*command).startswith("NOPERM"), command
 
@@ -431,7 +553,9 @@ def test_redis_probe_command_tells_a_live_server_from_a_refusing_one(redis):
 
 @pytest.mark.parametrize("password", ["", "has space", "quote'd", "per%cent", "new\nline"])
 def test_redis_startup_refuses_passwords_that_are_not_url_safe(tmp_path, password):
-    result = run(["sh", "-c", redis_script(tmp_path, free_port())],
-                 env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": password})
+    result = run(
+        ["sh", "-c", redis_script(tmp_path, free_port())],
+        env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": password},
+    )
     assert result.returncode == 1
     assert "the password must be" in result.stderr
