@@ -41,7 +41,9 @@ def main(base: str, token: str, post_id: str, output: str) -> None:
     document = call(base, token, "GET", "/api/openapi.json")
     user_id = call(base, token, "GET", "/api/me")["id"]
     comment_id = call(base, token, "GET", f"/api/posts/{post_id}/comments")["items"][0]["id"]
-    doomed_post = call(base, token, "POST", "/api/posts", {"title": "To delete", "markdown_url": "https://example.com/d.md"})
+    doomed_post = call(
+        base, token, "POST", "/api/posts", {"title": "To delete", "markdown_url": "https://example.com/d.md"}
+    )
     doomed_comment = call(base, token, "POST", f"/api/posts/{post_id}/comments", {"body": "To delete"})
     ids = {
         "/api/posts/{id}": (post_id, doomed_post["id"]),
@@ -68,15 +70,26 @@ def main(base: str, token: str, post_id: str, output: str) -> None:
         sys.exit("dast-openapi: no operation uses the Paging parameter any more; update this script")
     templated = {path for path in document["paths"] if "{id}" in path}
     if templated != set(ids):
-        sys.exit(f"dast-openapi: the document's templated paths changed: {sorted(templated)}; update this script")
+        sys.exit(
+            f"dast-openapi: the document's templated paths changed: {sorted(templated)}; update this script"
+        )
     for path, (kept, deleted) in ids.items():
         for method, operation in document["paths"][path].items():
             if method == "parameters":
                 continue
             value = deleted if method == "delete" else kept
             operation["parameters"] = [
-                p for p in operation.get("parameters", []) if not (p.get("in") == "path" and p.get("name") == "id")
-            ] + [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "default": str(value)}}]
+                p
+                for p in operation.get("parameters", [])
+                if not (p.get("in") == "path" and p.get("name") == "id")
+            ] + [
+                {
+                    "name": "id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "default": str(value)},
+                }
+            ]
         document["paths"][path].pop("parameters", None)
     with open(output, "w", encoding="utf-8") as f:
         json.dump(document, f)
