@@ -3,19 +3,26 @@
 //! The `spin` CLI cannot be installed where Omni's tests run, so this host
 //! runs the real compiled components the way Spin 3.6.3 does, wherever a
 //! component can tell the difference: `spin.toml` routing by path, Spin's
-//! request headers, a fresh instance per request, `fermyon:spin/variables`
-//! and `fermyon:spin/mysql` (on MariaDB) with Spin's semantics, and
+//! request headers, a fresh instance per request, `fermyon:spin/variables`,
+//! `fermyon:spin/mysql` (on MariaDB), SQLite (`fermyon:spin/sqlite`,
+//! `spin:sqlite/sqlite`), key-value (`fermyon:spin/key-value`,
+//! `wasi:keyvalue`, on Spin's SQLite file or Redis) with Spin's semantics,
+//! the runtime config file and state directory, and
 //! `allowed_outbound_hosts`. Production and `spin up` use real Spin.
 
+mod key_value;
 pub mod logs;
 pub mod manifest;
 mod mysql;
 pub mod outbound;
 pub mod routes;
+mod runtime_config;
 mod server;
+mod sqlite;
 pub mod variables;
 
 pub use logs::Logs;
+pub use runtime_config::StateDir;
 pub use server::{ComponentStats, HostOptions, RunningApp, Stats, start};
 pub use variables::Providers;
 
@@ -24,9 +31,25 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "wit",
         world: "spin-host",
-        imports: { default: async },
+        // Trappable where Spin's host can trap (a panic there): opening
+        // MySQL with an address mysql_async cannot parse, key-value calls
+        // on a poisoned SQLite store, and SQLite v3's `changes` and
+        // `last-insert-rowid`.
+        imports: {
+            "fermyon:spin/mysql.[static]connection.open": async | trappable,
+            "fermyon:spin/key-value": async | trappable,
+            "wasi:keyvalue": async | trappable,
+            "spin:sqlite/sqlite.[method]connection.changes": async | trappable,
+            "spin:sqlite/sqlite.[method]connection.last-insert-rowid": async | trappable,
+            default: async,
+        },
         with: {
             "fermyon:spin/mysql.connection": crate::mysql::MysqlConnection,
+            "fermyon:spin/sqlite.connection": crate::sqlite::SqliteConnection,
+            "spin:sqlite/sqlite.connection": crate::sqlite::SqliteConnection,
+            "fermyon:spin/key-value.store": crate::key_value::KvStore,
+            "wasi:keyvalue/store.bucket": crate::key_value::KvStore,
+            "wasi:keyvalue/atomics.cas": crate::key_value::KvCas,
         },
     });
 }

@@ -1,7 +1,11 @@
-//! `omni-host up --from spin.toml --listen 127.0.0.1:3000 [--component-id X]... [--variable k=v]...`
+//! `omni-host up --from spin.toml --listen 127.0.0.1:3000 [--component-id X]... [--variable k=v]...
+//! [--runtime-config-file FILE] [--state-dir DIR]`
 //!
 //! Runs an app without Spin, for where Spin cannot be installed. Variables
 //! come from `--variable` and `SPIN_VARIABLE_<NAME>`, as with `spin up`.
+//! The runtime config file comes from `--runtime-config-file` or, as with
+//! Spin, `RUNTIME_CONFIG_FILE`; `--state-dir ""` keeps the default stores
+//! in memory.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,10 +13,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use omni_test_host::{HostOptions, Logs, Providers, start};
+use omni_test_host::{HostOptions, Logs, Providers, StateDir, start};
 
 const USAGE: &str = "usage: omni-host up [--from spin.toml] [--listen 127.0.0.1:3000] \
-                     [--component-id ID]... [--variable NAME=VALUE]...";
+                     [--component-id ID]... [--variable NAME=VALUE]... \
+                     [--runtime-config-file FILE] [--state-dir DIR]";
 
 fn parse(args: &[String]) -> anyhow::Result<HostOptions> {
     let Some((command, rest)) = args.split_first() else {
@@ -30,6 +35,8 @@ fn parse(args: &[String]) -> anyhow::Result<HostOptions> {
             environment: true,
         },
         logs: Logs::stderr(),
+        runtime_config_file: std::env::var_os("RUNTIME_CONFIG_FILE").map(PathBuf::from),
+        state_dir: StateDir::Default,
     };
     let mut rest = rest.iter();
     while let Some(flag) = rest.next() {
@@ -41,6 +48,10 @@ fn parse(args: &[String]) -> anyhow::Result<HostOptions> {
             "--from" | "-f" => options.manifest = PathBuf::from(value()?),
             "--listen" => options.listen = value()?.parse().context("--listen takes host:port")?,
             "--component-id" | "-c" => options.component_ids.push(value()?.clone()),
+            "--runtime-config-file" => {
+                options.runtime_config_file = Some(PathBuf::from(value()?));
+            }
+            "--state-dir" => options.state_dir = StateDir::from_flag(value()?),
             "--variable" => {
                 let (name, val) = value()?
                     .split_once('=')

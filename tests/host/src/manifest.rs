@@ -67,6 +67,12 @@ pub struct ComponentDecl {
     /// Outbound permissions, possibly templated.
     #[serde(default)]
     pub allowed_outbound_hosts: Vec<String>,
+    /// The key-value store labels it may open.
+    #[serde(default)]
+    pub key_value_stores: Vec<String>,
+    /// The SQLite database labels it may open.
+    #[serde(default)]
+    pub sqlite_databases: Vec<String>,
     /// `spin build` settings; this host does not build.
     #[serde(default)]
     pub build: Option<toml::Value>,
@@ -171,6 +177,16 @@ impl Manifest {
                 check_variable_name(name)
                     .with_context(|| format!("component {id:?} variable {name:?}"))?;
             }
+            for label in component
+                .key_value_stores
+                .iter()
+                .chain(&component.sqlite_databases)
+            {
+                ensure!(
+                    is_kebab_or_snake_case(label),
+                    "component {id:?}: label {label:?}: expected kebab-case or snake_case"
+                );
+            }
             if component.source.is_relative() {
                 component.source = base.join(&component.source);
             }
@@ -207,6 +223,27 @@ pub fn check_variable_name(name: &str) -> anyhow::Result<()> {
         return Ok(());
     };
     bail!("{name:?}: {reason}")
+}
+
+/// Spin's rule for store and database labels: words of ASCII letters and
+/// digits, each starting with a letter and all lower or all upper case,
+/// joined by `-` or by `_` (not both).
+fn is_kebab_or_snake_case(label: &str) -> bool {
+    let words_ok = |delimiter: char| {
+        label.split(delimiter).all(|word| {
+            let mut chars = word.chars();
+            let Some(first) = chars.next() else {
+                return false;
+            };
+            let upper = first.is_ascii_uppercase();
+            first.is_ascii_alphabetic()
+                && chars.all(|c| {
+                    c.is_ascii_digit()
+                        || (c.is_ascii_alphabetic() && c.is_ascii_uppercase() == upper)
+                })
+        })
+    };
+    (!label.contains('-') && words_ok('_')) || (!label.contains('_') && words_ok('-'))
 }
 
 #[cfg(test)]
@@ -288,6 +325,37 @@ mod tests {
             message,
             "\"Foo\": invalid character 'F'. Variable names may contain only lower-case letters, numbers, and underscores."
         );
+    }
+
+    #[test]
+    fn store_and_database_labels_are_kebab_or_snake_case() {
+        for good in ["default", "my-store", "my_store", "CACHE", "v2-cache", "a"] {
+            assert!(is_kebab_or_snake_case(good), "{good}");
+        }
+        for bad in [
+            "",
+            "my-_store",
+            "My-store",
+            "2cache",
+            "a--b",
+            "my.store",
+            "-a",
+        ] {
+            assert!(!is_kebab_or_snake_case(bad), "{bad}");
+        }
+        let with_labels = MINIMAL.replace(
+            "[component.hello.variables]",
+            "key_value_stores = [\"default\"]\nsqlite_databases = [\"default\", \"Bad Label\"]\n[component.hello.variables]",
+        );
+        let error = format!("{:#}", parse(&with_labels).unwrap_err());
+        assert!(
+            error.contains("expected kebab-case or snake_case"),
+            "{error}"
+        );
+        let good = with_labels.replace(", \"Bad Label\"", "");
+        let hello = &parse(&good).unwrap().components["hello"];
+        assert_eq!(hello.key_value_stores, ["default"]);
+        assert_eq!(hello.sqlite_databases, ["default"]);
     }
 
     #[test]

@@ -1,15 +1,27 @@
-//! `fermyon:spin/mysql@2.0.0` on `mysql_async`, with Spin 3.6.3's
-//! semantics: every `open` is a new connection (after the
-//! `allowed_outbound_hosts` check), every statement a server-side prepared
-//! statement with positional parameters, and result columns mapped to
-//! `db-value`s by Spin's table. A column Spin cannot map (DATETIME, DECIMAL,
-//! …) fails the whole query with `value-conversion-failed`. Error texts are
-//! the ones Spin produces, from the same `mysql_async` error types.
+//! `fermyon:spin/mysql@2.0.0` on `mysql_async` 0.35, with Spin 3.6.3's
+//! semantics (crates/factor-outbound-mysql/src/{client,host}.rs at v3.6.3):
+//!
+//! - Every `open` (after the `allowed_outbound_hosts` check) builds a new
+//!   `mysql_async::Pool` with the default pool options (or those the URL
+//!   sets) and takes one new connection from it: a full handshake. When the
+//!   guest drops the connection it goes back to that pool's recycler, which
+//!   resets it (rolling back an open transaction) and, as nothing else holds
+//!   the pool, closes it.
+//! - `execute` is `exec_batch` with one parameter set; `query` is a
+//!   server-side prepared statement whose result set is streamed. Both take
+//!   positional parameters.
+//! - Result columns map to `db-value`s by Spin's table. A column Spin
+//!   cannot map (DATETIME, DECIMAL, …) fails the whole query with
+//!   `value-conversion-failed`.
+//! - Error texts are the ones Spin produces, from the same `mysql_async`
+//!   error types. An address mysql_async cannot turn into options (say an
+//!   unknown URL parameter) makes Spin panic, so the guest traps here.
 
+use futures::TryStreamExt;
 use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::Queryable;
 use mysql_async::{
-    Conn, FromValueError, Opts, OptsBuilder, Params, Row, SslOpts, Value, from_value_opt,
+    Conn, FromValueError, Opts, OptsBuilder, Params, Pool, Row, SslOpts, Value, from_value_opt,
 };
 use wasmtime::component::Resource;
 
@@ -25,7 +37,8 @@ const MAX_RESULT_BYTES: usize = 128 << 20;
 /// Spin's resource table refuses more open connections than this per instance.
 const MAX_CONNECTIONS: usize = 1024;
 
-/// An open connection, owned by the guest through a resource handle.
+/// An open connection, owned by the guest through a resource handle. It
+/// belongs to a pool of its own, as in Spin.
 #[derive(Debug)]
 pub struct MysqlConnection {
     conn: Conn,
@@ -35,25 +48,48 @@ impl Host for RequestState {}
 impl rdbms_types::Host for RequestState {}
 
 impl HostConnection for RequestState {
-    async fn open(&mut self, address: String) -> Result<Resource<MysqlConnection>, Error> {
+    async fn open(
+        &mut self,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<MysqlConnection>, Error>> {
         if !self.allowed_hosts().allows(&address, "mysql") {
             self.log_host(&format!(
                 "A component tried to make an outbound network connection to disallowed destination '{}'.",
                 redact(&address)
             ));
-            return Err(Error::ConnectionFailed(format!(
+            return Ok(Err(Error::ConnectionFailed(format!(
                 "address {address} is not permitted"
-            )));
+            ))));
         }
+        let opts = match build_opts(&address) {
+            Ok(opts) => opts,
+            Err(OptsError::Url(e)) => {
+                return Ok(Err(Error::ConnectionFailed(format!(
+                    "{:?}",
+                    anyhow::Error::new(e)
+                ))));
+            }
+            Err(OptsError::Panics(e)) => {
+                return Err(wasmtime::Error::msg(format!(
+                    "mysql_async cannot read the address (Spin panics here): {e}"
+                )));
+            }
+        };
+        let conn = match Pool::new(opts).get_conn().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                return Ok(Err(Error::ConnectionFailed(format!(
+                    "{:?}",
+                    anyhow::Error::new(e)
+                ))));
+            }
+        };
         if self.open_connections() >= MAX_CONNECTIONS {
-            return Err(Error::ConnectionFailed("too many connections".into()));
+            return Ok(Err(Error::ConnectionFailed("too many connections".into())));
         }
-        let opts = build_opts(&address).map_err(|e| Error::ConnectionFailed(format!("{e:?}")))?;
-        let conn = Conn::new(opts)
-            .await
-            .map_err(|e| Error::ConnectionFailed(format!("{:?}", anyhow::Error::new(e))))?;
-        self.push_connection(MysqlConnection { conn })
-            .map_err(|e| Error::ConnectionFailed(e.to_string()))
+        Ok(self
+            .push_connection(MysqlConnection { conn })
+            .map_err(|e| Error::ConnectionFailed(e.to_string())))
     }
 
     async fn query(
@@ -76,10 +112,15 @@ impl HostConnection for RequestState {
             .columns()
             .map(|columns| columns.iter().map(convert_column).collect())
             .unwrap_or_default();
+        let mut stream = result
+            .stream::<Row>()
+            .await
+            .map_err(|e| Error::Other(e.to_string()))?
+            .ok_or_else(|| Error::Other("unable to stream query result".into()))?;
         let mut rows = Vec::new();
         let mut bytes = size_of::<RowSet>();
-        while let Some(row) = result
-            .next()
+        while let Some(row) = stream
+            .try_next()
             .await
             .map_err(|e| Error::Other(e.to_string()))?
         {
@@ -107,24 +148,32 @@ impl HostConnection for RequestState {
             .map_err(|_| Error::ConnectionFailed("no connection found".into()))?
             .conn;
         let params = Params::Positional(params.into_iter().map(to_value).collect());
-        conn.exec_drop(statement, params)
+        conn.exec_batch(statement, [params])
             .await
             .map_err(|e| Error::QueryFailed(format!("{e:?}")))
     }
 
     async fn drop(&mut self, connection: Resource<MysqlConnection>) -> wasmtime::Result<()> {
-        let MysqlConnection { conn } = self.remove_connection(connection)?;
-        // Close politely so the server frees the session at once.
-        let _ = conn.disconnect().await;
+        // Back to its pool's recycler, as in Spin.
+        drop(self.remove_connection(connection)?);
         Ok(())
     }
+}
+
+/// Why an address gives no connection options.
+#[derive(Debug)]
+enum OptsError {
+    /// Not a URL: `connection-failed`.
+    Url(mysql_async::Error),
+    /// A URL mysql_async refuses, which Spin unwraps and panics on.
+    Panics(mysql_async::UrlError),
 }
 
 /// The connection options for `address`, with Spin's handling of
 /// `ssl-mode`/`sslmode`: any value other than `disabled` turns TLS on, and
 /// the parameter itself is removed before mysql_async reads the URL.
-fn build_opts(address: &str) -> anyhow::Result<Opts> {
-    let mut url = url::Url::parse(address)?;
+fn build_opts(address: &str) -> Result<Opts, OptsError> {
+    let url = url::Url::parse(address).map_err(|e| OptsError::Url(e.into()))?;
     let is_ssl_param =
         |key: &str| matches!(key.to_ascii_lowercase().as_str(), "ssl-mode" | "sslmode");
     let use_ssl = url
@@ -135,12 +184,10 @@ fn build_opts(address: &str) -> anyhow::Result<Opts> {
         .filter(|(k, _)| !is_ssl_param(k))
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    if kept.is_empty() {
-        url.set_query(None);
-    } else {
-        url.query_pairs_mut().clear().extend_pairs(kept);
-    }
-    let opts = Opts::from_url(url.as_str())?;
+    let mut cleaned = url.clone();
+    cleaned.set_query(None);
+    cleaned.query_pairs_mut().extend_pairs(kept);
+    let opts = Opts::from_url(cleaned.as_str()).map_err(OptsError::Panics)?;
     Ok(OptsBuilder::from_opts(opts)
         .ssl_opts(use_ssl.then(SslOpts::default))
         .into())
@@ -372,6 +419,15 @@ mod tests {
             ),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_address_mysql_async_refuses_is_told_from_one_that_is_no_url() {
+        assert!(matches!(build_opts("not a url"), Err(OptsError::Url(_))));
+        assert!(matches!(
+            build_opts("mysql://u:p@db/omni?bogus=1"),
+            Err(OptsError::Panics(_))
+        ));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Serving HTTP like `spin up`: route by path, add Spin's request headers,
 //! and run a fresh instance of the matched component for every request.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +9,7 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, anyhow, bail};
+use http::uri::Authority;
 use http::{HeaderName, HeaderValue};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Bytes, Incoming};
@@ -29,11 +30,14 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 use crate::bindings::SpinHost;
 use crate::bindings::fermyon::spin::variables;
+use crate::key_value::{KeyValueInstance, Stores};
 use crate::logs::Logs;
-use crate::manifest::{HttpTrigger, Manifest};
+use crate::manifest::{ComponentDecl, HttpTrigger, Manifest};
 use crate::mysql::MysqlConnection;
 use crate::outbound::AllowedHosts;
-use crate::routes::Router;
+use crate::routes::{RouteMatch, Router};
+use crate::runtime_config::{RuntimeConfig, StateDir};
+use crate::sqlite::{Databases, SqliteInstance};
 use crate::variables::{ComponentVariables, GetError, Providers, Resolved};
 
 /// How to run an app.
@@ -50,6 +54,13 @@ pub struct HostOptions {
     pub providers: Providers,
     /// Where component output and host messages go.
     pub logs: Logs,
+    /// Spin's runtime configuration file (`--runtime-config-file`), for
+    /// key-value stores and SQLite databases.
+    pub runtime_config_file: Option<PathBuf>,
+    /// Spin's state directory (`--state-dir`), where the default key-value
+    /// store and SQLite database live; by default `.spin` next to the
+    /// manifest.
+    pub state_dir: StateDir,
 }
 
 /// A running app. Dropping it stops the server.
@@ -121,7 +132,8 @@ pub struct ComponentStats {
     pub pre_instantiate: Duration,
     /// Requests routed to it.
     pub requests: u64,
-    /// MySQL `query` and `execute` calls it made.
+    /// Database statements it ran: MySQL `query` and `execute`, SQLite
+    /// `execute`.
     pub statements: u64,
     /// Instances created, and the time that took in all.
     pub instantiations: u64,
@@ -185,6 +197,44 @@ pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
         }
     }
 
+    let running: Vec<&str> = {
+        let mut ids: Vec<&str> = triggers.iter().map(|t| t.component.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    };
+    let manifest_dir = options.manifest.parent().unwrap_or(Path::new(""));
+    let config = RuntimeConfig::load(
+        options.runtime_config_file.as_deref(),
+        manifest_dir,
+        &options.state_dir,
+    )?;
+    let stores = Arc::new(Stores::new(config.key_value));
+    let databases = Arc::new(Databases::new(config.sqlite));
+    check_store_labels(&manifest, &running, &stores, &databases)?;
+    let uses_default = |labels: fn(&ComponentDecl) -> &Vec<String>| {
+        running.iter().any(|id| {
+            labels(&manifest.components[*id])
+                .iter()
+                .any(|l| l == "default")
+        })
+    };
+    if uses_default(|c| &c.key_value_stores) {
+        let summary = stores.summary("default");
+        options.logs.line(
+            "host",
+            &format!("Storing default key-value data to {summary}."),
+        );
+    }
+    if uses_default(|c| &c.sqlite_databases) {
+        databases.prepare_default()?;
+        let summary = databases.summary("default");
+        options.logs.line(
+            "host",
+            &format!("Storing default SQLite data to {summary}."),
+        );
+    }
+
     let engine = engine();
     let linker = linker(engine)?;
     let mut components = HashMap::new();
@@ -220,6 +270,8 @@ pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
             allowed_hosts: AllowedHosts::parse(&allowed)
                 .with_context(|| format!("component {id:?}"))?,
             environment: decl.environment.clone().into_iter().collect(),
+            key_value_stores: Arc::new(decl.key_value_stores.iter().cloned().collect()),
+            sqlite_databases: Arc::new(decl.sqlite_databases.iter().cloned().collect()),
         };
         stats.components.insert(id.clone(), counters);
         components.insert(id, Arc::new(runtime));
@@ -242,6 +294,8 @@ pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
         components,
         logs: options.logs.clone(),
         stats: stats.clone(),
+        stores,
+        databases,
     });
     let task = tokio::spawn(accept_loop(listener, server));
     Ok(RunningApp {
@@ -250,6 +304,43 @@ pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
         stats,
         task,
     })
+}
+
+/// Refuses labels with no store or database, as Spin does at startup: the
+/// key-value factor first, with its message, then SQLite, with its.
+fn check_store_labels(
+    manifest: &Manifest,
+    running: &[&str],
+    stores: &Stores,
+    databases: &Databases,
+) -> anyhow::Result<()> {
+    for id in running {
+        for label in &manifest.components[*id].key_value_stores {
+            if !stores.is_defined(label) {
+                bail!("unknown key_value_stores label {label:?} for component {id:?}");
+            }
+        }
+    }
+    let missing: Vec<String> = running
+        .iter()
+        .flat_map(|id| {
+            manifest.components[*id]
+                .sqlite_databases
+                .iter()
+                .filter(|label| !databases.is_defined(label))
+                .map(move |label| format!("- Component {id} uses database '{label}'"))
+        })
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "One or more components use SQLite databases which are not defined.\n\
+             Check the spelling, or pass a runtime configuration file that defines these stores.\n\
+             See https://spinframework.dev/dynamic-configuration#sqlite-storage-runtime-configuration\n\
+             Details:\n{}",
+            missing.join("\n")
+        );
+    }
+    Ok(())
 }
 
 /// The triggers to serve: all, or those of the chosen components, with
@@ -321,6 +412,8 @@ struct Server {
     components: HashMap<String, Arc<ComponentRuntime>>,
     logs: Logs,
     stats: Arc<Stats>,
+    stores: Arc<Stores>,
+    databases: Arc<Databases>,
 }
 
 /// A component ready to instantiate, with its configuration.
@@ -330,6 +423,8 @@ pub(crate) struct ComponentRuntime {
     variables: ComponentVariables,
     allowed_hosts: AllowedHosts,
     environment: Vec<(String, String)>,
+    key_value_stores: Arc<HashSet<String>>,
+    sqlite_databases: Arc<HashSet<String>>,
 }
 
 async fn accept_loop(listener: TcpListener, server: Arc<Server>) {
@@ -374,48 +469,23 @@ impl Server {
         let Some(route) = self.router.route(request.uri().path()) else {
             return empty_response(404);
         };
-        // Like Spin, a request without a Host header gets no response at all.
-        let host = request
+        // Failing Spin's checks of the authority, a request gets no
+        // response at all.
+        let host = set_request_uri(&mut request)?;
+        // Spin copies the client's headers, failing the request if a value
+        // is not UTF-8, and then appends its own after them, so a client's
+        // own `spin-*` header stays first.
+        if let Some((name, _)) = request
             .headers()
-            .get(http::header::HOST)
-            .context("no 'Host' header present in request")?
-            .to_str()
-            .context("'Host' header is not valid UTF-8")?
-            .to_owned();
-        let path_and_query = request
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_owned();
-        let mut spin_headers = vec![
-            ("spin-path-info".to_owned(), route.path_info.clone()),
-            (
-                "spin-full-url".to_owned(),
-                format!("http://{host}{path_and_query}"),
-            ),
-            ("spin-matched-route".to_owned(), route.based_route.clone()),
-            ("spin-base-path".to_owned(), "/".to_owned()),
-            (
-                "spin-raw-component-route".to_owned(),
-                route.raw_route.clone(),
-            ),
-            (
-                "spin-component-route".to_owned(),
-                route.component_route.clone(),
-            ),
-            ("spin-client-addr".to_owned(), client.to_string()),
-        ];
-        for (name, value) in &route.params {
-            spin_headers.push((
-                format!(
-                    "spin-path-match-{}",
-                    name.replace('_', "-").to_ascii_lowercase()
-                ),
-                value.clone(),
-            ));
+            .iter()
+            .find(|(_, value)| std::str::from_utf8(value.as_bytes()).is_err())
+        {
+            let error = anyhow!("the value of request header {name:?} is not UTF-8");
+            self.logs
+                .line("host", &format!("Error processing request: {error:?}"));
+            return empty_response(500);
         }
-        for (name, value) in spin_headers {
-            // Appended, as Spin does: a client's own `spin-*` header stays.
+        for (name, value) in spin_headers(&request, &host, &route, client) {
             request
                 .headers_mut()
                 .append(HeaderName::try_from(name)?, HeaderValue::try_from(value)?);
@@ -437,6 +507,11 @@ impl Server {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
+            sqlite: SqliteInstance::new(self.databases.clone(), component.sqlite_databases.clone()),
+            key_value: KeyValueInstance::new(
+                self.stores.clone(),
+                component.key_value_stores.clone(),
+            ),
             component: component.clone(),
             logs: self.logs.clone(),
             stats: self.stats.clone(),
@@ -517,12 +592,109 @@ impl Server {
     }
 }
 
+/// Spin's `strip_forbidden_headers` and `set_req_uri`
+/// (crates/trigger-http/src/{headers,server}.rs at v3.6.3): drops a `Host`
+/// header naming a service-chaining host (`<component>.spin.internal`), then
+/// takes the authority from the `Host` header or the request URI (which
+/// must agree if both are there) and makes the URI absolute with it. Returns
+/// the `Host` header's value, or `localhost` without one, which is the host
+/// Spin writes into `spin-full-url`.
+fn set_request_uri(request: &mut hyper::Request<Incoming>) -> anyhow::Result<String> {
+    let chained = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .is_some_and(is_service_chaining_host);
+    if chained {
+        request.headers_mut().remove(http::header::HOST);
+    }
+    let header = request
+        .headers()
+        .get(http::header::HOST)
+        .map(|value| -> anyhow::Result<(String, Authority)> {
+            let text = value.to_str().context("'Host' header is not valid UTF-8")?;
+            let authority = text
+                .parse()
+                .context("'Host' header contains an invalid authority")?;
+            Ok((text.to_owned(), authority))
+        })
+        .transpose()?;
+    let mut parts = request.uri().clone().into_parts();
+    let authority = match (&header, parts.authority.take()) {
+        (None, None) => bail!("no 'Host' header present in request"),
+        (None, Some(from_uri)) => from_uri,
+        (Some((_, from_header)), None) => from_header.clone(),
+        (Some((_, from_header)), Some(from_uri)) => {
+            if *from_header != from_uri {
+                bail!("authority in 'Host' header does not match authority in URI");
+            }
+            from_uri
+        }
+    };
+    parts.scheme = Some(http::uri::Scheme::HTTP);
+    parts.authority = Some(authority);
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    *request.uri_mut() = http::Uri::from_parts(parts)?;
+    Ok(header.map_or_else(|| "localhost".to_owned(), |(text, _)| text))
+}
+
+/// Spin's `is_service_chaining_host`: `<name>.spin.internal`, with or
+/// without a port.
+fn is_service_chaining_host(host: &str) -> bool {
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    name.split_once('.')
+        .is_some_and(|(_, domain)| domain == "spin.internal")
+}
+
+/// Spin's own request headers, in Spin's order
+/// (crates/trigger-http/src/headers.rs, `compute_default_headers`).
+fn spin_headers(
+    request: &hyper::Request<Incoming>,
+    host: &str,
+    route: &RouteMatch,
+    client: SocketAddr,
+) -> Vec<(String, String)> {
+    let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    let mut headers = vec![
+        ("spin-path-info".to_owned(), route.path_info.clone()),
+        (
+            "spin-full-url".to_owned(),
+            format!("http://{host}{path_and_query}"),
+        ),
+        ("spin-matched-route".to_owned(), route.based_route.clone()),
+        ("spin-base-path".to_owned(), "/".to_owned()),
+        (
+            "spin-raw-component-route".to_owned(),
+            route.raw_route.clone(),
+        ),
+        (
+            "spin-component-route".to_owned(),
+            route.component_route.clone(),
+        ),
+        ("spin-client-addr".to_owned(), client.to_string()),
+    ];
+    for (name, value) in &route.params {
+        headers.push((
+            format!(
+                "spin-path-match-{}",
+                name.replace('_', "-").to_ascii_lowercase()
+            ),
+            value.clone(),
+        ));
+    }
+    headers
+}
+
 /// The data of one request's store: WASI, wasi-http, and Spin's
 /// interfaces for one component instance.
 pub struct RequestState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
+    pub(crate) sqlite: SqliteInstance,
+    pub(crate) key_value: KeyValueInstance,
     component: Arc<ComponentRuntime>,
     logs: Logs,
     stats: Arc<Stats>,

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use mysql_async::prelude::Queryable;
-use omni_test_host::{HostOptions, Logs, Providers, RunningApp};
+use omni_test_host::{HostOptions, Logs, Providers, RunningApp, StateDir};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -67,12 +67,22 @@ pub struct AppOptions {
     /// environment: SQLite, a generated signing key, the default bcrypt
     /// cost. `variables` still apply on top.
     pub zero_setup: bool,
+    /// Spin's runtime config file (`--runtime-config-file`), e.g. one that
+    /// puts the `default` key-value store on Redis.
+    pub runtime_config_file: Option<PathBuf>,
+    /// The state directory (`--state-dir`). By default every app gets a
+    /// fresh temporary one, so its `.spin/` files start empty, removed when
+    /// the app is dropped. Give one to share it between apps.
+    pub state_dir: Option<PathBuf>,
 }
 
 /// A running app with its own database.
 #[derive(Debug)]
 pub struct TestApp {
     app: RunningApp,
+    state_dir: PathBuf,
+    /// The temporary state directory, when the test gave none.
+    _scratch: Option<tempfile::TempDir>,
     client: reqwest::Client,
     database: Database,
     /// Whether responses are checked against `openapi.yaml` (for Omni's
@@ -86,9 +96,9 @@ enum Database {
     MySql {
         url: String,
     },
-    /// The app's state directory, removed when the app is dropped; Spin
-    /// keeps the default database in `sqlite_db.db` there.
-    Sqlite(tempfile::TempDir),
+    /// Spin's default database, `sqlite_db.db` in the app's state
+    /// directory.
+    Sqlite,
 }
 
 /// A signed-up, logged-in user.
@@ -148,13 +158,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     match options.backend.unwrap_or_else(Backend::from_env) {
         Backend::MySql => TestApp::spawn_on(mariadb::shared(), options).await,
-        Backend::Sqlite => {
-            let state = tempfile::Builder::new()
-                .prefix("omni-sqlite-")
-                .tempdir()
-                .expect("a state directory");
-            TestApp::start(Database::Sqlite(state), HashMap::new(), options).await
-        }
+        Backend::Sqlite => TestApp::start(Database::Sqlite, HashMap::new(), options).await,
     }
 }
 
@@ -192,9 +196,15 @@ impl TestApp {
         }
         variables.extend(options.variables);
         let check_contract = options.manifest.is_none();
-        let state_dir = match &database {
-            Database::Sqlite(dir) => Some(dir.path().to_owned()),
-            Database::MySql { .. } => None,
+        let (state_dir, scratch) = match options.state_dir {
+            Some(dir) => (dir, None),
+            None => {
+                let scratch = tempfile::Builder::new()
+                    .prefix("omni-state-")
+                    .tempdir()
+                    .expect("a temporary state directory");
+                (scratch.path().to_owned(), Some(scratch))
+            }
         };
         let app = omni_test_host::start(HostOptions {
             manifest: options
@@ -207,13 +217,15 @@ impl TestApp {
                 environment: false,
             },
             logs: Logs::captured(),
-            state_dir,
-            runtime_config_file: None,
+            runtime_config_file: options.runtime_config_file,
+            state_dir: StateDir::Path(state_dir.clone()),
         })
         .await
         .expect("the app starts");
         TestApp {
             app,
+            state_dir,
+            _scratch: scratch,
             client: reqwest::Client::new(),
             database,
             check_contract,
@@ -224,7 +236,7 @@ impl TestApp {
     pub fn backend(&self) -> Backend {
         match self.database {
             Database::MySql { .. } => Backend::MySql,
-            Database::Sqlite(_) => Backend::Sqlite,
+            Database::Sqlite => Backend::Sqlite,
         }
     }
 
@@ -232,7 +244,7 @@ impl TestApp {
     /// has served a request that used the database).
     pub fn sqlite_path(&self) -> Option<PathBuf> {
         match &self.database {
-            Database::Sqlite(dir) => Some(sqlite_file(dir.path())),
+            Database::Sqlite => Some(self.state_dir.join("sqlite_db.db")),
             Database::MySql { .. } => None,
         }
     }
@@ -250,6 +262,12 @@ impl TestApp {
     /// Everything the components and the host logged.
     pub fn logs(&self) -> Vec<String> {
         self.app.logs().lines()
+    }
+
+    /// The app's state directory, where Spin keeps `sqlite_db.db` and
+    /// `sqlite_key_value.db`.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
     }
 
     /// A request builder for `path`, to send with [`TestApp::send`].
@@ -395,7 +413,7 @@ impl TestApp {
                 db.disconnect().await.expect("a clean disconnect");
                 T::from_mysql(value.expect("a row"))
             }
-            Database::Sqlite(_) => {
+            Database::Sqlite => {
                 let value: rusqlite::types::Value = self
                     .sqlite()
                     .query_row(sql, [], |row| row.get(0))
@@ -413,7 +431,7 @@ impl TestApp {
                 db.query_drop(sql).await.expect("the statement runs");
                 db.disconnect().await.expect("a clean disconnect");
             }
-            Database::Sqlite(_) => {
+            Database::Sqlite => {
                 self.sqlite()
                     .execute_batch(sql)
                     .expect("the statement runs");
@@ -430,11 +448,6 @@ impl TestApp {
         };
         self.execute(&sql).await;
     }
-}
-
-/// Where Spin keeps the default SQLite database in a state directory.
-fn sqlite_file(state_dir: &Path) -> PathBuf {
-    state_dir.join("sqlite_db.db")
 }
 
 /// A value [`TestApp::scalar`] can return, from either backend.

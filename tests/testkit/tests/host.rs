@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::Command;
 
-use omni_test_host::{HostOptions, Logs, Providers};
+use omni_test_host::{HostOptions, Logs, Providers, StateDir};
 use omni_testkit::{AppOptions, MariaDb, TestApp, mariadb, spawn_app_with, wasm, workspace_root};
 use serde_json::{Value, json};
 
@@ -34,6 +34,7 @@ async fn probe_with(variables: Vec<(&str, &str)>, component_ids: Vec<&str>) -> T
         component_ids: component_ids.into_iter().map(str::to_owned).collect(),
         variables: all,
         manifest: Some(fixture_manifest()),
+        ..AppOptions::default()
     })
     .await
 }
@@ -184,6 +185,8 @@ async fn a_missing_required_variable_stops_the_app_from_starting() {
             environment: false,
         },
         logs: Logs::captured(),
+        runtime_config_file: None,
+        state_dir: StateDir::Unset,
     })
     .await;
     let error = format!("{:#}", result.unwrap_err());
@@ -210,6 +213,8 @@ async fn variables_come_from_spin_variable_environment_variables() {
                 environment: true,
             },
             logs: Logs::captured(),
+            runtime_config_file: None,
+            state_dir: StateDir::Unset,
         })
         .await
         .unwrap();
@@ -682,6 +687,8 @@ async fn an_unknown_component_id_is_refused() {
             environment: false,
         },
         logs: Logs::captured(),
+        runtime_config_file: None,
+        state_dir: StateDir::Unset,
     })
     .await;
     assert_eq!(
