@@ -8,11 +8,20 @@ No cluster is needed. The manifests are checked against:
 - Kubernetes' own schemas for built-in kinds (kubernetes-validate, 1.31,
   strict);
 - small hand-written schemas for the other CRD kinds we use (KEDA
-  ScaledObject, Gateway API, runtime-class-manager Shim);
+  ScaledObject, Gateway API, cert-manager, runtime-class-manager Shim);
 - spin.toml: components, variables and routes. The routing test evaluates
-  the HTTPRoute the way Gateway API does. It then checks that every route and
-  method in spin.toml reaches a SpinApp that runs the component Spin itself
-  would pick.
+  the HTTPRoutes on the Gateway's HTTPS listener the way Gateway API does. It
+  then checks that every route and method in spin.toml reaches a SpinApp that
+  runs the component Spin itself would pick, and that every request on the
+  HTTP listener gets the redirect to HTTPS;
+- the security settings, by evaluating them rather than restating them: the
+  NetworkPolicies for every pair of pods, every pod against the Pod Security
+  Standards (including the pods spin-operator builds for the SpinApps), the
+  certificate chain and which pod mounts which part of it, and MariaDB's
+  connection budget against the SpinApps' ceilings.
+
+test_services.py runs the scripts and server settings the manifests carry
+(MariaDB, the migration Job, Redis) against real servers.
 
 Run: python3 -m venv /tmp/k8s-venv && /tmp/k8s-venv/bin/pip install -r
 tests/k8s/requirements.txt && /tmp/k8s-venv/bin/pytest -q tests/k8s
@@ -22,13 +31,15 @@ from __future__ import annotations
 
 import base64
 import copy
+import ipaddress
+import math
 import os
 import re
 import shutil
 import subprocess
 import tomllib
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
 import kubernetes_validate
@@ -389,7 +400,7 @@ def test_crd_validation_rejects_typos_and_wrong_types(objects, crd_schemas):
 # --------------------------------------------------------------------------
 # Built-in kinds (Kubernetes' own schemas)
 
-BUILTIN_GROUPS = {"", "apps", "batch"}
+BUILTIN_GROUPS = {"", "apps", "batch", "networking.k8s.io"}
 
 
 def builtin_validation_error(obj: dict) -> str | None:
@@ -411,7 +422,16 @@ def test_builtin_kinds_validate_against_kubernetes_schemas(objects):
         error = builtin_validation_error(obj)
         assert error is None, f"{obj['kind']}/{obj['metadata']['name']}: {error}"
         kinds.add(obj["kind"])
-    assert {"Namespace", "Secret", "Service", "StatefulSet", "Job"} <= kinds
+    assert {
+        "Namespace",
+        "Secret",
+        "Service",
+        "StatefulSet",
+        "Deployment",
+        "Job",
+        "ConfigMap",
+        "NetworkPolicy",
+    } <= kinds
 
 
 def test_builtin_validation_rejects_unknown_fields():
@@ -511,8 +531,71 @@ _HTTP_ROUTE_FILTER = {
             {"type": {"const": "RequestHeaderModifier"}, "requestHeaderModifier": {"type": "object"}},
             ["type", "requestHeaderModifier"],
         ),
+        _obj(
+            {
+                "type": {"const": "RequestRedirect"},
+                "requestRedirect": _obj(
+                    {
+                        "scheme": {"enum": ["http", "https"]},
+                        "hostname": _STR,
+                        "path": {"type": "object"},
+                        "port": _PORT,
+                        # The standard channel's codes (Gateway API v1.2).
+                        "statusCode": {"enum": [301, 302]},
+                    }
+                ),
+            },
+            ["type", "requestRedirect"],
+        ),
     ]
 }
+_GATEWAY_TLS = _obj(
+    {
+        "mode": {"enum": ["Terminate", "Passthrough"]},
+        "certificateRefs": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 64,
+            "items": _obj(
+                {"group": {"type": "string"}, "kind": {"const": "Secret"}, "name": _STR, "namespace": _STR},
+                ["name"],
+            ),
+        },
+        "options": {"type": "object", "additionalProperties": {"type": "string"}},
+    }
+)
+# cert-manager v1's Issuer/Certificate: the fields these manifests use, with
+# the values cert-manager accepts for them.
+_ISSUER_REF = _obj(
+    {"group": {"const": "cert-manager.io"}, "kind": {"enum": ["Issuer", "ClusterIssuer"]}, "name": _STR},
+    ["name"],
+)
+_DURATION = {"type": "string", "pattern": r"^([0-9]+(\.[0-9]+)?(h|m|s))+$"}
+_CERTIFICATE_USAGES = [
+    "signing",
+    "digital signature",
+    "content commitment",
+    "key encipherment",
+    "key agreement",
+    "data encipherment",
+    "cert sign",
+    "crl sign",
+    "encipher only",
+    "decipher only",
+    "any",
+    "server auth",
+    "client auth",
+    "code signing",
+    "email protection",
+    "s/mime",
+    "ipsec end system",
+    "ipsec tunnel",
+    "ipsec user",
+    "timestamping",
+    "ocsp signing",
+    "microsoft sgc",
+    "netscape sgc",
+]
 
 HAND_WRITTEN_SCHEMAS = {
     ("keda.sh", "ScaledObject"): _resource(
@@ -589,7 +672,7 @@ HAND_WRITTEN_SCHEMAS = {
                             "hostname": _STR,
                             "port": _PORT,
                             "protocol": {"enum": ["HTTP", "HTTPS", "TLS", "TCP", "UDP"]},
-                            "tls": {"type": "object"},
+                            "tls": _GATEWAY_TLS,
                             "allowedRoutes": _obj(
                                 {
                                     "namespaces": _obj(
@@ -639,10 +722,11 @@ HAND_WRITTEN_SCHEMAS = {
                             "name": _STR,
                             "matches": {"type": "array", "maxItems": 64, "items": _HTTP_ROUTE_MATCH},
                             "filters": {"type": "array", "items": _HTTP_ROUTE_FILTER},
+                            # None on a rule whose filter answers by itself
+                            # (RequestRedirect).
                             "backendRefs": {"type": "array", "minItems": 1, "items": _BACKEND_REF},
                             "timeouts": {"type": "object"},
                         },
-                        ["backendRefs"],
                     ),
                 },
             },
@@ -671,6 +755,42 @@ HAND_WRITTEN_SCHEMAS = {
                 },
             },
             ["from", "to"],
+        ),
+    ),
+    ("cert-manager.io", "Issuer"): _resource(
+        ["cert-manager.io/v1"],
+        "Issuer",
+        {
+            "oneOf": [
+                _obj({"selfSigned": _obj({"crlDistributionPoints": {"type": "array"}})}, ["selfSigned"]),
+                _obj({"ca": _obj({"secretName": _STR}, ["secretName"])}, ["ca"]),
+            ]
+        },
+    ),
+    ("cert-manager.io", "Certificate"): _resource(
+        ["cert-manager.io/v1"],
+        "Certificate",
+        _obj(
+            {
+                "secretName": _STR,
+                "issuerRef": _ISSUER_REF,
+                "commonName": {"type": "string", "minLength": 1, "maxLength": 64},
+                "dnsNames": {"type": "array", "items": _STR},
+                "ipAddresses": {"type": "array", "items": _STR},
+                "isCA": {"type": "boolean"},
+                "duration": _DURATION,
+                "renewBefore": _DURATION,
+                "privateKey": _obj(
+                    {
+                        "algorithm": {"enum": ["RSA", "ECDSA", "Ed25519"]},
+                        "size": {"type": "integer"},
+                        "encoding": {"enum": ["PKCS1", "PKCS8"]},
+                        "rotationPolicy": {"enum": ["Never", "Always"]},
+                    }
+                ),
+                "usages": {"type": "array", "items": {"enum": _CERTIFICATE_USAGES}},
+            },
+            ["secretName", "issuerRef"],
         ),
     ),
     # The fields of runtime-class-manager v0.2's Shim CRD that we use. v0.1
@@ -725,12 +845,29 @@ def test_hand_written_schemas_reject_mistakes(objects):
     so = strip(of_kind(objects, "ScaledObject")[0])
     so["spec"]["minReplicas"] = so["spec"].pop("minReplicaCount")
     assert hand_written_errors(so)
-    route = strip(of_kind(objects, "HTTPRoute")[0])
+    route = strip(app_route(objects))
     route["spec"]["rules"][0]["filters"][0]["urlRewrite"]["host"] = "x"
     assert hand_written_errors(route)
     shim = strip(of_kind(objects, "Shim")[0])
     del shim["spec"]["runtimeClass"]["handler"]
     assert hand_written_errors(shim)
+    gateway = strip(of_kind(objects, "Gateway")[0])
+    gateway["spec"]["listeners"][1]["tls"]["certificateRef"] = gateway["spec"]["listeners"][1]["tls"].pop(
+        "certificateRefs"
+    )
+    assert hand_written_errors(gateway)
+    redirect = strip(by_name(objects, "HTTPRoute")["omni-https-redirect"])
+    redirect["spec"]["rules"][0]["filters"][0]["requestRedirect"]["statusCode"] = 308
+    assert hand_written_errors(redirect), "308 is not in Gateway API's standard channel"
+    certificate = strip(by_name(objects, "Certificate")["mariadb-tls"])
+    certificate["spec"]["usages"].append("server-auth")
+    assert hand_written_errors(certificate)
+    certificate = strip(by_name(objects, "Certificate")["mariadb-tls"])
+    certificate["spec"]["duration"] = "5y"
+    assert hand_written_errors(certificate)
+    issuer = strip(by_name(objects, "Issuer")["omni-internal-ca"])
+    issuer["spec"]["selfSigned"] = {}
+    assert hand_written_errors(issuer), "an Issuer is exactly one kind"
 
 
 def test_every_object_is_checked_by_some_schema(objects, crd_schemas):
@@ -872,20 +1009,42 @@ def test_db_host_matches_db_url_and_the_mariadb_service(objects, kustomization, 
         assert db_host == expected
 
 
-def test_db_url_example_matches_the_mariadb_credentials_example(example_secrets):
+def test_db_url_example_connects_as_the_dml_only_app_user(example_secrets):
     secrets = example_secrets
     url = urlsplit(secrets["omni-secrets"]["db_url"])
     creds = secrets["mariadb-credentials"]
-    assert url.username == creds["user"]
-    assert url.password == creds["password"]
+    assert url.username == creds["app-user"]
+    assert url.password == creds["app-password"]
     assert url.path.lstrip("/") == creds["database"]
+    assert creds["app-user"] != creds["migrate-user"], "the app must not connect as the DDL user"
+
+
+def test_db_url_example_turns_on_tls(example_secrets):
+    url = urlsplit(example_secrets["omni-secrets"]["db_url"])
+    # Spin 3.6.3 turns TLS on for ssl-mode (or sslmode) with any value but
+    # `disabled` (crates/factor-outbound-mysql/src/client.rs, build_opts).
+    assert parse_qs(url.query) == {"ssl-mode": ["required"]}
+
+
+def test_example_passwords_need_no_escaping_in_urls(example_secrets):
+    url_safe = re.compile(r"^[A-Za-z0-9._~-]+$")
+    for name, key in (
+        ("mariadb-credentials", "app-password"),
+        ("mariadb-credentials", "migrate-password"),
+        ("redis-credentials", "password"),
+    ):
+        assert url_safe.match(example_secrets[name][key]), f"{name}/{key}"
 
 
 def test_example_secrets_are_obviously_fake(example_secrets):
+    checked = 0
     for name, data in example_secrets.items():
-        for key in ("db_url", "jwt_secret", "password", "root-password"):
+        for key in ("db_url", "jwt_secret", "password", "root-password", "migrate-password", "app-password"):
             if key in data:
                 assert "CHANGE-ME" in data[key], f"{name}/{key} does not look like a placeholder"
+                checked += 1
+    assert checked == 6
+    assert "CHANGE-ME" in example_secrets["omni-runtime-config"]["runtime-config.toml"]
 
 
 def test_every_secret_reference_points_at_an_existing_key(objects, example_secrets):
@@ -1020,6 +1179,697 @@ def test_mariadb_statefulset_is_served_by_its_service_and_credentials(objects):
     assert service["spec"]["ports"][0]["port"] == 3306
 
 
+def container_env(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def secret_key_of(env: dict, name: str) -> tuple[str, str]:
+    ref = env[name]["valueFrom"]["secretKeyRef"]
+    assert not ref.get("optional", False), f"{name} must not be optional"
+    return ref["name"], ref["key"]
+
+
+def server_args(container: dict) -> dict[str, str]:
+    """mariadbd's `--name=value` arguments, with `_` and `-` treated alike
+    (as mariadbd does)."""
+    args = {}
+    for arg in container.get("args", []):
+        assert arg.startswith("--"), f"not an option: {arg}"
+        name, _, value = arg[2:].partition("=")
+        args[name.replace("_", "-")] = value
+    return args
+
+
+def mariadb_pod(objects) -> dict:
+    (sts,) = of_kind(objects, "StatefulSet")
+    return sts["spec"]["template"]["spec"]
+
+
+def migrate_pod(objects) -> dict:
+    (job,) = [j for j in of_kind(objects, "Job") if j["metadata"]["name"] == "omni-migrate"]
+    return job["spec"]["template"]["spec"]
+
+
+def mount_of_secret_item(pod: dict, container: dict, secret: str, key: str) -> str | None:
+    """Where `container` sees `key` of Secret `secret` as a file, or None."""
+    for volume in pod.get("volumes", []):
+        source = volume.get("secret")
+        if not source or source["secretName"] != secret:
+            continue
+        items = {i["key"]: i["path"] for i in source.get("items", [])} if "items" in source else None
+        path = key if items is None else items.get(key)
+        if path is None:
+            continue
+        for mount in container.get("volumeMounts", []):
+            if mount["name"] != volume["name"]:
+                continue
+            if "subPath" in mount:
+                if mount["subPath"] == path:
+                    return mount["mountPath"]
+            else:
+                return f"{mount['mountPath'].rstrip('/')}/{path}"
+    return None
+
+
+def test_mariadb_creates_a_ddl_user_for_migrations_and_a_dml_user_for_the_app(objects):
+    pod = mariadb_pod(objects)
+    (container,) = pod["containers"]
+    env = container_env(container)
+    expected = {
+        "MARIADB_ROOT_PASSWORD": ("mariadb-credentials", "root-password"),
+        "MARIADB_DATABASE": ("mariadb-credentials", "database"),
+        "MARIADB_USER": ("mariadb-credentials", "migrate-user"),
+        "MARIADB_PASSWORD": ("mariadb-credentials", "migrate-password"),
+        "OMNI_APP_USER": ("mariadb-credentials", "app-user"),
+        "OMNI_APP_PASSWORD": ("mariadb-credentials", "app-password"),
+    }
+    for name, ref in expected.items():
+        assert secret_key_of(env, name) == ref, name
+    # The image's entrypoint runs /docker-entrypoint-initdb.d/* on first start.
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/docker-entrypoint-initdb.d"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    config_map = by_name(objects, "ConfigMap")[volume["configMap"]["name"]]
+    (script_name,) = config_map["data"]
+    assert script_name.endswith(".sh")
+    # Executable, so the entrypoint runs it instead of sourcing it.
+    assert volume["configMap"]["defaultMode"] & 0o111 == 0o111
+    script = config_map["data"][script_name]
+    assert script.startswith("#!/bin/bash\n")
+    assert "GRANT SELECT, INSERT, UPDATE, DELETE ON" in script
+
+
+def test_migration_job_connects_as_the_ddl_user(objects):
+    (container,) = migrate_pod(objects)["containers"]
+    env = container_env(container)
+    assert secret_key_of(env, "MARIADB_USER") == ("mariadb-credentials", "migrate-user")
+    assert secret_key_of(env, "MYSQL_PWD") == ("mariadb-credentials", "migrate-password")
+    assert secret_key_of(env, "MARIADB_DATABASE") == ("mariadb-credentials", "database")
+
+
+def test_mariadb_serves_the_internal_cas_certificate(objects):
+    pod = mariadb_pod(objects)
+    (container,) = pod["containers"]
+    args = server_args(container)
+    assert args["ssl-cert"] == mount_of_secret_item(pod, container, "mariadb-tls", "tls.crt")
+    assert args["ssl-key"] == mount_of_secret_item(pod, container, "mariadb-tls", "tls.key")
+    certificate = by_name(objects, "Certificate")["mariadb-tls"]
+    assert certificate["spec"]["secretName"] == "mariadb-tls"
+    assert "server auth" in certificate["spec"]["usages"]
+    ca_issuer = by_name(objects, "Issuer")[certificate["spec"]["issuerRef"]["name"]]
+    (ca_certificate,) = [
+        c
+        for c in of_kind(objects, "Certificate")
+        if c["spec"]["secretName"] == ca_issuer["spec"]["ca"]["secretName"]
+    ]
+    assert ca_certificate["spec"]["isCA"] is True
+    assert ca_certificate is not by_name(objects, "Certificate")["omni-gateway"]
+
+
+def test_mariadb_certificate_names_every_host_a_verifying_client_uses(objects, example_secrets):
+    names = set(by_name(objects, "Certificate")["mariadb-tls"]["spec"]["dnsNames"])
+    assert urlsplit(example_secrets["omni-secrets"]["db_url"]).hostname in names
+    for app in spin_apps(objects):
+        host = spin_variables(app)["db_host"]["value"].rsplit(":", 1)[0]
+        assert host in names, app["metadata"]["name"]
+    (container,) = migrate_pod(objects)["containers"]
+    assert container_env(container)["DB_HOST"]["value"] in names
+
+
+def test_spinapps_trust_only_the_internal_ca_and_never_see_its_keys(objects):
+    for app in spin_apps(objects):
+        spec = app["spec"]
+        pod = {"volumes": spec.get("volumes", [])}
+        container = {"volumeMounts": spec.get("volumeMounts", [])}
+        # The CA file Spin's MySQL driver (native-tls: OpenSSL, found by
+        # openssl-probe) reads, and where spin-operator's own caCertSecret
+        # would go.
+        assert (
+            mount_of_secret_item(pod, container, "mariadb-tls", "ca.crt")
+            == "/etc/ssl/certs/ca-certificates.crt"
+        )
+        for secret, key in (
+            ("mariadb-tls", "tls.key"),
+            ("omni-internal-ca", "tls.key"),
+            ("omni-internal-ca", "ca.crt"),
+        ):
+            assert mount_of_secret_item(pod, container, secret, key) is None, (
+                f"{app['metadata']['name']}: {secret}"
+            )
+
+
+def test_migration_job_verifies_mariadbs_certificate(objects):
+    pod = migrate_pod(objects)
+    (container,) = pod["containers"]
+    script = "\n".join(container["args"])
+    assert "--ssl-verify-server-cert" in script
+    assert "skip-ssl" not in script
+    ca = mount_of_secret_item(pod, container, "mariadb-tls", "ca.crt")
+    assert ca is not None and f"--ssl-ca={ca}" in script
+    assert mount_of_secret_item(pod, container, "mariadb-tls", "tls.key") is None
+
+
+def connection_budget(objects) -> tuple[int, list[str]]:
+    """MariaDB's connection budget, recomputed from the manifests the way
+    mariadb.yaml's comment does: every SpinApp at its ScaledObject ceiling,
+    each pod with its InterceptorRoute's concurrency target in flight (one
+    connection per request), plus 20% and 4 reserved connections."""
+    routes = by_name(objects, "InterceptorRoute")
+    in_flight = 0
+    lines = []
+    for so in of_kind(objects, "ScaledObject"):
+        route = routes[so["spec"]["triggers"][0]["metadata"]["interceptorRoute"]]
+        target = route["spec"]["scalingMetric"]["concurrency"]["targetValue"]
+        replicas = so["spec"]["maxReplicaCount"]
+        in_flight += replicas * target
+        lines.append(
+            f"{so['metadata']['name']} {replicas} replicas x {target} in flight = {replicas * target}"
+        )
+    return math.ceil(in_flight * 1.2) + 4, lines
+
+
+def test_mariadb_connection_budget_matches_the_spinapps_ceilings(objects):
+    (container,) = mariadb_pod(objects)["containers"]
+    budget, lines = connection_budget(objects)
+    assert int(server_args(container)["max-connections"]) == budget, (
+        "recompute max-connections and its comment in mariadb.yaml:\n" + "\n".join(lines) + f"\n=> {budget}"
+    )
+
+
+def test_connection_budget_follows_a_changed_ceiling(objects):
+    objs = copy.deepcopy(objects)
+    before, _ = connection_budget(objs)
+    by_name(objs, "ScaledObject")["omni-read"]["spec"]["maxReplicaCount"] += 5
+    after, _ = connection_budget(objs)
+    # 5 more read pods x 20 in flight, plus 20%.
+    assert after - before == 120
+
+
+def test_mariadb_uses_the_thread_pool_and_short_waits(objects):
+    (container,) = mariadb_pod(objects)["containers"]
+    args = server_args(container)
+    assert args["thread-handling"] == "pool-of-threads"
+    assert 1 <= int(args["innodb-lock-wait-timeout"]) <= 10
+    assert 10 <= int(args["wait-timeout"]) <= 600
+
+
+# --------------------------------------------------------------------------
+# Pod Security: the namespace's labels and each pod's securityContext
+
+
+PSA_BASELINE_CAPABILITIES = {
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+}
+PSA_RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+
+
+def pod_security_violations(pod: dict, level: str) -> list[str]:
+    """What in `pod` (a pod spec) breaks the Pod Security Standard `level`
+    ("baseline" or "restricted"), following the checks of Kubernetes 1.32's
+    pod-security-admission for the fields a Linux pod can set."""
+    problems = []
+    context = pod.get("securityContext", {})
+    containers = pod.get("initContainers", []) + pod.get("containers", [])
+    for field in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(field):
+            problems.append(f"{field}")
+    for volume in pod.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if "hostPath" in kinds:
+            problems.append(f"volume {volume['name']}: hostPath")
+        if level == "restricted" and not kinds <= PSA_RESTRICTED_VOLUMES:
+            problems.append(f"volume {volume['name']}: {sorted(kinds)} not allowed")
+    if context.get("seccompProfile", {}).get("type") == "Unconfined":
+        problems.append("pod seccompProfile Unconfined")
+    for c in containers:
+        name = c["name"]
+        sc = c.get("securityContext", {})
+        if sc.get("privileged"):
+            problems.append(f"{name}: privileged")
+        added = set(sc.get("capabilities", {}).get("add", []))
+        if not added <= PSA_BASELINE_CAPABILITIES:
+            problems.append(f"{name}: adds {sorted(added - PSA_BASELINE_CAPABILITIES)}")
+        if any(port.get("hostPort") for port in c.get("ports", [])):
+            problems.append(f"{name}: hostPort")
+        if sc.get("seccompProfile", {}).get("type") == "Unconfined":
+            problems.append(f"{name}: seccompProfile Unconfined")
+        if sc.get("procMount", "Default") != "Default":
+            problems.append(f"{name}: procMount")
+        if level != "restricted":
+            continue
+        if sc.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{name}: allowPrivilegeEscalation is not false")
+        non_root = sc.get("runAsNonRoot", context.get("runAsNonRoot"))
+        if non_root is not True:
+            problems.append(f"{name}: runAsNonRoot is not true")
+        if sc.get("runAsUser", context.get("runAsUser")) == 0:
+            problems.append(f"{name}: runAsUser 0")
+        seccomp = sc.get("seccompProfile", context.get("seccompProfile", {})).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"{name}: seccompProfile is {seccomp}, not RuntimeDefault or Localhost")
+        capabilities = sc.get("capabilities", {})
+        if "ALL" not in capabilities.get("drop", []):
+            problems.append(f"{name}: does not drop ALL capabilities")
+        if not set(capabilities.get("add", [])) <= {"NET_BIND_SERVICE"}:
+            problems.append(f"{name}: adds capabilities beyond NET_BIND_SERVICE")
+    if level == "restricted" and context.get("runAsUser") == 0:
+        problems.append("pod runAsUser 0")
+    return problems
+
+
+def workload_pods(objects) -> dict[str, dict]:
+    """The pod specs of every workload these manifests create directly."""
+    pods = {}
+    for kind in ("StatefulSet", "Deployment", "Job"):
+        for obj in of_kind(objects, kind):
+            pods[f"{kind}/{obj['metadata']['name']}"] = obj["spec"]["template"]["spec"]
+    return pods
+
+
+def spin_operator_pod(app: dict, executor: dict) -> dict:
+    """The pod spec spin-operator v0.6.1 builds for a SpinApp with the shim
+    executor (internal/controller/spinapp_controller.go constructDeployment,
+    deployment.go ConstructVolumeMountsForApp): the operator's container, the
+    runtime config Secret mounted optional, the SpinApp's own volumes, and
+    no securityContext anywhere."""
+    spec = app["spec"]
+    volumes, mounts = [], []
+    if spec.get("runtimeConfig", {}).get("loadFromSecret"):
+        volumes.append(
+            {
+                "name": "spin-runtime-config",
+                "secret": {
+                    "secretName": spec["runtimeConfig"]["loadFromSecret"],
+                    "optional": True,
+                    "items": [{"key": "runtime-config.toml", "path": "runtime-config.toml"}],
+                },
+            }
+        )
+        mounts.append(
+            {
+                "name": "spin-runtime-config",
+                "readOnly": True,
+                "mountPath": "/runtime-config.toml",
+                "subPath": "runtime-config.toml",
+            }
+        )
+    return {
+        "runtimeClassName": executor["spec"]["deploymentConfig"]["runtimeClassName"],
+        "containers": [
+            {
+                "name": app["metadata"]["name"],
+                "image": spec["image"],
+                "command": ["/"],
+                "ports": [{"name": "http-app", "containerPort": 80}],
+                "volumeMounts": mounts + spec.get("volumeMounts", []),
+            }
+        ],
+        "volumes": volumes + spec.get("volumes", []),
+    }
+
+
+def test_namespace_enforces_baseline_and_warns_and_audits_restricted(objects):
+    (namespace,) = of_kind(objects, "Namespace")
+    labels = namespace["metadata"]["labels"]
+    prefix = "pod-security.kubernetes.io/"
+    assert labels[prefix + "enforce"] == "baseline"
+    assert labels[prefix + "warn"] == "restricted"
+    assert labels[prefix + "audit"] == "restricted"
+    for mode in ("enforce", "warn", "audit"):
+        assert re.match(r"^(latest|v1\.[0-9]+)$", labels[f"{prefix}{mode}-version"])
+
+
+def test_every_pod_these_manifests_create_meets_restricted(objects):
+    pods = workload_pods(objects)
+    assert set(pods) == {"StatefulSet/mariadb", "Deployment/redis", "Job/omni-migrate"}
+    for name, pod in pods.items():
+        assert pod_security_violations(pod, "restricted") == [], name
+
+
+def test_spin_operator_pods_meet_baseline_but_not_restricted(objects):
+    """Why the namespace enforces baseline: spin-operator's pods cannot meet
+    restricted, and enforcing it would refuse every SpinApp pod. If this test
+    fails because they do meet it, switch namespace.yaml to enforce
+    restricted."""
+    executors = by_name(objects, "SpinAppExecutor")
+    for app in spin_apps(objects):
+        pod = spin_operator_pod(app, executors[app["spec"]["executor"]])
+        assert pod_security_violations(pod, "baseline") == [], app["metadata"]["name"]
+        assert pod_security_violations(pod, "restricted"), app["metadata"]["name"]
+
+
+def test_pod_security_check_catches_each_weakening(objects):
+    mariadb = strip(mariadb_pod(objects))
+    assert pod_security_violations(mariadb, "restricted") == []
+
+    def weakened(fn, level="restricted"):
+        pod = copy.deepcopy(mariadb)
+        fn(pod, pod["containers"][0])
+        return pod_security_violations(pod, level)
+
+    assert weakened(lambda p, c: c["securityContext"]["capabilities"].update(drop=[]))
+    assert weakened(lambda p, c: c["securityContext"].update(allowPrivilegeEscalation=True))
+    assert weakened(lambda p, c: p["securityContext"].pop("runAsNonRoot"))
+    assert weakened(lambda p, c: p["securityContext"].update(runAsUser=0))
+    assert weakened(lambda p, c: p["securityContext"].pop("seccompProfile"))
+    assert weakened(lambda p, c: c["securityContext"].update(privileged=True), "baseline")
+    assert weakened(lambda p, c: p["volumes"].append({"name": "h", "hostPath": {"path": "/"}}), "baseline")
+    assert weakened(lambda p, c: p.update(hostNetwork=True), "baseline")
+
+
+def test_mariadb_runs_as_the_images_mysql_user(objects):
+    context = mariadb_pod(objects)["securityContext"]
+    assert (context["runAsUser"], context["runAsGroup"], context["fsGroup"]) == (999, 999, 999)
+
+
+# --------------------------------------------------------------------------
+# NetworkPolicies, evaluated the way Kubernetes defines them
+
+
+SPIN_APP_NAME_LABEL = "core.spinkube.dev/app-name"
+
+
+def selector_matches(selector: dict, labels: dict[str, str]) -> bool:
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def namespace_labels(namespace: str) -> dict[str, str]:
+    # The API server sets this label on every namespace.
+    return {"kubernetes.io/metadata.name": namespace}
+
+
+def ingress_allowed(policies: list[dict], src: tuple[str, dict], dst: tuple[str, dict], port: int) -> bool:
+    """Whether a pod (namespace, labels) may open a TCP connection to
+    another pod's `port` under these NetworkPolicies (all in `omni`)."""
+    src_ns, src_labels = src
+    dst_ns, dst_labels = dst
+    selecting = [
+        p
+        for p in policies
+        if dst_ns == "omni"
+        and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
+        and selector_matches(p["spec"]["podSelector"], dst_labels)
+    ]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get("ingress", []):
+            ports = rule.get("ports")
+            if ports is not None and not any(
+                p.get("protocol", "TCP") == "TCP" and p["port"] == port for p in ports
+            ):
+                continue
+            peers = rule.get("from")
+            if peers is None:
+                return True
+            for peer in peers:
+                assert "ipBlock" not in peer, "ipBlock peers are not modelled"
+                if "namespaceSelector" in peer:
+                    ns_ok = selector_matches(peer["namespaceSelector"], namespace_labels(src_ns))
+                else:
+                    ns_ok = src_ns == "omni"
+                pod_ok = "podSelector" not in peer or selector_matches(peer["podSelector"], src_labels)
+                if ns_ok and pod_ok:
+                    return True
+    return False
+
+
+def cluster_pods(objects) -> dict[str, tuple[str, dict, int]]:
+    """Every pod that matters for the policies: (namespace, labels, the port
+    it serves). SpinApp pods get the labels spin-operator v0.6.1 puts on
+    them; the KEDA interceptor and Traefik the labels of their Helm charts."""
+    pods = {}
+    for app in spin_apps(objects):
+        name = app["metadata"]["name"]
+        labels = dict(app["spec"].get("podLabels", {}))
+        labels[SPIN_APP_NAME_LABEL] = name
+        labels[f"core.spinkube.dev/app.{name}.status"] = "ready"
+        pods[name] = ("omni", labels, 80)
+    (container,) = mariadb_pod(objects)["containers"]
+    (sts,) = of_kind(objects, "StatefulSet")
+    pods["mariadb"] = (
+        "omni",
+        sts["spec"]["template"]["metadata"]["labels"],
+        container["ports"][0]["containerPort"],
+    )
+    redis = by_name(objects, "Deployment")["redis"]
+    (container,) = redis["spec"]["template"]["spec"]["containers"]
+    pods["redis"] = (
+        "omni",
+        redis["spec"]["template"]["metadata"]["labels"],
+        container["ports"][0]["containerPort"],
+    )
+    (job,) = of_kind(objects, "Job")
+    pods["omni-migrate"] = ("omni", job["spec"]["template"]["metadata"]["labels"], 8080)
+    pods["acme-solver"] = ("omni", {"acme.cert-manager.io/http01-solver": "true"}, 8089)
+    pods["stranger-in-omni"] = ("omni", {"app.kubernetes.io/name": "debug"}, 8080)
+    pods["keda-interceptor"] = (
+        "keda",
+        {
+            "app.kubernetes.io/component": "interceptor",
+            "app.kubernetes.io/name": "http-add-on",
+            "app.kubernetes.io/part-of": "keda-add-ons-http",
+        },
+        8080,
+    )
+    pods["keda-operator"] = ("keda", {"app.kubernetes.io/name": "keda-operator"}, 8080)
+    pods["traefik"] = ("kube-system", {"app.kubernetes.io/name": "traefik"}, 8000)
+    pods["stranger-in-default"] = ("default", {"app.kubernetes.io/name": "interceptor"}, 8080)
+    return pods
+
+
+def reachability(objects) -> set[tuple[str, str]]:
+    policies = of_kind(objects, "NetworkPolicy")
+    pods = cluster_pods(objects)
+    return {
+        (src, dst)
+        for src, (src_ns, src_labels, _) in pods.items()
+        for dst, (dst_ns, dst_labels, port) in pods.items()
+        if src != dst and ingress_allowed(policies, (src_ns, src_labels), (dst_ns, dst_labels), port)
+    }
+
+
+def omni_reachability(objects) -> set[tuple[str, str]]:
+    pods = cluster_pods(objects)
+    return {(src, dst) for src, dst in reachability(objects) if pods[dst][0] == "omni"}
+
+
+SPIN_APP_NAMES = ("omni-read", "omni-write", "omni-auth")
+
+
+def test_only_the_intended_connections_into_omni_are_allowed(objects):
+    expected = (
+        {("keda-interceptor", app) for app in SPIN_APP_NAMES}
+        | {(app, "mariadb") for app in SPIN_APP_NAMES}
+        | {("omni-migrate", "mariadb")}
+        | {(app, "redis") for app in SPIN_APP_NAMES}
+        | {("traefik", "acme-solver")}
+    )
+    assert omni_reachability(objects) == expected
+
+
+def test_network_policy_check_catches_a_missing_default_deny_and_wide_selectors(objects):
+    objs = copy.deepcopy(objects)
+    objs.remove(by_name(objs, "NetworkPolicy")["default-deny-ingress"])
+    assert ("stranger-in-omni", "omni-migrate") in omni_reachability(objs)
+
+    objs = copy.deepcopy(objects)
+    by_name(objs, "NetworkPolicy")["mariadb-from-spinapps-and-migrations"]["spec"]["ingress"][0][
+        "from"
+    ].append({"podSelector": {}})
+    assert ("stranger-in-omni", "mariadb") in omni_reachability(objs)
+
+    objs = copy.deepcopy(objects)
+    peer = by_name(objs, "NetworkPolicy")["spinapps-from-keda-interceptor"]["spec"]["ingress"][0]["from"][0]
+    del peer["podSelector"]
+    assert ("keda-operator", "omni-read") in omni_reachability(objs)
+
+    objs = copy.deepcopy(objects)
+    by_name(objs, "NetworkPolicy")["redis-from-spinapps"]["spec"]["ingress"][0]["ports"][0]["port"] = 6380
+    assert ("omni-read", "redis") not in omni_reachability(objs)
+
+
+def test_network_policies_name_exactly_the_spinapps(objects):
+    apps = sorted(a["metadata"]["name"] for a in spin_apps(objects))
+    assert apps == sorted(SPIN_APP_NAMES)
+    seen = 0
+
+    def expressions(node):
+        if isinstance(node, dict):
+            for expression in node.get("matchExpressions", []):
+                yield expression
+            for value in node.values():
+                yield from expressions(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from expressions(value)
+
+    for policy in of_kind(objects, "NetworkPolicy"):
+        for expression in expressions(policy["spec"]):
+            if expression["key"] == SPIN_APP_NAME_LABEL:
+                assert expression["operator"] == "In"
+                assert sorted(expression["values"]) == apps, policy["metadata"]["name"]
+                seen += 1
+    assert seen == 3
+
+
+def test_network_policy_ports_are_the_ports_the_services_forward_to(objects):
+    policies = by_name(objects, "NetworkPolicy")
+    for service_name, policy_name in (
+        ("mariadb", "mariadb-from-spinapps-and-migrations"),
+        ("redis", "redis-from-spinapps"),
+    ):
+        service = by_name(objects, "Service")[service_name]
+        pod = (
+            mariadb_pod(objects)
+            if service_name == "mariadb"
+            else by_name(objects, "Deployment")["redis"]["spec"]["template"]["spec"]
+        )
+        (container,) = pod["containers"]
+        (service_port,) = service["spec"]["ports"]
+        (container_port,) = [
+            p["containerPort"] for p in container["ports"] if p["name"] == service_port["targetPort"]
+        ]
+        (rule,) = policies[policy_name]["spec"]["ingress"]
+        assert [p["port"] for p in rule["ports"]] == [container_port]
+
+
+# --------------------------------------------------------------------------
+# Redis and Spin's runtime config
+
+
+RUNTIME_CONFIG_KEY = "runtime-config.toml"
+
+
+def test_every_spinapp_loads_its_runtime_config_from_a_secret_it_cannot_start_without(
+    objects, example_secrets
+):
+    for app in spin_apps(objects):
+        name = app["metadata"]["name"]
+        secret = app["spec"]["runtimeConfig"]["loadFromSecret"]
+        assert set(app["spec"]["runtimeConfig"]) == {"loadFromSecret"}, (
+            f"{name}: loadFromSecret ignores the rest"
+        )
+        assert RUNTIME_CONFIG_KEY in example_secrets[secret], (
+            f"{name}: the Secret needs key {RUNTIME_CONFIG_KEY}"
+        )
+        # spin-operator mounts it optional; this mount of the same Secret is
+        # not, so the pod waits for the Secret instead of running without it.
+        required = [v for v in app["spec"]["volumes"] if v.get("secret", {}).get("secretName") == secret]
+        assert required and not any(v["secret"].get("optional", False) for v in required), name
+        mounted = {m["name"] for m in app["spec"]["volumeMounts"]}
+        assert {v["name"] for v in required} <= mounted, name
+
+
+def test_runtime_config_points_the_default_store_at_the_redis_service(
+    objects, kustomization, example_secrets, spin_manifest
+):
+    stores = {s for c in spin_manifest["component"].values() for s in c.get("key_value_stores", [])}
+    assert stores == {"default"}, "every store spin.toml names needs a [key_value_store.<name>]"
+    config = tomllib.loads(example_secrets["omni-runtime-config"][RUNTIME_CONFIG_KEY])
+    assert set(config) == {"key_value_store"}
+    assert set(config["key_value_store"]) == stores
+    store = config["key_value_store"]["default"]
+    # Spin 3.6.3's Redis store: type "redis" with one field, url
+    # (crates/key-value-redis/src/lib.rs, RedisKeyValueRuntimeConfig).
+    assert set(store) == {"type", "url"} and store["type"] == "redis"
+    url = urlsplit(store["url"])
+    service = by_name(objects, "Service")["redis"]
+    (port,) = service["spec"]["ports"]
+    assert url.scheme == "redis"
+    assert (url.hostname, url.port) == (
+        f"redis.{effective_namespace(service, kustomization)}.svc.cluster.local",
+        port["port"],
+    )
+    assert url.username in ("", None)
+    assert url.password == example_secrets["redis-credentials"]["password"]
+
+
+def redis_deployment(objects) -> dict:
+    return by_name(objects, "Deployment")["redis"]
+
+
+def test_redis_is_one_unpersisted_password_protected_instance(objects):
+    deployment = redis_deployment(objects)
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"]["type"] == "Recreate", "never two Redis pods with half the counters each"
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    assert re.match(r"^redis:7\.[0-9]+$", container["image"])
+    script = "\n".join(container["args"])
+    assert "--save ''" in script and "--appendonly no" in script
+    assert "--maxmemory-policy allkeys-lru" in script
+    assert "user default on >" in script
+    assert secret_key_of(container_env(container), "REDISCLI_AUTH") == ("redis-credentials", "password")
+    assert pod_security_violations(pod, "restricted") == []
+    service = by_name(objects, "Service")["redis"]
+    assert selector_matches(
+        {"matchLabels": service["spec"]["selector"]}, spec["template"]["metadata"]["labels"]
+    )
+
+
+# --------------------------------------------------------------------------
+# OpenTelemetry and client addresses
+
+
+def test_opentelemetry_is_off_by_default_and_one_executor_edit_away(objects):
+    executors = by_name(objects, "SpinAppExecutor")
+    plain = executors[EXECUTOR_NAME]
+    assert "otel" not in plain["spec"]["deploymentConfig"]
+    (otel_name,) = set(executors) - {EXECUTOR_NAME}
+    otel = executors[otel_name]
+    endpoint = urlsplit(otel["spec"]["deploymentConfig"]["otel"]["exporter_otlp_endpoint"])
+    assert endpoint.scheme in ("http", "https") and endpoint.hostname
+    # The same executor apart from the telemetry.
+    without = copy.deepcopy(otel["spec"])
+    del without["deploymentConfig"]["otel"]
+    assert without == plain["spec"]
+    assert all(app["spec"]["executor"] == EXECUTOR_NAME for app in spin_apps(objects))
+
+
+def test_spinapps_trust_x_forwarded_for_only_from_the_pod_network(objects):
+    for app in spin_apps(objects):
+        networks = [
+            ipaddress.ip_network(n.strip())
+            for n in spin_variables(app)["trusted_proxies"]["value"].split(",")
+        ]
+        assert networks == [ipaddress.ip_network("10.42.0.0/16")], app["metadata"]["name"]
+
+
 # --------------------------------------------------------------------------
 # KEDA: InterceptorRoutes and ScaledObjects
 
@@ -1128,12 +1978,45 @@ def gateway_path_matches(match_path: dict, path: str) -> bool:
     raise AssertionError(f"unsupported path match type {match_path['type']}")
 
 
-def gateway_pick_rule(route: dict, method: str, path: str) -> dict | None:
-    """The HTTPRoute rule Gateway API selects. Precedence across matches: an
-    Exact path, then the longest PathPrefix, then a method match, then more
-    header and query matches. Remaining ties go to the first rule."""
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+# The Gateway's listeners: the app is served on `https` only, and `http`
+# carries nothing but the redirect to https.
+APP_LISTENER = "https"
+REDIRECT_LISTENER = "http"
+
+
+def app_route(objects: list[dict]) -> dict:
+    """The HTTPRoute that sends the app's requests to the SpinApps."""
+    return by_name(objects, "HTTPRoute")["omni"]
+
+
+def routes_on_listener(objects: list[dict], listener: str) -> list[dict]:
+    """The HTTPRoutes attached to the Gateway's `listener`: those whose
+    parentRef names the Gateway and that listener, or no section at all."""
+    (gateway,) = of_kind(objects, "Gateway", GATEWAY_GROUP)
+    return [
+        route
+        for route in of_kind(objects, "HTTPRoute", GATEWAY_GROUP)
+        if any(
+            parent["name"] == gateway["metadata"]["name"] and parent.get("sectionName", listener) == listener
+            for parent in route["spec"]["parentRefs"]
+        )
+    ]
+
+
+def gateway_pick_rule(routes: list[dict], method: str, path: str) -> tuple[dict, dict] | None:
+    """The (HTTPRoute, rule) Gateway API selects among the rules of every
+    route on a listener. Precedence across matches: an Exact path, then the
+    longest PathPrefix, then a method match, then more header and query
+    matches. Remaining ties go to the first route (by name, which decides
+    between routes of the same age) and then to its first rule."""
+    rules = [
+        (route, rule)
+        for route in sorted(routes, key=lambda r: r["metadata"]["name"])
+        for rule in route["spec"]["rules"]
+    ]
     best = None
-    for index, rule in enumerate(route["spec"]["rules"]):
+    for index, (route, rule) in enumerate(rules):
         for match in rule.get("matches") or [{}]:
             match_path = match.get("path", {"type": "PathPrefix", "value": "/"})
             if not gateway_path_matches(match_path, path):
@@ -1145,17 +2028,33 @@ def gateway_pick_rule(route: dict, method: str, path: str) -> dict | None:
             exact = match_path["type"] == "Exact"
             key = (exact, 0 if exact else len(match_path["value"]), "method" in match, -index)
             if best is None or key > best[0]:
-                best = (key, rule)
+                best = (key, (route, rule))
     return best[1] if best else None
 
 
-def route_request(objects: list[dict], kustomization: dict, method: str, path: str) -> tuple[str | None, str]:
-    """Follows a request through the HTTPRoute, the interceptor and the
-    InterceptorRoute. Returns (SpinApp name or None, explanation)."""
-    (http_route,) = of_kind(objects, "HTTPRoute", "gateway.networking.k8s.io")
-    rule = gateway_pick_rule(http_route, method, path)
-    if rule is None:
-        return None, "no HTTPRoute rule matches"
+def redirect_of(rule: dict) -> dict | None:
+    for f in rule.get("filters", []):
+        if f["type"] == "RequestRedirect":
+            return f["requestRedirect"]
+    return None
+
+
+def route_request(
+    objects: list[dict], kustomization: dict, method: str, path: str, listener: str = APP_LISTENER
+) -> tuple[str | None, str]:
+    """Follows a request that arrives on the Gateway's `listener` through
+    the HTTPRoutes, the interceptor and the InterceptorRoute. Returns
+    (SpinApp name or None, explanation)."""
+    picked = gateway_pick_rule(routes_on_listener(objects, listener), method, path)
+    if picked is None:
+        return None, f"no HTTPRoute rule on listener {listener} matches"
+    http_route, rule = picked
+    redirect = redirect_of(rule)
+    if redirect is not None:
+        return (
+            None,
+            f"redirected to {redirect.get('scheme', 'the same scheme')} by {http_route['metadata']['name']}",
+        )
     host = None
     for f in rule.get("filters", []):
         if f["type"] == "URLRewrite" and "hostname" in f["urlRewrite"]:
@@ -1274,7 +2173,7 @@ def test_routing_check_catches_broken_routes(objects, kustomization, spin_manife
         return routing_problems(objs, kustomization, spin_manifest)
 
     def drop_users_rule(objs):
-        (route,) = of_kind(objs, "HTTPRoute")
+        route = app_route(objs)
         route["spec"]["rules"] = [
             r
             for r in route["spec"]["rules"]
@@ -1282,7 +2181,7 @@ def test_routing_check_catches_broken_routes(objects, kustomization, spin_manife
         ]
 
     def drop_comments_rule(objs):
-        (route,) = of_kind(objs, "HTTPRoute")
+        route = app_route(objs)
         route["spec"]["rules"] = [
             r
             for r in route["spec"]["rules"]
@@ -1290,14 +2189,14 @@ def test_routing_check_catches_broken_routes(objects, kustomization, spin_manife
         ]
 
     def auth_to_read(objs):
-        (route,) = of_kind(objs, "HTTPRoute")
+        route = app_route(objs)
         route["spec"]["rules"][0]["filters"][0]["urlRewrite"]["hostname"] = "omni-read.omni.internal"
 
     def write_loses_health(objs):
         by_name(objs, "SpinApp")["omni-write"]["spec"]["components"].remove("health")
 
     def bypass_interceptor(objs):
-        (route,) = of_kind(objs, "HTTPRoute")
+        route = app_route(objs)
         route["spec"]["rules"][-1]["backendRefs"][0] = {"kind": "Service", "name": "omni-write", "port": 80}
 
     def ambiguous_host(objs):
@@ -1313,33 +2212,128 @@ def test_routing_check_catches_broken_routes(objects, kustomization, spin_manife
     assert any("matches 2 InterceptorRoutes" in p for p in mutated(ambiguous_host))
 
 
-def test_httproute_attaches_to_the_gateway_and_may_cross_into_keda(objects, kustomization):
-    (route,) = of_kind(objects, "HTTPRoute")
+def test_httproutes_attach_to_the_gateway_and_may_cross_into_keda(objects, kustomization):
     (gateway,) = of_kind(objects, "Gateway")
-    route_ns = effective_namespace(route, kustomization)
     listeners = {listener["name"]: listener for listener in gateway["spec"]["listeners"]}
-    for parent in route["spec"]["parentRefs"]:
-        assert parent["name"] == gateway["metadata"]["name"]
-        assert parent.get("namespace", route_ns) == effective_namespace(gateway, kustomization)
-        if "sectionName" in parent:
-            assert parent["sectionName"] in listeners
     grants = of_kind(objects, "ReferenceGrant")
-    for rule in route["spec"]["rules"]:
-        for backend in rule["backendRefs"]:
-            ns = backend.get("namespace", route_ns)
-            if ns == route_ns:
-                continue
-            allowed = any(
-                effective_namespace(g, kustomization) == ns
-                and any(f["kind"] == "HTTPRoute" and f["namespace"] == route_ns for f in g["spec"]["from"])
-                and any(
-                    t["kind"] == backend.get("kind", "Service")
-                    and t.get("name", backend["name"]) == backend["name"]
-                    for t in g["spec"]["to"]
+    for route in of_kind(objects, "HTTPRoute"):
+        route_ns = effective_namespace(route, kustomization)
+        for parent in route["spec"]["parentRefs"]:
+            assert parent["name"] == gateway["metadata"]["name"]
+            assert parent.get("namespace", route_ns) == effective_namespace(gateway, kustomization)
+            assert parent.get("sectionName") in listeners, "name the listener: the two serve different routes"
+        for rule in route["spec"]["rules"]:
+            for backend in rule.get("backendRefs", []):
+                ns = backend.get("namespace", route_ns)
+                if ns == route_ns:
+                    continue
+                allowed = any(
+                    effective_namespace(g, kustomization) == ns
+                    and any(
+                        f["kind"] == "HTTPRoute" and f["namespace"] == route_ns for f in g["spec"]["from"]
+                    )
+                    and any(
+                        t["kind"] == backend.get("kind", "Service")
+                        and t.get("name", backend["name"]) == backend["name"]
+                        for t in g["spec"]["to"]
+                    )
+                    for g in grants
                 )
-                for g in grants
+                assert allowed, (
+                    f"no ReferenceGrant in {ns} lets HTTPRoutes from {route_ns} use {backend['name']}"
+                )
+
+
+# --------------------------------------------------------------------------
+# HTTPS: the Gateway's listeners, its certificate, and the redirect
+
+
+def test_gateway_serves_https_on_traefiks_websecure_port_and_http_on_web(objects):
+    (gateway,) = of_kind(objects, "Gateway")
+    listeners = {listener["name"]: listener for listener in gateway["spec"]["listeners"]}
+    assert set(listeners) == {APP_LISTENER, REDIRECT_LISTENER}
+    https, http = listeners[APP_LISTENER], listeners[REDIRECT_LISTENER]
+    # Traefik binds a listener to the entryPoint with the same port: websecure
+    # is 8443 in the pod (443 outside), web is 8000 (80 outside).
+    assert (https["protocol"], https["port"]) == ("HTTPS", 8443)
+    assert (http["protocol"], http["port"]) == ("HTTP", 8000)
+    assert https["tls"]["mode"] == "Terminate"
+    for listener in listeners.values():
+        assert listener["allowedRoutes"]["namespaces"]["from"] == "Same"
+
+
+def test_https_listener_certificate_comes_from_a_cert_manager_certificate(objects, kustomization):
+    (gateway,) = of_kind(objects, "Gateway")
+    (https,) = [listener for listener in gateway["spec"]["listeners"] if listener["name"] == APP_LISTENER]
+    (ref,) = https["tls"]["certificateRefs"]
+    assert ref.get("kind", "Secret") == "Secret" and ref.get("group", "") == ""
+    assert ref.get("namespace", effective_namespace(gateway, kustomization)) == "omni"
+    (certificate,) = [c for c in of_kind(objects, "Certificate") if c["spec"]["secretName"] == ref["name"]]
+    assert certificate["spec"]["dnsNames"], "the certificate must name the host clients use"
+    assert "server auth" in certificate["spec"]["usages"]
+    issuer = certificate["spec"]["issuerRef"]
+    if issuer.get("kind", "Issuer") == "Issuer":
+        assert issuer["name"] in by_name(objects, "Issuer"), (
+            f"no Issuer {issuer['name']} in the kustomization"
+        )
+    else:
+        assert issuer["kind"] == "ClusterIssuer"
+
+
+def test_the_example_issuer_is_self_signed(objects):
+    certificate = by_name(objects, "Certificate")["omni-gateway"]
+    issuer = by_name(objects, "Issuer")[certificate["spec"]["issuerRef"]["name"]]
+    assert issuer["spec"] == {"selfSigned": {}}
+
+
+def test_the_app_is_routed_on_the_https_listener_only(objects):
+    assert [r["metadata"]["name"] for r in routes_on_listener(objects, APP_LISTENER)] == ["omni"]
+    on_http = routes_on_listener(objects, REDIRECT_LISTENER)
+    assert app_route(objects) not in on_http
+    for route in on_http:
+        for rule in route["spec"]["rules"]:
+            assert redirect_of(rule) is not None, (
+                f"{route['metadata']['name']}: a rule on http that is not a redirect"
             )
-            assert allowed, f"no ReferenceGrant in {ns} lets HTTPRoutes from {route_ns} use {backend['name']}"
+            assert not rule.get("backendRefs"), f"{route['metadata']['name']}: a redirect rule with a backend"
+
+
+def plain_http_leaks(objects, kustomization, manifest) -> list[str]:
+    """Every (method, path) that plain HTTP would carry anywhere but to a
+    301 redirect to the same URL on https."""
+    routes = spin_routes(manifest)
+    paths = [sample_path(r) for r, _ in routes] + list(EXTRA_PATHS)
+    leaks = []
+    for path in paths:
+        for method in ALL_METHODS:
+            picked = gateway_pick_rule(routes_on_listener(objects, REDIRECT_LISTENER), method, path)
+            if picked is None:
+                leaks.append(f"{method} {path}: no route on http (Traefik answers 404 in clear)")
+                continue
+            redirect = redirect_of(picked[1]) or {}
+            # No hostname, path or port: the same URL, with https's default port.
+            if redirect != {"scheme": "https", "statusCode": 301}:
+                leaks.append(f"{method} {path}: not a plain redirect to https: {redirect or picked[1]}")
+    return leaks
+
+
+def test_every_plain_http_request_is_redirected_to_https(objects, kustomization, spin_manifest):
+    assert plain_http_leaks(objects, kustomization, spin_manifest) == []
+    app, why = route_request(objects, kustomization, "POST", "/api/login", listener=REDIRECT_LISTENER)
+    assert app is None and "redirected to https" in why
+
+
+def test_the_redirect_check_catches_an_app_route_on_plain_http(objects, kustomization, spin_manifest):
+    objs = copy.deepcopy(objects)
+    app_route(objs)["spec"]["parentRefs"][0]["sectionName"] = REDIRECT_LISTENER
+    # The app's Exact and longer prefix matches now win over the redirect.
+    leaks = plain_http_leaks(objs, kustomization, spin_manifest)
+    assert any("POST /api/login" in leak for leak in leaks)
+    objs = copy.deepcopy(objects)
+    del by_name(objs, "HTTPRoute")["omni-https-redirect"]["spec"]["rules"][0]["filters"][0][
+        "requestRedirect"
+    ]["scheme"]
+    assert plain_http_leaks(objs, kustomization, spin_manifest)
 
 
 def test_probe_paths_are_served_by_each_spinapps_own_health_component(objects, spin_manifest):
@@ -1394,6 +2388,10 @@ def test_kustomize_build_emits_objects_in_dependency_order(built):
         return len(kinds) - 1 - kinds[::-1].index(kind)
 
     assert first("Namespace") == 0
+    assert kinds[1 : 1 + kinds.count("NetworkPolicy")] == ["NetworkPolicy"] * kinds.count("NetworkPolicy"), (
+        "no pod may exist before the policies that guard it"
+    )
+    assert last("Certificate") < first("StatefulSet") and last("Certificate") < first("Deployment")
     assert last("SpinAppExecutor") < first("SpinApp"), "the webhook rejects SpinApps before their executor"
     assert last("InterceptorRoute") < first("ScaledObject"), "ScaledObjects need their InterceptorRoute first"
     assert last("ConfigMap") < first("Job")

@@ -1,0 +1,561 @@
+"""The scripts and server settings inside k8s/spinkube, run for real.
+
+The manifests carry shell scripts and server options that no schema can
+check: MariaDB's first-start script that creates the app's DML-only user,
+MariaDB's arguments (thread pool, connection budget, TLS), the migration
+Job's script, and Redis's startup script with its ACL. These tests take them
+out of the YAML as they are and run them against a throwaway MariaDB and
+Redis on this machine (Debian's mariadb-server and redis-server, which
+scripts/test installs), changing only file paths and ports.
+
+What differs from the cluster: Debian's MariaDB 10.11 and Redis 7.0 instead
+of the images' 11.4 and 7.4 (the options and grants used here behave the
+same in both), and the image entrypoint's own first-start steps (root
+password, database, migration user), which `first_start` repeats the way the
+image documents them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+TESTS_DIR = Path(__file__).resolve().parent
+REPO = TESTS_DIR.parents[1]
+K8S_DIR = REPO / "k8s" / "spinkube"
+MIGRATIONS_DIR = REPO / "migrations"
+
+ROOT_PASSWORD = "root-password-for-tests"
+DATABASE = "omni"
+MIGRATE_USER = "omni_migrate"
+MIGRATE_PASSWORD = "migrate-password-for-tests"
+APP_USER = "omni_app"
+APP_PASSWORD = "app-password-for-tests"
+REDIS_PASSWORD = "redis-password-for-tests"
+
+
+def documents(name: str) -> list[dict]:
+    with (K8S_DIR / name).open(encoding="utf-8") as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def one(name: str, kind: str, object_name: str) -> dict:
+    (obj,) = [d for d in documents(name) if d["kind"] == kind and d["metadata"]["name"] == object_name]
+    return obj
+
+
+def program(name: str) -> str:
+    """`name` from PATH or /usr/sbin (where Debian puts mariadbd)."""
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin")
+    if found is None:
+        pytest.fail(
+            f"{name} is not installed (scripts/test installs mariadb-server, redis-server and openssl)"
+        )
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def wait_until(ready, what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{what} did not become ready in {seconds} s")
+
+
+# --------------------------------------------------------------------------
+# MariaDB
+
+
+def mariadb_container() -> dict:
+    sts = one("mariadb.yaml", "StatefulSet", "mariadb")
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def init_script() -> str:
+    config_map = one("mariadb.yaml", "ConfigMap", "mariadb-initdb")
+    (script,) = config_map["data"].values()
+    return script
+
+
+def make_certificates(directory: Path) -> None:
+    """A CA and a server certificate like tls.yaml's (P-256 ECDSA, the
+    mariadb-tls names), plus 127.0.0.1, the address the tests connect to."""
+    names = one("tls.yaml", "Certificate", "mariadb-tls")["spec"]["dnsNames"]
+    openssl = program("openssl")
+
+    def ok(args):
+        result = run([openssl, *args], cwd=directory)
+        assert result.returncode == 0, result.stderr
+
+    ok(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"])
+    ok(
+        [
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=omni internal CA",
+            "-out",
+            "ca.crt",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ]
+    )
+    ok(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "tls.key"])
+    ok(["req", "-new", "-key", "tls.key", "-subj", "/CN=mariadb", "-out", "tls.csr"])
+    alt_names = ",".join([f"DNS:{n}" for n in names] + ["IP:127.0.0.1"])
+    (directory / "ext.cnf").write_text(
+        f"subjectAltName={alt_names}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n"
+    )
+    ok(
+        [
+            "x509",
+            "-req",
+            "-in",
+            "tls.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "tls.crt",
+        ]
+    )
+
+
+class MariaDB:
+    def __init__(self, directory: Path, port: int, process: subprocess.Popen):
+        self.directory = directory
+        self.port = port
+        self.process = process
+        self.socket = directory / "mariadbd.sock"
+        self.ca = directory / "tls" / "ca.crt"
+
+    def client(self, user: str, password: str, sql: str, *, tls: bool = True, database: str = DATABASE):
+        """Runs `sql` over TCP as `user`, verifying the server's certificate
+        when `tls`."""
+        args = [
+            program("mariadb"),
+            "--no-defaults",
+            "--protocol=tcp",
+            "--host=127.0.0.1",
+            f"--port={self.port}",
+            f"--user={user}",
+            "--batch",
+            "--skip-column-names",
+            database,
+            "-e",
+            sql,
+        ]
+        if tls:
+            args[2:2] = [f"--ssl-ca={self.ca}", "--ssl-verify-server-cert"]
+        return run(args, env={**os.environ, "MYSQL_PWD": password})
+
+    def root(self, sql: str) -> str:
+        result = run(
+            [
+                program("mariadb"),
+                "--no-defaults",
+                f"--socket={self.socket}",
+                "--user=root",
+                "--batch",
+                "--skip-column-names",
+                "-e",
+                sql,
+            ],
+            env={**os.environ, "MYSQL_PWD": ROOT_PASSWORD},
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+
+def first_start(db: MariaDB, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """What the official image's entrypoint does on an empty data directory,
+    in order: set root's password, create MARIADB_DATABASE and MARIADB_USER
+    with ALL on it, then run /docker-entrypoint-initdb.d/*, i.e. our script."""
+    db.root("SELECT 1")
+    db.root(
+        f"CREATE DATABASE `{DATABASE}`;"
+        f"CREATE USER '{MIGRATE_USER}'@'%' IDENTIFIED BY '{MIGRATE_PASSWORD}';"
+        f"GRANT ALL ON `{DATABASE}`.* TO '{MIGRATE_USER}'@'%';"
+    )
+    return run_init_script(env, db.socket)
+
+
+def run_init_script(env: dict[str, str], socket_path: Path | None = None) -> subprocess.CompletedProcess:
+    base = {
+        "PATH": os.environ["PATH"],
+        "MARIADB_ROOT_PASSWORD": ROOT_PASSWORD,
+        "MARIADB_DATABASE": DATABASE,
+        "MARIADB_USER": MIGRATE_USER,
+        "OMNI_APP_USER": APP_USER,
+        "OMNI_APP_PASSWORD": APP_PASSWORD,
+    }
+    script = init_script()
+    if socket_path is not None:
+        # In the image the server's socket is the client's default
+        # (/run/mysqld/mysqld.sock); here it is the throwaway server's.
+        assert script.count("--protocol=socket") == 1
+        script = script.replace("--protocol=socket", f"--protocol=socket --socket={socket_path}")
+    return run(["bash", "-c", script], env={**base, **env})
+
+
+@pytest.fixture(scope="module")
+def mariadb(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("mariadb")
+    (directory / "tls").mkdir()
+    make_certificates(directory / "tls")
+    as_root = ["--user=root"] if os.geteuid() == 0 else []
+    installed = run(
+        [
+            program("mariadb-install-db"),
+            "--no-defaults",
+            f"--datadir={directory / 'data'}",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            *as_root,
+        ]
+    )
+    assert installed.returncode == 0, installed.stderr
+    # The manifest's arguments, with only the certificate paths moved.
+    args = [a.replace("/etc/mysql/tls/", f"{directory / 'tls'}/") for a in mariadb_container()["args"]]
+    port = free_port()
+    log = (directory / "mariadbd.log").open("w")
+    process = subprocess.Popen(
+        [
+            program("mariadbd"),
+            "--no-defaults",
+            f"--datadir={directory / 'data'}",
+            f"--socket={directory / 'mariadbd.sock'}",
+            f"--pid-file={directory / 'mariadbd.pid'}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            *as_root,
+            *args,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    db = MariaDB(directory, port, process)
+    try:
+        wait_until(
+            lambda: (
+                "ready for connections" in (directory / "mariadbd.log").read_text()
+                or process.poll() is not None
+            ),
+            "mariadbd",
+        )
+        assert process.poll() is None, (directory / "mariadbd.log").read_text()
+        result = run(
+            [
+                program("mariadb"),
+                "--no-defaults",
+                f"--socket={db.socket}",
+                "--user=root",
+                "-e",
+                f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{ROOT_PASSWORD}'",
+            ]
+        )
+        assert result.returncode == 0, result.stderr
+        init = first_start(db, {})
+        assert init.returncode == 0, init.stderr
+        db.init_output = init.stdout
+        yield db
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        log.close()
+
+
+def test_mariadbd_runs_with_the_manifests_arguments(mariadb):
+    values = dict(
+        line.split("\t")
+        for line in mariadb.root(
+            "SELECT VARIABLE_NAME, VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES"
+            " WHERE VARIABLE_NAME IN "
+            "('THREAD_HANDLING', 'MAX_CONNECTIONS', 'INNODB_LOCK_WAIT_TIMEOUT',"
+            " 'WAIT_TIMEOUT', 'HAVE_SSL')"
+        ).splitlines()
+    )
+    assert values == {
+        "THREAD_HANDLING": "pool-of-threads",
+        "MAX_CONNECTIONS": "300",
+        "INNODB_LOCK_WAIT_TIMEOUT": "5",
+        "WAIT_TIMEOUT": "60",
+        "HAVE_SSL": "YES",
+    }
+
+
+def test_init_script_creates_the_app_user_with_dml_rights_on_omni_only(mariadb):
+    assert f"created {APP_USER} with DML rights on {DATABASE}" in mariadb.init_output
+    grants = mariadb.root(f"SHOW GRANTS FOR '{APP_USER}'@'%'")
+    assert f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{DATABASE}`.* TO `{APP_USER}`@`%`" in grants
+    assert grants.count("GRANT ") == 2, grants  # USAGE on *.* (the login), and the DML grant
+
+
+def test_migration_job_applies_the_migrations_as_the_ddl_user_over_verified_tls(mariadb, tmp_path):
+    job = one("migrate-job.yaml", "Job", "omni-migrate")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    # The Job's own script, with its two mount paths moved here.
+    shutil.copytree(MIGRATIONS_DIR, tmp_path / "migrations", ignore=shutil.ignore_patterns("sqlite"))
+    script = (
+        container["args"][0]
+        .replace("/tls/ca.crt", str(mariadb.ca))
+        .replace("/migrations", str(tmp_path / "migrations"))
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "DB_HOST": "127.0.0.1",
+        "DB_PORT": str(mariadb.port),
+        "MARIADB_USER": MIGRATE_USER,
+        "MARIADB_DATABASE": DATABASE,
+        "MYSQL_PWD": MIGRATE_PASSWORD,
+    }
+    first = run(["bash", "-c", script], env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    count = len(list(MIGRATIONS_DIR.glob("*.up.sql")))
+    assert f"done, {count} applied, 0 already applied" in first.stdout
+    again = run(["bash", "-c", script], env=env)
+    assert again.returncode == 0 and f"done, 0 applied, {count} already applied" in again.stdout
+
+
+def test_the_app_user_can_read_and_write_rows_but_not_change_the_schema(mariadb):
+    # A table in Omni's database, made by root so this test stands alone.
+    mariadb.root(
+        f"CREATE TABLE IF NOT EXISTS `{DATABASE}`.dml_probe"
+        " (id INT PRIMARY KEY, note VARCHAR(20)) ENGINE=InnoDB"
+    )
+
+    def as_app(sql):
+        return mariadb.client(APP_USER, APP_PASSWORD, sql)
+
+    for sql in (
+        "INSERT INTO dml_probe VALUES (1, 'a')",
+        "UPDATE dml_probe SET note = 'b' WHERE id = 1",
+        "SELECT note FROM dml_probe WHERE id = 1",
+        "DELETE FROM dml_probe WHERE id = 1",
+    ):
+        result = as_app(sql)
+        assert result.returncode == 0, f"{sql}: {result.stderr}"
+    for sql in (
+        "CREATE TABLE evil (x INT)",
+        "DROP TABLE dml_probe",
+        "ALTER TABLE dml_probe ADD COLUMN x INT",
+        "TRUNCATE TABLE dml_probe",
+        "CREATE INDEX i ON dml_probe (note)",
+        "SELECT User FROM mysql.user",
+        "CREATE DATABASE evil",
+        "GRANT SELECT ON omni.* TO 'omni_app'@'%'",
+    ):
+        result = as_app(sql)
+        assert result.returncode != 0, f"the app user could run: {sql}"
+        assert "denied" in result.stderr, f"{sql}: {result.stderr}"
+
+
+def test_the_ddl_user_can_change_the_schema(mariadb):
+    result = mariadb.client(
+        MIGRATE_USER, MIGRATE_PASSWORD, "CREATE TABLE ddl_probe (x INT); DROP TABLE ddl_probe"
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_client_that_verifies_refuses_a_server_certificate_from_another_ca(mariadb, tmp_path):
+    make_certificates(tmp_path)
+    result = run(
+        [
+            program("mariadb"),
+            "--no-defaults",
+            "--protocol=tcp",
+            "--host=127.0.0.1",
+            f"--port={mariadb.port}",
+            f"--ssl-ca={tmp_path / 'ca.crt'}",
+            "--ssl-verify-server-cert",
+            f"--user={APP_USER}",
+            "-e",
+            "SELECT 1",
+        ],
+        env={**os.environ, "MYSQL_PWD": APP_PASSWORD},
+    )
+    assert result.returncode != 0
+    assert "certificate" in result.stderr.lower() or "ssl" in result.stderr.lower(), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"OMNI_APP_USER": MIGRATE_USER}, "must differ from migrate-user"),
+        ({"OMNI_APP_PASSWORD": "short"}, "app-password must be 16 or more"),
+        ({"OMNI_APP_PASSWORD": "x' OR '1'='1-padding-padding"}, "app-password must be 16 or more"),
+        ({"OMNI_APP_USER": "omni'app"}, "app-user must be 1-64 letters"),
+        ({"OMNI_APP_USER": ""}, "app-user must be 1-64 letters"),
+        ({"MARIADB_DATABASE": "om`ni"}, "database must be 1-64 letters"),
+    ],
+)
+def test_init_script_refuses_values_it_cannot_use_safely(env, message):
+    # These fail before the script connects, so no server is needed.
+    result = run_init_script(env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+# --------------------------------------------------------------------------
+# Redis
+
+
+def redis_container() -> dict:
+    deployment = one("redis.yaml", "Deployment", "redis")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def redis_script(config_dir: Path, port: int) -> str:
+    """The container's startup script, with the config volume and the port
+    moved, listening on loopback only."""
+    script = redis_container()["args"][0]
+    assert "/run/redis/" in script and "--port 6379" in script
+    return (
+        script.replace("/run/redis/", f"{config_dir}/")
+        .replace("redis-server ", f"{program('redis-server')} ")
+        .replace("--port 6379", f"--port {port} --bind 127.0.0.1")
+    )
+
+
+@pytest.fixture(scope="module")
+def redis(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("redis")
+    port = free_port()
+    process = subprocess.Popen(
+        ["sh", "-c", redis_script(directory, port)],
+        env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": REDIS_PASSWORD},
+        cwd=directory,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+    def cli(*args, password=REDIS_PASSWORD):
+        env = {"PATH": os.environ["PATH"]}
+        if password is not None:
+            env["REDISCLI_AUTH"] = password
+        return run([program("redis-cli"), "-p", str(port), *args], env=env).stdout.strip()
+
+    try:
+        wait_until(lambda: cli("ping") == "PONG" or process.poll() is not None, "redis-server")
+        assert process.poll() is None, process.stdout.read()
+        cli.port = port
+        cli.config_dir = directory
+        yield cli
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_redis_requires_the_password(redis):
+    assert redis("ping", password=None).startswith("NOAUTH")
+    assert redis("ping", password="wrong-password").startswith(("NOAUTH", "WRONGPASS"))
+
+
+def test_redis_serves_every_command_spins_key_value_store_uses(redis):
+    # crates/key-value-redis/src/store.rs in Spin 3.6.3: GET, SET, DEL,
+    # EXISTS, KEYS, MGET, MSET, INCRBY, and WATCH/MULTI/EXEC for
+    # compare-and-swap.
+    assert redis("set", "spin:a", "1") == "OK"
+    assert redis("get", "spin:a") == "1"
+    assert redis("exists", "spin:a") == "1"
+    assert redis("incrby", "spin:a", "4") == "5"
+    assert redis("mset", "spin:b", "x", "spin:c", "y") == "OK"
+    assert redis("mget", "spin:b", "spin:c").splitlines() == ["x", "y"]
+    assert "spin:a" in redis("keys", "*").splitlines()
+    assert redis("del", "spin:a", "spin:b", "spin:c") == "3"
+    # redis-cli sends each argument list as one command; a transaction needs
+    # one connection, so send it on stdin.
+    result = run(
+        [program("redis-cli"), "-p", str(redis.port)],
+        input="WATCH spin:d\nMULTI\nSET spin:d 1\nEXEC\n",
+        env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": REDIS_PASSWORD},
+    )
+    assert result.stdout.split() == ["OK", "OK", "QUEUED", "OK"], result.stdout
+    assert redis("info", "memory").count("maxmemory_policy:allkeys-lru") == 1
+    assert "maxmemory:67108864" in redis("info", "memory")
+    assert "aof_enabled:0" in redis("info", "persistence")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["config", "get", "dir"],
+        ["flushall"],
+        ["flushdb"],
+        ["module", "list"],
+        ["shutdown"],
+        ["save"],
+        ["acl", "list"],
+        ["replicaof", "no", "one"],
+    ],
+)
+def test_redis_refuses_admin_commands_even_with_the_password(redis, command):
+    assert redis(*command).startswith("NOPERM"), command
+
+
+def test_redis_keeps_its_password_off_the_command_line(redis):
+    config = redis.config_dir / "acl.conf"
+    assert REDIS_PASSWORD in config.read_text()
+    assert oct(config.stat().st_mode & 0o777) == "0o600"
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            assert REDIS_PASSWORD.encode() not in cmdline
+
+
+def test_redis_probe_command_tells_a_live_server_from_a_refusing_one(redis):
+    deployment = one("redis.yaml", "Deployment", "redis")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    probe = container["readinessProbe"]["exec"]["command"]
+    assert probe[:2] == ["sh", "-c"]
+    command = probe[2].replace("redis-cli", f"{program('redis-cli')} -p {redis.port}")
+    base = {"PATH": os.environ["PATH"]}
+    assert run(["sh", "-c", command], env={**base, "REDISCLI_AUTH": REDIS_PASSWORD}).returncode == 0
+    assert run(["sh", "-c", command], env={**base, "REDISCLI_AUTH": "wrong-password"}).returncode != 0
+
+
+@pytest.mark.parametrize("password", ["", "has space", "quote'd", "per%cent", "new\nline"])
+def test_redis_startup_refuses_passwords_that_are_not_url_safe(tmp_path, password):
+    result = run(
+        ["sh", "-c", redis_script(tmp_path, free_port())],
+        env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": password},
+    )
+    assert result.returncode == 1
+    assert "the password must be" in result.stderr
