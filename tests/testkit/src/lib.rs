@@ -1,7 +1,7 @@
 //! Test support for every end-to-end test: a real MariaDB
-//! ([`mariadb`]), the components built for wasm ([`wasm`]), and
-//! [`spawn_app`], which gives a test its own fresh database and the app
-//! running in the test host.
+//! ([`mariadb`]) and Redis ([`redis`]), the components built for wasm
+//! ([`wasm`]), and [`spawn_app`], which gives a test its own fresh database
+//! and state directory and the app running in the test host.
 
 // Test support: a failed setup step should fail the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -9,6 +9,8 @@
 pub mod app;
 pub mod mariadb;
 pub mod openapi;
+mod process;
+pub mod redis;
 pub mod wasm;
 
 use std::path::PathBuf;
@@ -17,6 +19,7 @@ pub use app::{
     AppOptions, Backend, Scalar, TestApp, TestResponse, TestUser, spawn_app, spawn_app_with,
 };
 pub use mariadb::MariaDb;
+pub use redis::Redis;
 
 /// The repository root.
 pub fn workspace_root() -> PathBuf {

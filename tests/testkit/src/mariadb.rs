@@ -7,18 +7,18 @@
 //! must stop its database starts its own with [`MariaDb::start`].
 //!
 //! A throwaway server is killed, and its directory removed, when the test
-//! process exits; it is also killed if the process dies (`PR_SET_PDEATHSIG`).
+//! process exits; it is also killed if the process dies (see
+//! [`crate::process`]).
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::process::Command;
+use std::sync::OnceLock;
 use std::thread;
 
 use anyhow::{Context, bail};
 use mysql_async::prelude::Queryable;
+
+use crate::process::{self, LogStream, free_port, is_root, next_serial, program, stop_pid};
 
 /// A MariaDB server: the shared one, or one a test owns.
 #[derive(Debug)]
@@ -69,13 +69,7 @@ impl MariaDb {
 
     /// Starts a throwaway server of this test's own.
     pub fn start() -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!(
-            "omni-mariadb-{}-{}",
-            std::process::id(),
-            next_serial()
-        ));
-        std::fs::create_dir_all(&dir)?;
-        register_cleanup(&dir);
+        let dir = process::scratch_dir("mariadb", "mariadbd.pid")?;
         install(&dir)?;
         let mut last_error = None;
         // The free port is found by binding and releasing it, so another
@@ -183,34 +177,6 @@ pub fn migrations() -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn next_serial() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SERIAL: AtomicU64 = AtomicU64::new(0);
-    SERIAL.fetch_add(1, Ordering::Relaxed)
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// `name` from PATH, or from `/usr/sbin` (where Debian puts `mariadbd`,
-/// and which a non-root PATH often lacks).
-fn program(name: &str) -> PathBuf {
-    let sbin = Path::new("/usr/sbin").join(name);
-    let on_path = std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()));
-    if !on_path && sbin.is_file() {
-        sbin
-    } else {
-        PathBuf::from(name)
-    }
-}
-
 fn install(dir: &Path) -> anyhow::Result<()> {
     let mut command = Command::new(program("mariadb-install-db"));
     command
@@ -253,44 +219,11 @@ fn launch(dir: &Path, port: u16) -> anyhow::Result<u32> {
         // Throwaway data: no fsync per commit. Commits still reach the OS,
         // so they survive the SIGKILL a test uses to stop the server.
         .arg("--innodb-flush-log-at-trx-commit=2")
-        .arg("--innodb-doublewrite=0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .arg("--innodb-doublewrite=0");
     if is_root() {
         command.arg("--user=root");
     }
-    let mut child = spawn_tied_to_process(command)?;
-    let pid = child.id();
-    let stderr = child.stderr.take().context("no stderr pipe")?;
-    let (ready_tx, ready_rx) = mpsc::channel();
-    // Read the log until it says "ready", then keep draining it so the
-    // server never blocks on a full pipe.
-    thread::spawn(move || {
-        let mut log = Vec::new();
-        let mut ready_tx = Some(ready_tx);
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(tx) = ready_tx.take_if(|_| line.contains("ready for connections")) {
-                let _ = tx.send(Ok(()));
-            } else if ready_tx.is_some() {
-                log.push(line);
-            }
-        }
-        if let Some(tx) = ready_tx {
-            let _ = tx.send(Err(log.join("\n")));
-        }
-    });
-    let outcome = ready_rx
-        .recv()
-        .unwrap_or_else(|_| Err("the log reader stopped".into()));
-    // The child is reaped by the thread that waits on it.
-    thread::spawn(move || {
-        let _ = child.wait();
-    });
-    match outcome {
-        Ok(()) => Ok(pid),
-        Err(log) => bail!("mariadbd did not start:\n{log}"),
-    }
+    process::launch(command, LogStream::Stderr, "ready for connections")
 }
 
 /// Creates the `omni` user the tests connect as, through the server's
@@ -321,76 +254,4 @@ fn create_test_user_blocking(socket: &Path, password: &str) -> anyhow::Result<()
         conn.disconnect().await?;
         Ok(())
     })
-}
-
-/// Spawns `command` from a thread that lives as long as the process, with
-/// `PR_SET_PDEATHSIG`, so the child dies with the test process even when
-/// that process is killed. (The signal follows the spawning thread, which
-/// is why test threads, which end, must not spawn it.)
-fn spawn_tied_to_process(command: Command) -> anyhow::Result<Child> {
-    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
-    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
-    let spawner = SPAWNER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Job>();
-        thread::spawn(move || {
-            for (mut command, reply) in rx {
-                use std::os::unix::process::CommandExt;
-                // SAFETY: prctl is async-signal-safe, as pre_exec requires.
-                unsafe {
-                    command.pre_exec(|| {
-                        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        Ok(())
-                    });
-                }
-                let _ = reply.send(command.spawn());
-            }
-        });
-        Mutex::new(tx)
-    });
-    let (reply_tx, reply_rx) = mpsc::channel();
-    spawner
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .send((command, reply_tx))
-        .context("the spawner thread is gone")?;
-    Ok(reply_rx.recv().context("the spawner thread is gone")??)
-}
-
-fn stop_pid(pid: u32) {
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
-    }
-}
-
-/// Directories to remove when the process exits.
-static CLEANUP: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-fn register_cleanup(dir: &Path) {
-    static REGISTERED: OnceLock<()> = OnceLock::new();
-    REGISTERED.get_or_init(|| {
-        extern "C" fn at_exit() {
-            let dirs = std::mem::take(&mut *CLEANUP.lock().unwrap_or_else(PoisonError::into_inner));
-            for dir in dirs {
-                if let Ok(pid) = std::fs::read_to_string(dir.join("mariadbd.pid"))
-                    && let Ok(pid) = pid.trim().parse()
-                {
-                    stop_pid(pid);
-                }
-                let _ = std::fs::remove_dir_all(dir);
-            }
-        }
-        // SAFETY: registering a plain function with no captured state.
-        unsafe {
-            libc::atexit(at_exit);
-        }
-    });
-    CLEANUP
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(dir.to_owned());
 }

@@ -1,0 +1,143 @@
+//! A real Redis for tests.
+//!
+//! [`shared`] gives the server every test in the process uses:
+//! `OMNI_TEST_REDIS_URL` (e.g. `redis://127.0.0.1:6379`) when set, otherwise
+//! a throwaway `redis-server` (Debian's `redis-server`) started in a
+//! temporary directory on a free port, once per test process. A test that
+//! must stop its server, or that lists keys (Spin's Redis store lists every
+//! key of the database), starts its own with [`Redis::start`].
+//!
+//! A throwaway server keeps its data in an append-only file, so a restart
+//! after [`Redis::stop`] finds it again. It is killed, and its directory
+//! removed, when the test process exits (see [`crate::process`]).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use anyhow::Context;
+
+use crate::process::{self, LogStream, free_port, program, stop_pid};
+
+/// A Redis server: the shared one, or one a test owns.
+#[derive(Debug)]
+pub struct Redis {
+    /// `redis://host:port`.
+    url: String,
+    /// Set for a server this process started.
+    process: Option<Process>,
+}
+
+#[derive(Debug)]
+struct Process {
+    dir: PathBuf,
+    port: u16,
+    pid: u32,
+}
+
+/// The server shared by every test in this process, started on first use.
+pub fn shared() -> &'static Redis {
+    static SERVER: OnceLock<Redis> = OnceLock::new();
+    SERVER.get_or_init(|| match std::env::var("OMNI_TEST_REDIS_URL") {
+        Ok(url) => Redis {
+            url: url.trim_end_matches('/').to_owned(),
+            process: None,
+        },
+        Err(_) => {
+            Redis::start().unwrap_or_else(|e| panic!("cannot start Redis for the tests: {e:#}"))
+        }
+    })
+}
+
+impl Redis {
+    /// Starts a throwaway server of this test's own.
+    pub fn start() -> anyhow::Result<Self> {
+        let dir = process::scratch_dir("redis", "redis.pid")?;
+        let mut last_error = None;
+        // The free port is found by binding and releasing it, so another
+        // process can take it in between; try a few.
+        for _ in 0..5 {
+            let port = free_port()?;
+            match launch(&dir, port) {
+                Ok(pid) => {
+                    return Ok(Self {
+                        url: format!("redis://127.0.0.1:{port}"),
+                        process: Some(Process { dir, port, pid }),
+                    });
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
+    }
+
+    /// `redis://host:port`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Writes a Spin runtime config file into `dir` that puts the `default`
+    /// key-value store on this server, and returns its path.
+    pub fn runtime_config(&self, dir: &Path) -> anyhow::Result<PathBuf> {
+        let path = dir.join("runtime-config.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[key_value_store.default]\ntype = \"redis\"\nurl = \"{}\"\n",
+                self.url
+            ),
+        )
+        .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Stops a server this test started (SIGKILL).
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        let process = self
+            .process
+            .as_ref()
+            .context("not a server this process started")?;
+        stop_pid(process.pid);
+        Ok(())
+    }
+
+    /// Starts a stopped server again, on the same port and data.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        let process = self
+            .process
+            .as_mut()
+            .context("not a server this process started")?;
+        process.pid = launch(&process.dir, process.port)?;
+        Ok(())
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(process) = &self.process {
+            stop_pid(process.pid);
+        }
+    }
+}
+
+/// Starts `redis-server` and waits until its log says it is ready for
+/// connections. Returns its pid.
+fn launch(dir: &Path, port: u16) -> anyhow::Result<u32> {
+    let mut command = Command::new(program("redis-server"));
+    command
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--bind")
+        .arg("127.0.0.1")
+        .arg("--dir")
+        .arg(dir)
+        .arg("--pidfile")
+        .arg(dir.join("redis.pid"))
+        .args(["--daemonize", "no", "--save", ""])
+        // Every write reaches the OS before its reply, so it survives the
+        // SIGKILL that stops the server.
+        .args(["--appendonly", "yes", "--appendfsync", "no"]);
+    process::launch(command, LogStream::Stdout, "Ready to accept connections").context(
+        "install Debian's redis-server, or set OMNI_TEST_REDIS_URL to use a running server",
+    )
+}
