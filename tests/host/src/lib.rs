@@ -11,6 +11,7 @@
 //! `allowed_outbound_hosts`. Production and `spin up` use real Spin.
 
 mod key_value;
+mod clock;
 pub mod logs;
 pub mod manifest;
 mod mysql;
@@ -21,6 +22,7 @@ mod server;
 mod sqlite;
 pub mod variables;
 
+pub use clock::ClockOffset;
 pub use logs::Logs;
 pub use runtime_config::StateDir;
 pub use server::{ComponentStats, HostOptions, RunningApp, Stats, start};

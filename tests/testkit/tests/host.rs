@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::Command;
 
-use omni_test_host::{HostOptions, Logs, Providers, StateDir};
+use omni_test_host::{ClockOffset, HostOptions, Logs, Providers, StateDir};
 use omni_testkit::{AppOptions, MariaDb, TestApp, mariadb, spawn_app_with, wasm, workspace_root};
 use serde_json::{Value, json};
 
@@ -187,6 +187,8 @@ async fn a_missing_required_variable_stops_the_app_from_starting() {
         logs: Logs::captured(),
         runtime_config_file: None,
         state_dir: StateDir::Unset,
+        clock_offset: ClockOffset::default(),
+        count_fuel: false,
     })
     .await;
     let error = format!("{:#}", result.unwrap_err());
@@ -215,6 +217,8 @@ async fn variables_come_from_spin_variable_environment_variables() {
             logs: Logs::captured(),
             runtime_config_file: None,
             state_dir: StateDir::Unset,
+            clock_offset: ClockOffset::default(),
+            count_fuel: false,
         })
         .await
         .unwrap();
@@ -689,6 +693,8 @@ async fn an_unknown_component_id_is_refused() {
         logs: Logs::captured(),
         runtime_config_file: None,
         state_dir: StateDir::Unset,
+        clock_offset: ClockOffset::default(),
+        count_fuel: false,
     })
     .await;
     assert_eq!(
