@@ -10,8 +10,8 @@
 //! the runtime config file and state directory, and
 //! `allowed_outbound_hosts`. Production and `spin up` use real Spin.
 
-mod key_value;
 mod clock;
+mod key_value;
 pub mod logs;
 pub mod manifest;
 mod mysql;

@@ -30,8 +30,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 use crate::bindings::SpinHost;
 use crate::bindings::fermyon::spin::variables;
-use crate::key_value::{KeyValueInstance, Stores};
 use crate::clock::ClockOffset;
+use crate::key_value::{KeyValueInstance, Stores};
 use crate::logs::Logs;
 use crate::manifest::{ComponentDecl, HttpTrigger, Manifest};
 use crate::mysql::MysqlConnection;

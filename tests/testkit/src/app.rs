@@ -386,6 +386,15 @@ impl TestApp {
         }
     }
 
+    /// The `db_url` of a MariaDB app, to point a second app at the same
+    /// database (`None` on SQLite).
+    pub fn db_url(&self) -> Option<&str> {
+        match &self.database {
+            Database::MySql { url } => Some(url),
+            Database::Sqlite => None,
+        }
+    }
+
     /// A direct connection to this app's MariaDB database, for checks and
     /// setup; panics on SQLite (see [`TestApp::sqlite`]).
     pub async fn db(&self) -> mysql_async::Conn {
