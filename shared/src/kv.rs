@@ -5,8 +5,15 @@
 //!
 //! Spin's store has no expiry, so whoever writes a key also bounds how many
 //! such keys can exist.
+//!
+//! Only `get`, `set`, `delete` and `increment` are used. Spin 3.6.3's Redis
+//! store sends `KEYS` for `wasi:keyvalue/batch.get-many`, which fails for
+//! several keys and panics the request for one that exists; its
+//! compare-and-swap always reports a conflict (it sends `UNWATCH <key>`).
+//! And a counter must only ever be written by `increment`: Spin's SQLite
+//! store panics incrementing a value that is not 8 bytes.
 
-use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
+use spin_sdk::wit::wasi::keyvalue::{atomics, store};
 
 /// The label of the store, as granted by `key_value_stores` in `spin.toml`.
 const STORE: &str = "default";
@@ -52,22 +59,6 @@ impl Kv {
     /// The value of `key`, if any.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         Ok(self.bucket.get(key)?)
-    }
-
-    /// The values of `keys`, in order, in one round trip.
-    pub fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
-        let owned: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
-        let mut found = batch::get_many(&self.bucket, &owned)?;
-        // A store may leave out missing keys, or answer in its own order.
-        Ok(keys
-            .iter()
-            .map(|key| {
-                found
-                    .iter_mut()
-                    .find(|(k, _)| k == key)
-                    .and_then(|(_, value)| value.take())
-            })
-            .collect())
     }
 
     /// Sets `key` to `value`.
