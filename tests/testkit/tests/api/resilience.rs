@@ -216,9 +216,10 @@ async fn users_deleting_each_others_comments_at_once_never_get_a_500() {
         // deletes the other's comment, at the same moment.
         let bobs = comment(&on_adas, &bob).await;
         let adas = comment(&on_bobs, &ada).await;
+        let (first, second) = (format!("/api/comments/{bobs}"), format!("/api/comments/{adas}"));
         let (a, b) = futures::join!(
-            app.delete(&format!("/api/comments/{bobs}"), Some(&ada.token)),
-            app.delete(&format!("/api/comments/{adas}"), Some(&bob.token)),
+            app.delete(&first, Some(&ada.token)),
+            app.delete(&second, Some(&bob.token)),
         );
         assert_eq!((a.status, b.status), (204, 204), "{} {}", a.text(), b.text());
     }
@@ -232,11 +233,10 @@ async fn counters_stay_true_under_concurrent_creates_and_deletes() {
     let app = spawn_app().await;
     let users = join_all(["ada", "bob", "cyd", "dan"].map(|name| app.create_user(name))).await;
     let target = create_post(&app, &users[0], "target").await["id"].as_str().unwrap().to_owned();
+    let app = &app;
+    let target = &target;
     let work = users.iter().flat_map(|user| {
-        let target = target.clone();
         (0..6).map(move |i| {
-            let app = &app;
-            let target = target.clone();
             async move {
                 let post = create_post(app, user, &format!("{i}")).await;
                 let comment = app
@@ -299,7 +299,8 @@ async fn a_deadlock_provoked_on_purpose_is_retried_and_the_create_succeeds() {
     // asks for Ada's row: a deadlock, which InnoDB breaks by rolling back
     // the lighter transaction, the app's.
     let mut db = lock_counter_slots(&app).await;
-    let create = app.post("/api/posts", &post_body("deadlocked"), Some(&ada.token));
+    let body = post_body("deadlocked");
+    let create = app.post("/api/posts", &body, Some(&ada.token));
     let provoke = async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         db.exec_drop(
