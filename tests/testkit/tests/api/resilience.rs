@@ -4,7 +4,9 @@
 
 use futures::future::join_all;
 use mysql_async::prelude::Queryable;
-use omni_testkit::{AppOptions, Backend, ClockOffset, TestApp, TestUser, spawn_app, spawn_app_with};
+use omni_testkit::{
+    AppOptions, Backend, ClockOffset, TestApp, TestUser, spawn_app, spawn_app_with,
+};
 use serde_json::{Value, json};
 
 use crate::posts::create_post;
@@ -14,7 +16,12 @@ fn post_body(title: &str) -> Value {
     json!({ "title": title, "markdown_url": "https://example.com/readme.md" })
 }
 
-async fn keyed_post(app: &TestApp, user: &TestUser, key: &str, body: &Value) -> omni_testkit::TestResponse {
+async fn keyed_post(
+    app: &TestApp,
+    user: &TestUser,
+    key: &str,
+    body: &Value,
+) -> omni_testkit::TestResponse {
     app.send(
         app.request(reqwest::Method::POST, "/api/posts")
             .bearer_auth(&user.token)
@@ -45,7 +52,10 @@ async fn the_same_key_with_another_body_is_a_422_and_keys_belong_to_their_user()
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
     let bob = app.create_user("bob").await;
-    assert_eq!(keyed_post(&app, &ada, "k", &post_body("one")).await.status, 201);
+    assert_eq!(
+        keyed_post(&app, &ada, "k", &post_body("one")).await.status,
+        201
+    );
     let other = keyed_post(&app, &ada, "k", &post_body("two")).await;
     assert_invalid_fields(&other, &["Idempotency-Key"]);
     // Bob's key "k" is his own.
@@ -193,8 +203,14 @@ async fn users_deleting_each_others_comments_at_once_never_get_a_500() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
     let bob = app.create_user("bob").await;
-    let on_adas = create_post(&app, &ada, "ada's").await["id"].as_str().unwrap().to_owned();
-    let on_bobs = create_post(&app, &bob, "bob's").await["id"].as_str().unwrap().to_owned();
+    let on_adas = create_post(&app, &ada, "ada's").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let on_bobs = create_post(&app, &bob, "bob's").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let comment = |post: &str, user: &TestUser| {
         let (post, token) = (post.to_owned(), user.token.clone());
         let app = &app;
@@ -216,15 +232,27 @@ async fn users_deleting_each_others_comments_at_once_never_get_a_500() {
         // deletes the other's comment, at the same moment.
         let bobs = comment(&on_adas, &bob).await;
         let adas = comment(&on_bobs, &ada).await;
-        let (first, second) = (format!("/api/comments/{bobs}"), format!("/api/comments/{adas}"));
+        let (first, second) = (
+            format!("/api/comments/{bobs}"),
+            format!("/api/comments/{adas}"),
+        );
         let (a, b) = futures::join!(
             app.delete(&first, Some(&ada.token)),
             app.delete(&second, Some(&bob.token)),
         );
-        assert_eq!((a.status, b.status), (204, 204), "{} {}", a.text(), b.text());
+        assert_eq!(
+            (a.status, b.status),
+            (204, 204),
+            "{} {}",
+            a.text(),
+            b.text()
+        );
     }
     for post in [&on_adas, &on_bobs] {
-        assert_eq!(app.get(&format!("/api/posts/{post}"), None).await.json()["comment_count"], 0);
+        assert_eq!(
+            app.get(&format!("/api/posts/{post}"), None).await.json()["comment_count"],
+            0
+        );
     }
 }
 
@@ -232,34 +260,48 @@ async fn users_deleting_each_others_comments_at_once_never_get_a_500() {
 async fn counters_stay_true_under_concurrent_creates_and_deletes() {
     let app = spawn_app().await;
     let users = join_all(["ada", "bob", "cyd", "dan"].map(|name| app.create_user(name))).await;
-    let target = create_post(&app, &users[0], "target").await["id"].as_str().unwrap().to_owned();
+    let target = create_post(&app, &users[0], "target").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let app = &app;
     let target = &target;
     let work = users.iter().flat_map(|user| {
-        (0..6).map(move |i| {
-            async move {
-                let post = create_post(app, user, &format!("{i}")).await;
-                let comment = app
-                    .post(
-                        &format!("/api/posts/{target}/comments"),
-                        &json!({ "body": "x" }),
-                        Some(&user.token),
-                    )
-                    .await
-                    .json();
-                if i % 2 == 0 {
-                    let id = post["id"].as_str().unwrap();
-                    assert_eq!(app.delete(&format!("/api/posts/{id}"), Some(&user.token)).await.status, 204);
-                    let id = comment["id"].as_str().unwrap();
-                    assert_eq!(app.delete(&format!("/api/comments/{id}"), Some(&user.token)).await.status, 204);
-                }
+        (0..6).map(move |i| async move {
+            let post = create_post(app, user, &format!("{i}")).await;
+            let comment = app
+                .post(
+                    &format!("/api/posts/{target}/comments"),
+                    &json!({ "body": "x" }),
+                    Some(&user.token),
+                )
+                .await
+                .json();
+            if i % 2 == 0 {
+                let id = post["id"].as_str().unwrap();
+                assert_eq!(
+                    app.delete(&format!("/api/posts/{id}"), Some(&user.token))
+                        .await
+                        .status,
+                    204
+                );
+                let id = comment["id"].as_str().unwrap();
+                assert_eq!(
+                    app.delete(&format!("/api/comments/{id}"), Some(&user.token))
+                        .await
+                        .status,
+                    204
+                );
             }
         })
     });
     join_all(work).await;
     let posts: i64 = app.scalar("SELECT COUNT(*) FROM posts").await;
     assert_eq!(posts, 13);
-    assert_eq!(app.get("/api/posts", None).await.json()["total_items"], posts);
+    assert_eq!(
+        app.get("/api/posts", None).await.json()["total_items"],
+        posts
+    );
     let comments: i64 = app.scalar("SELECT COUNT(*) FROM comments").await;
     assert_eq!(comments, 12);
     let shown = app.get(&format!("/api/posts/{target}"), None).await.json();
@@ -269,8 +311,14 @@ async fn counters_stay_true_under_concurrent_creates_and_deletes() {
         .await;
     assert_eq!(summed, comments);
     for user in &users {
-        let listed = app.get(&format!("/api/users/{}/posts", user.id), None).await.json();
-        assert_eq!(listed["total_items"], if user.username == "ada" { 4 } else { 3 });
+        let listed = app
+            .get(&format!("/api/users/{}/posts", user.id), None)
+            .await
+            .json();
+        assert_eq!(
+            listed["total_items"],
+            if user.username == "ada" { 4 } else { 3 }
+        );
     }
 }
 
@@ -341,9 +389,5 @@ async fn a_lock_held_too_long_is_a_503_with_retry_after_and_nothing_written() {
     assert_eq!(response.header("retry-after"), Some("5"));
     assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM posts").await, 0);
     assert!(app.logs().join("\n").contains("Lock wait timeout"));
-    assert_eq!(
-        create_post(&app, &ada, "later")
-            .await["title"],
-        "later"
-    );
+    assert_eq!(create_post(&app, &ada, "later").await["title"], "later");
 }

@@ -40,8 +40,14 @@ async fn every_failed_login_does_the_same_bcrypt_work() {
     .await;
     assert_eq!(app.signup("ada", "analytical engine").await.status, 201);
     let paths = [
-        ("unknown user", measure(&app, "nobody", "analytical engine").await),
-        ("wrong password", measure(&app, "ada", "difference engine").await),
+        (
+            "unknown user",
+            measure(&app, "nobody", "analytical engine").await,
+        ),
+        (
+            "wrong password",
+            measure(&app, "ada", "difference engine").await,
+        ),
         (
             "password over 72 bytes",
             measure(&app, "ada", &"x".repeat(100)).await,
