@@ -14,7 +14,7 @@ use spin_sdk::http::{IntoResponse, Response};
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
 /// Seconds a client should wait before retrying after a 503.
-const RETRY_AFTER_SECONDS: &str = "5";
+pub const RETRY_AFTER_SECONDS: &str = "5";
 
 /// Every way an Omni request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -90,9 +90,20 @@ impl Error {
         }
     }
 
+    /// Writes a server error's whole cause chain to the component's stderr
+    /// (Spin's log). Client errors are the client's business and are not
+    /// logged.
+    pub fn log(&self) {
+        match self {
+            Self::Internal(cause) => eprintln!("error: 500: {cause:#}"),
+            Self::Unavailable(cause) => eprintln!("error: 503: database unavailable: {cause:#}"),
+            _ => {}
+        }
+    }
+
     /// What the client is told in `detail`: specific for client errors,
     /// generic for server errors.
-    fn detail(&self) -> String {
+    pub fn detail(&self) -> String {
         match self {
             Self::BadRequest(d)
             | Self::Unauthorized(d)
@@ -145,11 +156,7 @@ fn reason_phrase(status: u16) -> &'static str {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        match &self {
-            Self::Internal(cause) => eprintln!("error: 500: {cause:#}"),
-            Self::Unavailable(cause) => eprintln!("error: 503: database unavailable: {cause:#}"),
-            _ => {}
-        }
+        self.log();
         let status = self.status();
         let problem = Problem {
             kind: "about:blank",

@@ -30,7 +30,7 @@ pub async fn serve(incoming: IncomingRequest, routes: Routes<'_>) -> Response {
     // A method that is not even a valid token cannot be in the table.
     let method = Method::from_bytes(incoming.method().to_string().as_bytes()).ok();
     let result = match find_handler(method.as_ref(), routes) {
-        Ok((method, handler)) => match Request::read(incoming, method).await {
+        Ok((method, handler)) => match Request::read(incoming, method, MAX_BODY_BYTES).await {
             Ok(request) => handler(&request),
             Err(error) => Err(error),
         },
@@ -90,7 +90,12 @@ impl Request {
         }
     }
 
-    async fn read(incoming: IncomingRequest, method: Method) -> Result<Self, Error> {
+    /// Reads `incoming` whole: 413 for a body over `limit` bytes.
+    pub(crate) async fn read(
+        incoming: IncomingRequest,
+        method: Method,
+        limit: usize,
+    ) -> Result<Self, Error> {
         let path_with_query = incoming.path_with_query().unwrap_or_else(|| "/".into());
         let headers: Vec<(String, String)> = incoming
             .headers()
@@ -102,10 +107,8 @@ impl Request {
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
             .and_then(|(_, value)| value.trim().parse::<u64>().ok());
-        if declared_length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            return Err(Error::PayloadTooLarge {
-                limit: MAX_BODY_BYTES,
-            });
+        if declared_length.is_some_and(|n| n > limit as u64) {
+            return Err(Error::PayloadTooLarge { limit });
         }
         // Read in chunks and stop as soon as the limit is passed, so an
         // endless body costs at most the limit in memory.
@@ -114,10 +117,8 @@ impl Request {
         while let Some(chunk) = stream.next().await {
             let chunk =
                 chunk.map_err(|e| Error::BadRequest(format!("could not read the body: {e}")))?;
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(Error::PayloadTooLarge {
-                    limit: MAX_BODY_BYTES,
-                });
+            if body.len() + chunk.len() > limit {
+                return Err(Error::PayloadTooLarge { limit });
             }
             body.extend_from_slice(&chunk);
         }
@@ -136,11 +137,21 @@ impl Request {
 
     /// The first value of header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_values(name).next()
+    }
+
+    /// Every value of header `name` (any case), in order.
+    pub fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> {
         let name = name.to_ascii_lowercase();
         self.headers
             .iter()
-            .find(|(n, _)| *n == name)
+            .filter(move |(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
     }
 
     /// The id in path segment `:name`, which Spin passes as the
@@ -190,8 +201,9 @@ impl Request {
     }
 }
 
-/// Decodes `%XX` escapes and `+` (as a space); invalid escapes stay as they are.
-fn percent_decode(text: &str) -> String {
+/// Decodes `%XX` escapes and `+` (as a space); invalid escapes stay as they
+/// are. Query strings and HTML form bodies are encoded alike.
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let hex = |b: u8| char::from(b).to_digit(16);
     let mut out = Vec::with_capacity(bytes.len());

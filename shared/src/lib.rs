@@ -15,5 +15,6 @@ pub mod snowflake;
 pub mod store;
 pub mod time;
 pub mod views;
+pub mod web;
 
 pub use error::Error;

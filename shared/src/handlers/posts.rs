@@ -45,11 +45,21 @@ pub fn create(request: &Request) -> Result<Response, Error> {
     };
 
     let db = db::connect(&config)?;
-    let post = transaction(&*db, |db| {
-        let author = existing(users::lock(db, caller)?)?;
-        posts::insert(db, config.snowflake_node, &author, &new_post)
-    })?;
+    let post = create_post(&config, &*db, caller, &new_post)?;
     http::created(&format!("/api/posts/{}", post.id), &PostView::from(post))
+}
+
+/// Publishes `new_post` by `caller`: 401 if the caller's account is gone.
+pub fn create_post(
+    config: &Config,
+    db: &dyn Db,
+    caller: Id,
+    new_post: &NewPost,
+) -> Result<Post, Error> {
+    transaction(db, |db| {
+        let author = existing(users::lock(db, caller)?)?;
+        posts::insert(db, config.snowflake_node, &author, new_post)
+    })
 }
 
 /// `GET /api/posts/:id`.
@@ -79,11 +89,17 @@ pub fn update(request: &Request) -> Result<Response, Error> {
     };
 
     let db = db::connect(&config)?;
-    let post = transaction(&*db, |db| {
-        let post = authored_post(db, id, caller)?;
-        posts::update(db, post, &changes, now_ms())
-    })?;
+    let post = update_post(&*db, id, caller, &changes)?;
     http::ok(&PostView::from(post))
+}
+
+/// Applies `changes` to post `id`, which must be `caller`'s: 401, 403 or 404
+/// as for the API.
+pub fn update_post(db: &dyn Db, id: Id, caller: Id, changes: &PostChanges) -> Result<Post, Error> {
+    transaction(db, |db| {
+        let post = authored_post(db, id, caller)?;
+        posts::update(db, post, changes, now_ms())
+    })
 }
 
 /// `DELETE /api/posts/:id`: the author only; its comments go too, in the
@@ -93,11 +109,16 @@ pub fn delete(request: &Request) -> Result<Response, Error> {
     let caller = auth::token_user_id(request, &config)?;
     let id = request.path_id("id")?;
     let db = db::connect(&config)?;
-    transaction(&*db, |db| {
+    delete_post(&*db, id, caller)?;
+    Ok(http::no_content())
+}
+
+/// Deletes post `id`, which must be `caller`'s, and its comments.
+pub fn delete_post(db: &dyn Db, id: Id, caller: Id) -> Result<(), Error> {
+    transaction(db, |db| {
         let post = authored_post(db, id, caller)?;
         posts::delete(db, &post)
-    })?;
-    Ok(http::no_content())
+    })
 }
 
 /// Locks post `id` for `caller`: 401 if the caller's account is gone, 404
