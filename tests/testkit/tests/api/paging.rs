@@ -251,7 +251,7 @@ async fn every_list_query_reads_an_index_without_a_full_scan_or_a_filesort() {
     let app = spawn_app().await;
     let (user, post) = seed(&app, 20, 3000, 5000).await;
     let middle = snowflake(300 * 24 * 3600 * 1000 + 15 * 24 * 3600 * 1000, 0);
-    let queries: [(&str, &str, Vec<i64>); 6] = [
+    let queries: [(&str, &str, Vec<i64>); 9] = [
         ("posts page", posts::PAGE_ALL, vec![10, 40]),
         ("posts before", posts::BEFORE_ALL, vec![middle, 11]),
         (
@@ -273,6 +273,18 @@ async fn every_list_query_reads_an_index_without_a_full_scan_or_a_filesort() {
             "comments before",
             comments::BEFORE_FOR_POST,
             vec![post, i64::MAX, 11, post],
+        ),
+        // The website's "Newer" links.
+        ("posts newer", posts::NEWER_ANCHOR_ALL, vec![middle, 10]),
+        (
+            "user posts newer",
+            posts::NEWER_ANCHOR_BY_AUTHOR,
+            vec![user, middle, 10],
+        ),
+        (
+            "comments newer",
+            comments::NEWER_ANCHOR_FOR_POST,
+            vec![post, 0, 10],
         ),
     ];
     let mut db = app.db().await;
