@@ -262,7 +262,7 @@ pub fn post_page(
                 @if let Some(viewer) = viewer {
                     form.stack method="post" action=(Place::PostComments(post.id).href()) {
                         (csrf_field(viewer.csrf))
-                        (textarea_field("Comment", "body", "comment-body", &comment_form.body, 5000, &comment_form.errors, None))
+                        (Field::new("Comment", "body", &comment_form.body, &comment_form.errors).max(5000).textarea())
                         div { button type="submit" { "Post comment" } }
                     }
                 } @else {
@@ -351,26 +351,6 @@ pub fn login_href(next: &str) -> String {
     format!("{}?next={encoded}", Place::Login.href())
 }
 
-fn error_line(id: &str, errors: &FieldErrors, name: &str) -> Markup {
-    html! {
-        @if let Some(message) = errors.get(name) {
-            p.error id=(format!("{id}-error")) { (message) }
-        }
-    }
-}
-
-/// `aria-describedby` for a field with an optional hint and error.
-fn described_by(id: &str, hint: bool, error: bool) -> Option<String> {
-    let mut ids = Vec::new();
-    if hint {
-        ids.push(format!("{id}-hint"));
-    }
-    if error {
-        ids.push(format!("{id}-error"));
-    }
-    (!ids.is_empty()).then(|| ids.join(" "))
-}
-
 /// The kinds of one-line input.
 #[derive(Clone, Copy)]
 enum Input {
@@ -379,57 +359,93 @@ enum Input {
     Url,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn input_field(
-    label: &str,
-    name: &str,
-    id: &str,
-    kind: Input,
-    value: &str,
+/// A form field: its label, name (also its id), value and what to say
+/// about it.
+struct Field<'a> {
+    label: &'a str,
+    name: &'a str,
+    value: &'a str,
+    errors: &'a FieldErrors,
+    hint: Option<&'a str>,
     max: Option<usize>,
-    errors: &FieldErrors,
-    hint: Option<&str>,
-    autocomplete: &str,
-    required: bool,
-) -> Markup {
-    let error = errors.contains_key(name);
-    let kind = match kind {
-        Input::Text => "text",
-        Input::Password => "password",
-        Input::Url => "url",
-    };
-    html! {
-        div.field {
-            label for=(id) { (label) }
-            @if let Some(hint) = hint { p.hint id=(format!("{id}-hint")) { (hint) } }
-            input type=(kind) id=(id) name=(name) value=(value) autocomplete=(autocomplete)
-                maxlength=[max] required[required]
-                aria-invalid=[error.then_some("true")]
-                aria-describedby=[described_by(id, hint.is_some(), error)];
-            (error_line(id, errors, name))
-        }
-    }
 }
 
-fn textarea_field(
-    label: &str,
-    name: &str,
-    id: &str,
-    value: &str,
-    max: usize,
-    errors: &FieldErrors,
-    hint: Option<&str>,
-) -> Markup {
-    let error = errors.contains_key(name);
-    html! {
-        div.field {
-            label for=(id) { (label) }
-            @if let Some(hint) = hint { p.hint id=(format!("{id}-hint")) { (hint) } }
-            textarea id=(id) name=(name) maxlength=(max) rows="6"
-                aria-invalid=[error.then_some("true")]
-                aria-describedby=[described_by(id, hint.is_some(), error)] { (value) }
-            (error_line(id, errors, name))
+impl<'a> Field<'a> {
+    fn new(label: &'a str, name: &'a str, value: &'a str, errors: &'a FieldErrors) -> Self {
+        Self {
+            label,
+            name,
+            value,
+            errors,
+            hint: None,
+            max: None,
         }
+    }
+
+    fn hint(self, hint: &'a str) -> Self {
+        Self {
+            hint: Some(hint),
+            ..self
+        }
+    }
+
+    fn max(self, max: usize) -> Self {
+        Self {
+            max: Some(max),
+            ..self
+        }
+    }
+
+    fn invalid(&self) -> bool {
+        self.errors.contains_key(self.name)
+    }
+
+    /// `aria-describedby`: the hint and the error, if there are any.
+    fn described_by(&self) -> Option<String> {
+        let mut ids = Vec::new();
+        if self.hint.is_some() {
+            ids.push(format!("{}-hint", self.name));
+        }
+        if self.invalid() {
+            ids.push(format!("{}-error", self.name));
+        }
+        (!ids.is_empty()).then(|| ids.join(" "))
+    }
+
+    /// The label and hint above the control, and the error below it.
+    fn around(&self, control: Markup) -> Markup {
+        html! {
+            div.field {
+                label for=(self.name) { (self.label) }
+                @if let Some(hint) = self.hint { p.hint id=(format!("{}-hint", self.name)) { (hint) } }
+                (control)
+                @if let Some(message) = self.errors.get(self.name) {
+                    p.error id=(format!("{}-error", self.name)) { (message) }
+                }
+            }
+        }
+    }
+
+    fn input(&self, kind: Input, autocomplete: &str, required: bool) -> Markup {
+        let kind = match kind {
+            Input::Text => "text",
+            Input::Password => "password",
+            Input::Url => "url",
+        };
+        self.around(html! {
+            input type=(kind) id=(self.name) name=(self.name) value=(self.value)
+                autocomplete=(autocomplete) maxlength=[self.max] required[required]
+                aria-invalid=[self.invalid().then_some("true")]
+                aria-describedby=[self.described_by()];
+        })
+    }
+
+    fn textarea(&self) -> Markup {
+        self.around(html! {
+            textarea id=(self.name) name=(self.name) maxlength=[self.max] rows="6"
+                aria-invalid=[self.invalid().then_some("true")]
+                aria-describedby=[self.described_by()] { (self.value) }
+        })
     }
 }
 
@@ -460,12 +476,15 @@ pub fn signup(header: Header<'_>, csrf: &str, form: &SignupForm) -> Markup {
             form.stack method="post" action=(Place::Signup.href()) {
                 (csrf_field(csrf))
                 (next_field(&form.next))
-                (input_field("Username", "username", "username", Input::Text, &form.username, Some(32), &form.errors,
-                    Some("3 to 32 letters A–Z, digits or underscores."), "username", true))
-                (input_field("Password", "password", "password", Input::Password, "", None, &form.errors,
-                    Some("At least 8 characters."), "new-password", true))
-                (input_field("Display name", "display_name", "display_name", Input::Text, &form.display_name, Some(64),
-                    &form.errors, Some("Optional: how your name is shown."), "name", false))
+                (Field::new("Username", "username", &form.username, &form.errors)
+                    .hint("3 to 32 letters A–Z, digits or underscores.").max(32)
+                    .input(Input::Text, "username", true))
+                (Field::new("Password", "password", "", &form.errors)
+                    .hint("At least 8 characters.")
+                    .input(Input::Password, "new-password", true))
+                (Field::new("Display name", "display_name", &form.display_name, &form.errors)
+                    .hint("Optional: how your name is shown.").max(64)
+                    .input(Input::Text, "name", false))
                 div { button type="submit" { "Sign up" } }
             }
             p { "Already have an account? " a href=(Place::Login.href()) { "Log in instead" } }
@@ -484,10 +503,10 @@ pub fn login(header: Header<'_>, csrf: &str, form: &LoginForm) -> Markup {
             form.stack method="post" action=(Place::Login.href()) {
                 (csrf_field(csrf))
                 (next_field(&form.next))
-                (input_field("Username", "username", "username", Input::Text, &form.username, None, &form.errors,
-                    None, "username", true))
-                (input_field("Password", "password", "password", Input::Password, "", None, &form.errors,
-                    None, "current-password", true))
+                (Field::new("Username", "username", &form.username, &form.errors)
+                    .input(Input::Text, "username", true))
+                (Field::new("Password", "password", "", &form.errors)
+                    .input(Input::Password, "current-password", true))
                 div { button type="submit" { "Log in" } }
             }
             p { "New to Omni? " a href=(Place::Signup.href()) { "Create an account" } }
@@ -509,13 +528,14 @@ pub fn post_form(header: Header<'_>, csrf: &str, editing: Option<Id>, form: &Pos
             (form_alert(&form.errors, None))
             form.stack method="post" action=(action.href()) {
                 (csrf_field(csrf))
-                (input_field("Title", "title", "title", Input::Text, &form.title, Some(200), &form.errors,
-                    None, "off", true))
-                (textarea_field("Description", "description", "description", &form.description, 5000,
-                    &form.errors, Some("Optional: what it is and why you built it.")))
-                (input_field("Write-up URL", "markdown_url", "markdown_url", Input::Url, &form.markdown_url,
-                    Some(2048), &form.errors, Some("An http or https link to the project's markdown write-up."),
-                    "url", true))
+                (Field::new("Title", "title", &form.title, &form.errors).max(200)
+                    .input(Input::Text, "off", true))
+                (Field::new("Description", "description", &form.description, &form.errors)
+                    .hint("Optional: what it is and why you built it.").max(5000)
+                    .textarea())
+                (Field::new("Write-up URL", "markdown_url", &form.markdown_url, &form.errors)
+                    .hint("An http or https link to the project's markdown write-up.").max(2048)
+                    .input(Input::Url, "url", true))
                 div.actions {
                     button type="submit" { (button) }
                     @if let Some(id) = editing { a href=(Place::Post(id).href()) { "Cancel" } }
@@ -540,7 +560,7 @@ pub fn comment_form(
             (form_alert(&form.errors, None))
             form.stack method="post" action=(Place::EditComment(comment.id).href()) {
                 (csrf_field(csrf))
-                (textarea_field("Comment", "body", "comment-body", &form.body, 5000, &form.errors, None))
+                (Field::new("Comment", "body", &form.body, &form.errors).max(5000).textarea())
                 div.actions {
                     button type="submit" { "Save" }
                     a href=(format!("{}#comment-{}", Place::Post(comment.post_id).href(), comment.id)) { "Cancel" }
@@ -560,9 +580,12 @@ pub fn profile_form(header: Header<'_>, csrf: &str, user: &User, form: &ProfileF
             (form_alert(&form.errors, None))
             form.stack method="post" action=(Place::EditProfile.href()) {
                 (csrf_field(csrf))
-                (input_field("Display name", "display_name", "display_name", Input::Text, &form.display_name,
-                    Some(64), &form.errors, Some("Leave empty to be shown by your username."), "name", false))
-                (textarea_field("Bio", "bio", "bio", &form.bio, 500, &form.errors, Some("Up to 500 characters.")))
+                (Field::new("Display name", "display_name", &form.display_name, &form.errors)
+                    .hint("Leave empty to be shown by your username.").max(64)
+                    .input(Input::Text, "name", false))
+                (Field::new("Bio", "bio", &form.bio, &form.errors)
+                    .hint("Up to 500 characters.").max(500)
+                    .textarea())
                 div.actions {
                     button type="submit" { "Save" }
                     a href=(Place::User(user.id).href()) { "Cancel" }

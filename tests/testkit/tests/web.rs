@@ -3,6 +3,9 @@
 //! cookie and follows no redirects, so every status and header is seen.
 //! (The browser tests in tests/browser cover what needs a browser.)
 
+// Test code: a panic is how a helper fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use omni_testkit::{TestApp, spawn_app};
 use reqwest::header::HeaderMap;
 use reqwest::redirect::Policy;
