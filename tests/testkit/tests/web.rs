@@ -6,7 +6,7 @@
 // Test code: a panic is how a helper fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use omni_testkit::{TestApp, spawn_app};
+use omni_testkit::{AppOptions, MariaDb, TestApp, spawn_app, spawn_app_with};
 use reqwest::header::HeaderMap;
 use reqwest::redirect::Policy;
 use serde_json::json;
@@ -554,4 +554,45 @@ async fn a_form_body_that_is_not_urlencoded_is_refused() {
     let page = visitor.send(request).await;
     assert_eq!(page.status, 415);
     assert!(page.body.contains("<h1>"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_database_is_a_503_page_that_says_to_wait_and_reload() {
+    let mut server = MariaDb::start().unwrap();
+    let app = TestApp::spawn_on(&server, AppOptions::default()).await;
+    let mut visitor = Visitor::new(&app);
+    server.stop().unwrap();
+    for path in ["/", "/posts/1", "/users/1"] {
+        let page = visitor.get(path).await;
+        assert_eq!(page.status, 503, "{path}");
+        assert_eq!(page.header("retry-after"), Some("5"));
+        assert_secure_headers(&page);
+        assert!(page.body.contains("<h1>Omni is unavailable</h1>"));
+        assert!(page.body.contains("reload the page"));
+        assert!(!page.body.contains("mysql://"));
+    }
+    // Pages that need no data need no database either.
+    assert_eq!(visitor.get("/nope").await.status, 404);
+    assert_eq!(visitor.get("/login").await.status, 200);
+    server.restart().unwrap();
+    assert_eq!(visitor.get("/").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_configuration_is_a_500_page_that_hides_the_cause() {
+    let app = spawn_app_with(AppOptions {
+        variables: vec![("jwt_secret".into(), "short-secret".into())],
+        ..AppOptions::default()
+    })
+    .await;
+    let page = Visitor::new(&app).get("/").await;
+    assert_eq!(page.status, 500);
+    assert_secure_headers(&page);
+    assert!(page.body.contains("<h1>Something went wrong</h1>"));
+    assert!(!page.body.contains("jwt_secret") && !page.body.contains("short-secret"));
+    assert!(
+        app.logs()
+            .join("\n")
+            .contains("configuration variable `jwt_secret`")
+    );
 }
