@@ -197,11 +197,6 @@ impl<'r> Visit<'r> {
         Ok(visit)
     }
 
-    /// The request.
-    pub fn request(&self) -> &Request {
-        self.request
-    }
-
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
@@ -239,7 +234,9 @@ impl<'r> Visit<'r> {
             .is_some_and(|c| c.starts_with(FORM_KEY_PREFIX));
         if self.viewer.is_none() && !has_form_key {
             let mut key = [0u8; 16];
-            getrandom::fill(&mut key).map_err(|e| Error::internal(anyhow::anyhow!("{e}")))?;
+            getrandom::fill(&mut key).map_err(|e| {
+                Error::internal(anyhow::anyhow!("no randomness for a form key: {e}"))
+            })?;
             let value = format!("{FORM_KEY_PREFIX}{}", hex(&key));
             self.set_cookie = Some(set_cookie(&value, None));
             self.cookie = Some(value);
