@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER = Path(os.environ.get("OMNI_WEB_SERVER", REPO / "target/debug/omni-web-server"))
@@ -41,6 +41,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+# CI shares two cores with other work: wait longer than Playwright's 5 s
+# before calling an expectation failed.
+expect.set_options(timeout=20_000)
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
