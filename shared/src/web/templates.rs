@@ -92,7 +92,7 @@ fn csrf_field(token: &str) -> Markup {
 
 /// The name a person goes by: the display name, or the username if they
 /// gave none.
-pub fn name_of(display_name: &str, username: &str) -> String {
+fn name_of(display_name: &str, username: &str) -> String {
     if display_name.trim().is_empty() {
         username.to_owned()
     } else {
@@ -129,7 +129,7 @@ fn human_date(rfc3339: &str) -> String {
 
 /// Up to `max` characters of `text`, cut at a word where one is near, with
 /// an ellipsis if anything was cut.
-pub fn excerpt(text: &str, max: usize) -> String {
+fn excerpt(text: &str, max: usize) -> String {
     let text = text.trim();
     match text.char_indices().nth(max) {
         None => text.to_owned(),
@@ -147,7 +147,7 @@ pub fn excerpt(text: &str, max: usize) -> String {
 /// `url` if it is an http(s) URL, the only kind ever rendered as a link.
 /// Input validation already refuses anything else; this holds even if a
 /// stored row says otherwise.
-pub fn http_href(url: &str) -> Option<&str> {
+fn http_href(url: &str) -> Option<&str> {
     let scheme = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     (scheme.starts_with("https://") || scheme.starts_with("http://")).then_some(url)
 }
