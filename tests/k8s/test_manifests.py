@@ -2254,7 +2254,7 @@ def test_routing_check_catches_broken_routes(objects, kustomization, spin_manife
         by_name(objs, "SpinApp")["omni-write"]["spec"]["components"].remove("web-projects")
 
     def drop_static_rule(objs):
-        (route,) = of_kind(objs, "HTTPRoute")
+        route = app_route(objs)
         route["spec"]["rules"] = [
             r
             for r in route["spec"]["rules"]
