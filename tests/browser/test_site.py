@@ -234,7 +234,7 @@ def test_the_whole_journey_works_with_javascript_off(browser: Browser, base_url:
     expect(h1(page)).to_have_text("Edit project")
     page.get_by_label("Title").fill(" ")
     page.get_by_role("button", name="Save").click()
-    expect(page.locator("#title-error")).to_have_text("Title must not be blank.")
+    expect(page.locator("#title-error")).to_have_text("Title must contain visible characters.")
     expect(page.get_by_label("Description")).to_have_value("A machine that simulates\nany other machine.")
     page.get_by_label("Title").fill("Universal computing machine")
     page.get_by_role("button", name="Save").click()
