@@ -26,8 +26,8 @@
 //! database and the failure is logged. A request never fails because of the
 //! cache.
 //!
-//! Authenticated requests (an `Authorization` header or a session cookie)
-//! are never cached: they are answered fresh, `Cache-Control: private,
+//! Authenticated requests (an `Authorization` header or the website's
+//! cookie) are never cached: they are answered fresh, `Cache-Control: private,
 //! no-store`.
 
 use sha2::{Digest, Sha256};
@@ -104,13 +104,12 @@ impl Outcome {
     }
 }
 
-/// Whether the request carries credentials, so that its answer may be
-/// personal.
+/// Whether the request carries credentials (a bearer token, or the
+/// website's cookie: a session, or a form key that its forms are signed
+/// with), so that its answer may be personal.
 fn is_authenticated(request: &Request) -> bool {
     request.header("authorization").is_some()
-        || request
-            .header_values("cookie")
-            .any(|cookie| cookie.contains("omni_session="))
+        || crate::web::session::cookie_value(request).is_some()
 }
 
 /// Answers a public GET through the cache: `produce` makes the answer from
@@ -391,7 +390,11 @@ mod tests {
         assert!(is_authenticated(&request(&[("authorization", "Bearer x")])));
         assert!(is_authenticated(&request(&[(
             "cookie",
-            "a=b; omni_session=x"
+            "a=b; __Host-omni=s.x"
+        )])));
+        assert!(is_authenticated(&request(&[(
+            "cookie",
+            "__Host-omni=f.00"
         )])));
         assert!(!is_authenticated(&request(&[("cookie", "theme=dark")])));
         assert!(!is_authenticated(&request(&[])));

@@ -377,7 +377,10 @@ mod tests {
     fn a_post_form_reports_every_bad_field_by_its_label_and_keeps_the_input() {
         let form = Form::parse("title=+++&description=ok&markdown_url=javascript%3Aalert(1)");
         let back = PostForm::validate(&form).unwrap_err();
-        assert_eq!(back.errors["title"], "Title must contain visible characters.");
+        assert_eq!(
+            back.errors["title"],
+            "Title must contain visible characters."
+        );
         assert_eq!(
             back.errors["markdown_url"],
             "Write-up URL must be an absolute http or https URL."

@@ -27,6 +27,7 @@ use spin_sdk::http::{IncomingRequest, Response};
 use crate::error::{Error, RETRY_AFTER_SECONDS};
 use std::time::Instant;
 
+use crate::cache;
 use crate::http::{self, Method, Request};
 use crate::web::session::Visit;
 use crate::web::templates::{Header, Viewer};
@@ -93,6 +94,24 @@ fn with_cookie(visit: &Visit<'_>, mut response: Response) -> Response {
         response.set_header("set-cookie", cookie);
     }
     response
+}
+
+/// A public page through the shared response cache ([`crate::cache`]),
+/// made by `render` when the cache has no current copy: only an anonymous
+/// visitor's pages are cached (with the website's cookie, the page is the
+/// visitor's own and made fresh). `depends_on` are the versions it shows.
+fn cached_page(
+    request: &Request,
+    visit: &Visit<'_>,
+    depends_on: &[&str],
+    render: impl FnOnce() -> Result<Response, Error>,
+) -> Result<Response, Error> {
+    Ok(secure(cache::serve(
+        request,
+        visit.context(),
+        depends_on,
+        render,
+    )?))
 }
 
 /// Sends a logged-out visitor to log in, and back to `next` afterwards.

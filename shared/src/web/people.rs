@@ -2,6 +2,7 @@
 
 use spin_sdk::http::Response;
 
+use crate::cache::versions;
 use crate::error::Error;
 use crate::handlers;
 use crate::http::Request;
@@ -13,7 +14,8 @@ use crate::web::paging::{Cursor, page_of};
 use crate::web::session::Visit;
 use crate::web::templates;
 use crate::web::{
-    Place, Section, Verb, header, login_first, not_found, page, redirect, unanswered, verb,
+    Place, Section, Verb, cached_page, header, login_first, not_found, page, redirect, unanswered,
+    verb,
 };
 
 /// Answers a request for one of this family's places.
@@ -30,21 +32,28 @@ pub fn respond(request: &Request, place: Place) -> Result<Response, Error> {
 fn profile(request: &Request, id: Id) -> Result<Response, Error> {
     let cursor = Cursor::from_request(request)?;
     let visit = Visit::open(request)?;
-    let db = visit.db()?;
-    let user = users::find(db, id)?.ok_or_else(not_found)?;
-    let (listing, pager) = page_of(
-        cursor,
-        &Place::User(id).href(),
-        "",
-        |post: &Post| post.id,
-        |after| posts::newer_anchor_by_author(db, id, after),
-        |before| posts::before_by_author(db, id, before),
-    )?;
-    // Deleted between the two reads.
-    listing.total.ok_or_else(not_found)?;
-    let csrf = visit.csrf()?;
-    let markup = templates::profile(header(&visit, &csrf), &user, &listing.items, &pager);
-    Ok(page(&visit, 200, markup))
+    let depends_on = [
+        &versions::user(id),
+        &versions::user_posts(id),
+        versions::PROFILES,
+    ];
+    cached_page(request, &visit, &depends_on, || {
+        let db = visit.db()?;
+        let user = users::find(db, id)?.ok_or_else(not_found)?;
+        let (listing, pager) = page_of(
+            cursor,
+            &Place::User(id).href(),
+            "",
+            |post: &Post| post.id,
+            |after| posts::newer_anchor_by_author(db, id, after),
+            |before| posts::before_by_author(db, id, before),
+        )?;
+        // Deleted between the two reads.
+        listing.total.ok_or_else(not_found)?;
+        let csrf = visit.csrf()?;
+        let markup = templates::profile(header(&visit, &csrf), &user, &listing.items, &pager);
+        Ok(page(&visit, 200, markup))
+    })
 }
 
 /// `GET /profile/edit`: the logged-in user's profile form.

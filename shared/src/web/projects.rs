@@ -6,6 +6,7 @@
 
 use spin_sdk::http::Response;
 
+use crate::cache::versions;
 use crate::error::Error;
 use crate::handlers;
 use crate::http::Request;
@@ -17,7 +18,8 @@ use crate::web::paging::{Cursor, page_of};
 use crate::web::session::Visit;
 use crate::web::templates;
 use crate::web::{
-    Place, Section, Verb, header, login_first, not_found, page, redirect, unanswered, verb,
+    Place, Section, Verb, cached_page, header, login_first, not_found, page, redirect, unanswered,
+    verb,
 };
 
 /// Answers a request for one of this family's places.
@@ -42,25 +44,35 @@ pub fn respond(request: &Request, place: Place) -> Result<Response, Error> {
 fn home(request: &Request) -> Result<Response, Error> {
     let cursor = Cursor::from_request(request)?;
     let visit = Visit::open(request)?;
-    let db = visit.db()?;
-    let (listing, pager) = page_of(
-        cursor,
-        &Place::Home.href(),
-        "",
-        |post: &Post| post.id,
-        |after| posts::newer_anchor(db, after),
-        |before| posts::before(db, before),
-    )?;
-    let csrf = visit.csrf()?;
-    let markup = templates::home(header(&visit, &csrf), &listing.items, &pager);
-    Ok(page(&visit, 200, markup))
+    cached_page(
+        request,
+        &visit,
+        &[versions::POSTS, versions::PROFILES],
+        || {
+            let db = visit.db()?;
+            let (listing, pager) = page_of(
+                cursor,
+                &Place::Home.href(),
+                "",
+                |post: &Post| post.id,
+                |after| posts::newer_anchor(db, after),
+                |before| posts::before(db, before),
+            )?;
+            let csrf = visit.csrf()?;
+            let markup = templates::home(header(&visit, &csrf), &listing.items, &pager);
+            Ok(page(&visit, 200, markup))
+        },
+    )
 }
 
 /// `GET /posts/{id}`: a project and a page of its comments.
 fn show_post(request: &Request, id: Id) -> Result<Response, Error> {
     let cursor = Cursor::from_request(request)?;
     let visit = Visit::open(request)?;
-    post_page(&visit, id, cursor, &CommentForm::default(), 200)
+    let depends_on = [&versions::post(id), versions::PROFILES];
+    cached_page(request, &visit, &depends_on, || {
+        post_page(&visit, id, cursor, &CommentForm::default(), 200)
+    })
 }
 
 /// The project page, with the comment form as `form` has it.

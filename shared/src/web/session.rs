@@ -44,7 +44,7 @@ const EXPIRED_FORM: &str = "This form has expired, or Omni could not read its co
 const FOREIGN_FORM: &str = "This form was sent from another site, so Omni did not act on it.";
 
 /// The cookie's value, if it is one of Omni's.
-fn cookie_value(request: &Request) -> Option<&str> {
+pub(crate) fn cookie_value(request: &Request) -> Option<&str> {
     request
         .header_values("cookie")
         .flat_map(|header| header.split(';'))

@@ -160,7 +160,13 @@ async fn every_kind_of_response_carries_the_security_headers() {
         home.header("content-type"),
         Some("text/html; charset=utf-8")
     );
-    assert_eq!(home.header("cache-control"), Some("no-store"));
+    // An anonymous visitor's public page may be cached briefly (it has no
+    // form and nothing personal); see the cache tests for the rest.
+    assert_eq!(
+        home.header("cache-control"),
+        Some("public, max-age=5, stale-while-revalidate=30")
+    );
+    assert!(home.header("etag").is_some());
     let not_found = visitor.get("/nope").await;
     assert_eq!(not_found.status, 404);
     let bad_paging = visitor.get("/?before=x").await;
@@ -595,6 +601,9 @@ async fn a_bad_signing_key_is_a_503_page_for_forms_and_never_shows_the_key() {
     assert!(page.body.contains("<h1>Omni is unavailable</h1>"));
     assert!(!page.body.contains("short-secret"));
     let logs = app.logs().join("\n");
-    assert!(logs.contains("configuration variable `jwt_secret`"), "{logs}");
+    assert!(
+        logs.contains("configuration variable `jwt_secret`"),
+        "{logs}"
+    );
     assert!(!logs.contains("short-secret"));
 }
