@@ -461,6 +461,15 @@ impl JsonFields {
     }
 }
 
+/// The values of query parameter `name` among `pairs`, in order.
+pub fn query_values<'a>(pairs: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    pairs
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
 /// Which slice of a list to return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Paging {
@@ -475,13 +484,7 @@ impl Paging {
     /// both at once, or for either given twice.
     pub fn from_request(request: &Request) -> Result<Self, Error> {
         let pairs = request.query_pairs();
-        let values = |name: &str| -> Vec<&str> {
-            pairs
-                .iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-                .collect()
-        };
+        let values = |name: &str| query_values(&pairs, name);
         match (values("page").as_slice(), values("before").as_slice()) {
             ([], []) => Ok(Self::Page(1)),
             ([page], []) => page

@@ -10,7 +10,7 @@
 //! So a list page costs one query, and following "Newer" one more.
 
 use crate::error::Error;
-use crate::http::{PAGE_SIZE, Request};
+use crate::http::{PAGE_SIZE, Request, query_values};
 use crate::snowflake::Id;
 use crate::store::Listing;
 
@@ -30,13 +30,7 @@ impl Cursor {
     /// at once, or for either twice.
     pub fn from_request(request: &Request) -> Result<Self, Error> {
         let pairs = request.query_pairs();
-        let values = |name: &str| -> Vec<&str> {
-            pairs
-                .iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-                .collect()
-        };
+        let values = |name: &str| query_values(&pairs, name);
         let id = |text: &str| {
             text.parse::<Id>()
                 .map_err(|_| Error::BadRequest("That page link is broken.".into()))
