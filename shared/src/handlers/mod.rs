@@ -122,7 +122,9 @@ fn request_hash(request: &Request) -> String {
 /// the created rows, in the same transaction, under the key in `scope` (who
 /// sent it): a retry with the same key and the same request gets the first
 /// answer again, marked `Idempotency-Replayed: true`, and creates nothing;
-/// the same key with another request is a 422.
+/// the same key with another request is a 422. A key whose resource has
+/// since been deleted no longer stands for anything: it is forgotten, and
+/// the request creates anew.
 pub(crate) fn create_once(
     request: &Request,
     db: &dyn Db,
@@ -143,7 +145,10 @@ pub(crate) fn create_once(
                     "was already used for a different request",
                 ));
             }
-            return Ok((stored, true));
+            if idempotency::still_exists(db, &stored.location)? {
+                return Ok((stored, true));
+            }
+            idempotency::forget(db, scope, key)?;
         }
         let created = create(db)?;
         let stored = Stored {

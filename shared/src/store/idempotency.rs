@@ -4,6 +4,7 @@
 
 use crate::db::{Db, DbError, Row};
 use crate::error::Error;
+use crate::snowflake::Id;
 
 /// How long a key is remembered, in milliseconds.
 pub const KEY_LIFETIME_MS: i64 = 24 * 3600 * 1000;
@@ -38,6 +39,37 @@ pub fn find(db: &dyn Db, scope: &str, key: &str, now: i64) -> Result<Option<Stor
         &[scope.into(), key.into(), (now - KEY_LIFETIME_MS).into()],
     )?;
     Ok(rows.first().map(decode).transpose()?)
+}
+
+/// Whether the resource a stored answer's `Location` names still exists:
+/// `/api/users/<id>`, `/api/posts/<id>` or `/api/comments/<id>`.
+pub fn still_exists(db: &dyn Db, location: &str) -> Result<bool, Error> {
+    const USER: &str = "SELECT id FROM users WHERE id = ?";
+    const POST: &str = "SELECT id FROM posts WHERE id = ?";
+    const COMMENT: &str = "SELECT id FROM comments WHERE id = ?";
+    let (kind, id) = location.rsplit_once('/').unwrap_or_default();
+    let sql = match kind {
+        "/api/users" => USER,
+        "/api/posts" => POST,
+        "/api/comments" => COMMENT,
+        _ => {
+            return Err(Error::internal(anyhow::anyhow!(
+                "stored location {location:?}"
+            )));
+        }
+    };
+    let id: Id = id
+        .parse()
+        .map_err(|_| Error::internal(anyhow::anyhow!("stored location {location:?}")))?;
+    Ok(!db.query(sql, &[id.into()])?.is_empty())
+}
+
+const FORGET: &str = "DELETE FROM idempotency_keys WHERE scope = ? AND idem_key = ?";
+
+/// Forgets `key` in `scope`.
+pub fn forget(db: &dyn Db, scope: &str, key: &str) -> Result<(), Error> {
+    db.execute(FORGET, &[scope.into(), key.into()])?;
+    Ok(())
 }
 
 const EXPIRE: &str = "DELETE FROM idempotency_keys WHERE created_at < ?";

@@ -48,6 +48,21 @@ async fn a_retried_create_with_the_same_key_returns_the_first_answer_and_creates
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_key_whose_resource_was_deleted_creates_anew() {
+    let app = spawn_app().await;
+    let ada = app.create_user("ada").await;
+    let first = keyed_post(&app, &ada, "key-1", &post_body("Engine")).await;
+    let location = first.header("location").unwrap().to_owned();
+    assert_eq!(app.delete(&location, Some(&ada.token)).await.status, 204);
+    let again = keyed_post(&app, &ada, "key-1", &post_body("Engine")).await;
+    assert_eq!(again.status, 201);
+    assert_eq!(again.header("idempotency-replayed"), None);
+    assert_ne!(again.header("location"), Some(location.as_str()));
+    let created = again.header("location").unwrap();
+    assert_eq!(app.get(created, None).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_same_key_with_another_body_is_a_422_and_keys_belong_to_their_user() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
