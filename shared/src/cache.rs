@@ -5,8 +5,8 @@
 //! **Correctness: version keys.** Every cached response depends on a few
 //! version keys that can be named from the request alone (for example a
 //! post and its comments depend on `v:post:<id>` and `v:profiles`). A read
-//! fetches those versions first, in one batch, then looks for an entry made
-//! under exactly those versions. A write bumps the versions of what it
+//! fetches those versions first (a `get` each, see [`Kv::get_many`]), then
+//! looks for an entry made under exactly those versions. A write bumps the versions of what it
 //! changed, after its transaction commits and before it answers. So the
 //! writer's next read, and everyone's, misses the old entry at once; and
 //! since versions are read before the database is, an entry can never be

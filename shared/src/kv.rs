@@ -6,7 +6,7 @@
 //! Spin's store has no expiry, so whoever writes a key also bounds how many
 //! such keys can exist.
 
-use spin_sdk::wit::wasi::keyvalue::{atomics, batch, store};
+use spin_sdk::wit::wasi::keyvalue::{atomics, store};
 
 /// The label of the store, as granted by `key_value_stores` in `spin.toml`.
 const STORE: &str = "default";
@@ -54,20 +54,14 @@ impl Kv {
         Ok(self.bucket.get(key)?)
     }
 
-    /// The values of `keys`, in order, in one round trip.
+    /// The values of `keys`, in order, one `get` each. Not
+    /// `wasi:keyvalue/batch.get-many`: Spin 3.6.3's Redis store answers it
+    /// with `KEYS <keys…>` instead of `MGET`
+    /// (crates/key-value-redis/src/store.rs), which Redis refuses for two
+    /// keys or more and which never returns values, so on SpinKube every
+    /// batch read fails.
     pub fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
-        let owned: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
-        let mut found = batch::get_many(&self.bucket, &owned)?;
-        // A store may leave out missing keys, or answer in its own order.
-        Ok(keys
-            .iter()
-            .map(|key| {
-                found
-                    .iter_mut()
-                    .find(|(k, _)| k == key)
-                    .and_then(|(_, value)| value.take())
-            })
-            .collect())
+        keys.iter().map(|key| self.get(key)).collect()
     }
 
     /// Sets `key` to `value`.

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod cache_on_redis;
 mod comments;
 mod document;
 mod health;
