@@ -6,11 +6,11 @@
 //! version keys that can be named from the request alone (for example a
 //! post and its comments depend on `v:post:<id>` and `v:profiles`). A read
 //! fetches those versions first (a `get` each, see [`Kv::get_many`]), then
-//! looks for an entry made under exactly those versions. A write bumps the versions of what it
-//! changed, after its transaction commits and before it answers. So the
-//! writer's next read, and everyone's, misses the old entry at once; and
-//! since versions are read before the database is, an entry can never be
-//! stored under versions newer than its data.
+//! looks for an entry made under exactly those versions. A write bumps the
+//! versions of what it changed, after its transaction commits and before it
+//! answers. So the writer's next read, and everyone's, misses the old entry
+//! at once; and since versions are read before the database is, an entry
+//! can never be stored under versions newer than its data.
 //!
 //! **Staleness bound: 2 s.** Entries carry their own expiry (Spin's store
 //! has none): [`ENTRY_TTL_MS`]. That bounds how long a change can stay
