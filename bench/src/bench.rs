@@ -32,7 +32,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::contention::{self, Contended};
-use crate::load::{self, Call, MakeCall, Measured, Pace};
+use crate::load::{self, Call, MakeCall, Measured, Outcome, Pace};
 use crate::reads::{self, Read, ReadFigures, Variant};
 use crate::{now_ms, seed, write_json};
 
@@ -80,8 +80,22 @@ impl Bench {
         &self.client
     }
 
-    /// Sends a run and summarises it, with the SQL statements `component`
-    /// ran meanwhile.
+    /// Sends a run; what it saw, and the SQL statements `component` ran
+    /// meanwhile.
+    pub async fn outcome(
+        &self,
+        component: &str,
+        clients: usize,
+        pace: Pace,
+        make: &MakeCall,
+    ) -> (Outcome, u64) {
+        let stats = self.app.host().stats();
+        let before = stats.component(component).statements;
+        let outcome = load::run(&self.client, &self.app.url(), clients, pace, make).await;
+        (outcome, stats.component(component).statements - before)
+    }
+
+    /// Sends a run and summarises it.
     pub async fn run(
         &self,
         name: &str,
@@ -90,10 +104,7 @@ impl Bench {
         pace: Pace,
         make: &MakeCall,
     ) -> Measured {
-        let stats = self.app.host().stats();
-        let before = stats.component(component).statements;
-        let outcome = load::run(&self.client, &self.app.url(), clients, pace, make).await;
-        let statements = stats.component(component).statements - before;
+        let (outcome, statements) = self.outcome(component, clients, pace, make).await;
         Measured::of(name, clients, &outcome, statements)
     }
 
@@ -435,49 +446,80 @@ async fn writes(
     measured
 }
 
-/// Restarts MariaDB with each thread handling in turn and measures
-/// `/readyz` and an uncached `read` at 8 and 64 clients. Leaves the server
-/// running with the thread pool.
+/// Restarts MariaDB with each thread handling in turn, twice over, and
+/// measures `/readyz` and an uncached `read` at 8 and 64 clients after each
+/// restart. Leaves the server running with the thread pool.
 async fn thread_pool(
     bench: &Bench,
     server: &mut MariaDb,
     read: &Read,
     requests: usize,
 ) -> anyhow::Result<Vec<ThreadMode>> {
-    let modes: [(&'static str, &[&str]); 2] = [
+    const MODES: [(&str, &[&str]); 2] = [
         ("one-thread-per-connection", &[]),
         ("pool-of-threads", &["--thread-handling=pool-of-threads"]),
     ];
-    let mut figures = Vec::new();
-    for (mode, args) in modes {
-        server.stop()?;
-        server.restart_with(args)?;
-        eprintln!(" {mode}:");
-        let mut runs = Vec::new();
-        for clients in [CONCURRENCY, 64] {
-            let readyz: MakeCall = Arc::new(|_| Call::get("/readyz"));
-            runs.push(
-                bench
-                    .warm_and_run(
-                        &format!("GET /readyz, {clients} clients"),
-                        "health",
-                        clients,
-                        requests,
-                        readyz,
-                    )
-                    .await,
-            );
-            let mut uncached =
-                reads::measure(bench, read, Variant::Uncached, requests, clients).await;
-            uncached.name = format!("{}, {clients} clients", uncached.name);
-            runs.push(uncached);
+    const ROUNDS: usize = 2;
+    let runs: Vec<(String, &str, usize, Option<Variant>)> = [CONCURRENCY, 64]
+        .into_iter()
+        .flat_map(|clients| {
+            [
+                (
+                    format!("GET /readyz, {clients} clients"),
+                    "health",
+                    clients,
+                    None,
+                ),
+                (
+                    format!("{} uncached, {clients} clients", read.name),
+                    read.component,
+                    clients,
+                    Some(Variant::Uncached),
+                ),
+            ]
+        })
+        .collect();
+    let mut seen: Vec<Vec<(Outcome, u64)>> = MODES
+        .iter()
+        .map(|_| runs.iter().map(|_| Default::default()).collect())
+        .collect();
+    for _ in 0..ROUNDS {
+        for ((mode, args), seen) in MODES.iter().zip(&mut seen) {
+            server.stop()?;
+            server.restart_with(args)?;
+            eprintln!("  MariaDB restarted, {mode}");
+            for ((_, component, clients, variant), (outcome, statements)) in runs.iter().zip(seen) {
+                let make: MakeCall = match variant {
+                    Some(variant) => reads::make(bench, read, *variant),
+                    None => Arc::new(|_| Call::get("/readyz")),
+                };
+                let warm_up = Pace::Total((requests / 10).max(20));
+                bench.outcome(component, *clients, warm_up, &make).await;
+                let (part, part_statements) = bench
+                    .outcome(component, *clients, Pace::Total(requests / ROUNDS), &make)
+                    .await;
+                outcome.absorb(part);
+                *statements += part_statements;
+            }
         }
-        figures.push(ThreadMode {
-            thread_handling: mode,
-            runs,
-        });
     }
-    Ok(figures)
+    Ok(MODES
+        .iter()
+        .zip(seen)
+        .map(|((mode, _), seen)| ThreadMode {
+            thread_handling: mode,
+            runs: runs
+                .iter()
+                .zip(seen)
+                .map(|((name, _, clients, _), (outcome, statements))| {
+                    let measured =
+                        Measured::of(&format!("{name}, {mode}"), *clients, &outcome, statements);
+                    eprintln!("  {}", measured.line());
+                    measured
+                })
+                .collect(),
+        })
+        .collect())
 }
 
 fn components(bench: &Bench) -> anyhow::Result<Vec<ComponentFigures>> {

@@ -237,9 +237,12 @@ async fn delete_plans(api: &Api, each: usize) -> anyhow::Result<Vec<Vec<Call>>> 
     for (i, plan) in plans.iter_mut().enumerate() {
         for round in 1..CLIENTS {
             let j = i ^ round;
-            for k in 0..each {
-                let (author, owner) = if k % 2 == 0 { (j, i) } else { (i, j) };
-                plan.push(delete(&users[i], &comments[&(author, owner)][k]));
+            // Even-numbered: j's comments on i's post; odd: i's on j's.
+            let on_mine = comments[&(j, i)].iter().step_by(2);
+            let on_theirs = comments[&(i, j)].iter().skip(1).step_by(2);
+            for (mine, theirs) in on_mine.zip(on_theirs) {
+                plan.push(delete(&users[i], mine));
+                plan.push(delete(&users[i], theirs));
             }
         }
     }

@@ -122,6 +122,20 @@ impl Outcome {
                 .sum::<usize>()
     }
 
+    /// Adds `other`'s requests, counts and time to these.
+    pub fn absorb(&mut self, other: Outcome) {
+        self.latencies.extend(other.latencies);
+        self.latencies.sort_unstable();
+        self.transport_errors += other.transport_errors;
+        for (status, n) in other.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+        for (outcome, n) in other.cache {
+            *self.cache.entry(outcome).or_default() += n;
+        }
+        self.elapsed += other.elapsed;
+    }
+
     /// Responses with `status`.
     pub fn status(&self, status: u16) -> usize {
         self.statuses.get(&status).copied().unwrap_or(0)
@@ -191,17 +205,9 @@ pub async fn run(
         let seen = worker
             .await
             .unwrap_or_else(|e| panic!("a load worker failed: {e}"));
-        all.latencies.extend(seen.latencies);
-        all.transport_errors += seen.transport_errors;
-        for (status, n) in seen.statuses {
-            *all.statuses.entry(status).or_default() += n;
-        }
-        for (outcome, n) in seen.cache {
-            *all.cache.entry(outcome).or_default() += n;
-        }
+        all.absorb(seen);
     }
     all.elapsed = started.elapsed();
-    all.latencies.sort_unstable();
     all
 }
 

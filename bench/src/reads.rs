@@ -13,13 +13,20 @@
 //!   each entry's 2 s expiry are hits;
 //! - **mixed**: a realistic hit ratio: every 20th request is a cold one,
 //!   the rest hot, so about 95 % hits.
+//!
+//! The four take turns, in rounds, so that other work on the machine
+//! weighs on them alike.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
 use crate::bench::Bench;
-use crate::load::{Call, MakeCall, Measured, Pace};
+use crate::load::{Call, MakeCall, Measured, Outcome, Pace};
+
+/// Rounds of the four variants.
+const ROUNDS: usize = 3;
 
 /// A public read.
 #[derive(Clone, Debug)]
@@ -78,59 +85,63 @@ fn call(read: &Read, variant: Variant, run: usize, index: usize, token: &str) ->
         }
         Variant::Cold => cold(),
         Variant::Hot => Call::get(&read.path),
-        Variant::Mixed if index % 20 == 0 => cold(),
+        Variant::Mixed if index.is_multiple_of(20) => cold(),
         Variant::Mixed => Call::get(&read.path),
     }
 }
 
-/// Measures `read` in `variant`, after a warm-up of a tenth as many
-/// requests (which also fills the cache for hot reads).
-pub async fn measure(
-    bench: &Bench,
-    read: &Read,
-    variant: Variant,
-    requests: usize,
-    clients: usize,
-) -> Measured {
-    let token = bench.token().to_owned();
-    let name = format!("{} {}", read.name, variant.label());
-    // Every run's cold requests are its own: none may find an entry that
-    // an earlier run stored.
+/// Every run's cold requests are its own: none may find an entry that an
+/// earlier run stored.
+pub fn make(bench: &Bench, read: &Read, variant: Variant) -> MakeCall {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
-    let make = || -> MakeCall {
-        let (read, token) = (read.clone(), token.clone());
-        let run = RUNS.fetch_add(1, Ordering::Relaxed);
-        std::sync::Arc::new(move |slot| call(&read, variant, run, slot.index, &token))
-    };
-    let warm_up = (requests / 10).max(20);
-    bench
-        .run(
-            &name,
-            read.component,
-            clients,
-            Pace::Total(warm_up),
-            &make(),
-        )
-        .await;
-    let measured = bench
-        .run(
-            &name,
-            read.component,
-            clients,
-            Pace::Total(requests),
-            &make(),
-        )
-        .await;
-    eprintln!("  {}", measured.line());
-    measured
+    let (read, token) = (read.clone(), bench.token().to_owned());
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
+    Arc::new(move |slot| call(&read, variant, run, slot.index, &token))
 }
 
-/// Measures `read` four ways.
+fn name(read: &Read, variant: Variant) -> String {
+    format!("{} {}", read.name, variant.label())
+}
+
+/// Measures `read` four ways, in [`ROUNDS`] rounds of a third of the
+/// requests each, the variants taking turns: whatever else the machine is
+/// doing then weighs on all four alike.
 pub async fn figures(bench: &Bench, read: &Read, requests: usize, clients: usize) -> ReadFigures {
-    let uncached = measure(bench, read, Variant::Uncached, requests, clients).await;
-    let cold = measure(bench, read, Variant::Cold, requests, clients).await;
-    let hot = measure(bench, read, Variant::Hot, requests, clients).await;
-    let mixed = measure(bench, read, Variant::Mixed, requests, clients).await;
+    const VARIANTS: [Variant; 4] = [
+        Variant::Uncached,
+        Variant::Cold,
+        Variant::Hot,
+        Variant::Mixed,
+    ];
+    let mut seen: [(Outcome, u64); 4] = Default::default();
+    for round in 0..ROUNDS {
+        for (variant, (outcome, statements)) in VARIANTS.into_iter().zip(&mut seen) {
+            let component = read.component;
+            if round == 0 {
+                let warm_up = Pace::Total((requests / 10).max(20));
+                bench
+                    .outcome(component, clients, warm_up, &make(bench, read, variant))
+                    .await;
+            }
+            let pace = Pace::Total(requests / ROUNDS);
+            let (part, part_statements) = bench
+                .outcome(component, clients, pace, &make(bench, read, variant))
+                .await;
+            outcome.absorb(part);
+            *statements += part_statements;
+        }
+    }
+    let [uncached, cold, hot, mixed] = seen;
+    let summary = |variant, (outcome, statements): (Outcome, u64)| {
+        let measured = Measured::of(&name(read, variant), clients, &outcome, statements);
+        eprintln!("  {}", measured.line());
+        measured
+    };
+    let (uncached, cold) = (
+        summary(Variant::Uncached, uncached),
+        summary(Variant::Cold, cold),
+    );
+    let (hot, mixed) = (summary(Variant::Hot, hot), summary(Variant::Mixed, mixed));
     ReadFigures {
         scenario: read.name.to_owned(),
         hot_over_uncached: hot.requests_per_second / uncached.requests_per_second,

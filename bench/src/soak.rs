@@ -1213,3 +1213,45 @@ fn print(report: &SoakReport) {
     }
     println!("\nsoak {}", if report.passed { "passed" } else { "FAILED" });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delete_counts_once_it_is_answered_and_may_count_if_it_is_not() {
+        assert_eq!(Deleted::No.after(Some(204)), Deleted::Yes);
+        assert_eq!(Deleted::No.after(Some(404)), Deleted::Yes);
+        assert_eq!(Deleted::No.after(Some(503)), Deleted::Maybe);
+        assert_eq!(Deleted::No.after(None), Deleted::Maybe);
+        assert_eq!(Deleted::Maybe.after(Some(204)), Deleted::Yes);
+        assert_eq!(Deleted::Yes.after(Some(503)), Deleted::Yes);
+        assert_eq!(Deleted::No.after(Some(403)), Deleted::No);
+    }
+
+    #[test]
+    fn a_resource_must_read_back_as_the_run_left_it() {
+        let allowed = ["a".to_owned(), "b".to_owned()];
+        assert_eq!(present("p", Deleted::No, 200, Some("b"), &allowed), None);
+        assert_eq!(present("p", Deleted::Maybe, 404, None, &allowed), None);
+        assert_eq!(present("p", Deleted::Maybe, 200, Some("a"), &allowed), None);
+        assert_eq!(present("p", Deleted::Yes, 404, None, &allowed), None);
+        for broken in [
+            present("p", Deleted::No, 404, None, &allowed),
+            present("p", Deleted::Yes, 200, Some("a"), &allowed),
+            present("p", Deleted::No, 200, Some("c"), &allowed),
+            present("p", Deleted::No, 503, None, &allowed),
+        ] {
+            assert!(broken.is_some());
+        }
+    }
+
+    #[test]
+    fn the_random_numbers_repeat_per_seed_and_stay_below_the_bound() {
+        let (mut a, mut b) = (Rng(7), Rng(7));
+        let picks: Vec<usize> = (0..100).map(|_| a.below(10)).collect();
+        assert_eq!(picks, (0..100).map(|_| b.below(10)).collect::<Vec<_>>());
+        assert!(picks.iter().all(|n| *n < 10));
+        assert!((0..10).all(|n| picks.contains(&n)));
+    }
+}
