@@ -5,12 +5,12 @@
 //! **Correctness: version keys.** Every cached response depends on a few
 //! version keys that can be named from the request alone (for example a
 //! post and its comments depend on `v:post:<id>` and `v:profiles`). A read
-//! fetches those versions first (a `get` each, see [`Kv::get_many`]), then
-//! looks for an entry made under exactly those versions. A write bumps the
-//! versions of what it changed, after its transaction commits and before it
-//! answers. So the writer's next read, and everyone's, misses the old entry
-//! at once; and since versions are read before the database is, an entry
-//! can never be stored under versions newer than its data.
+//! fetches those versions first, then looks for an entry made
+//! under exactly those versions. A write bumps the versions of what it
+//! changed, after its transaction commits and before it answers. So the
+//! writer's next read, and everyone's, misses the old entry at once; and
+//! since versions are read before the database is, an entry can never be
+//! stored under versions newer than its data.
 //!
 //! **Staleness bound: 2 s.** Entries carry their own expiry (Spin's store
 //! has none): [`ENTRY_TTL_MS`]. That bounds how long a change can stay
@@ -26,8 +26,8 @@
 //! database and the failure is logged. A request never fails because of the
 //! cache.
 //!
-//! Authenticated requests (an `Authorization` header or a session cookie)
-//! are never cached: they are answered fresh, `Cache-Control: private,
+//! Authenticated requests (an `Authorization` header or the website's
+//! cookie) are never cached: they are answered fresh, `Cache-Control: private,
 //! no-store`.
 
 use sha2::{Digest, Sha256};
@@ -104,13 +104,12 @@ impl Outcome {
     }
 }
 
-/// Whether the request carries credentials, so that its answer may be
-/// personal.
+/// Whether the request carries credentials (a bearer token, or the
+/// website's cookie: a session, or a form key that its forms are signed
+/// with), so that its answer may be personal.
 fn is_authenticated(request: &Request) -> bool {
     request.header("authorization").is_some()
-        || request
-            .header_values("cookie")
-            .any(|cookie| cookie.contains("omni_session="))
+        || crate::web::session::cookie_value(request).is_some()
 }
 
 /// Answers a public GET through the cache: `produce` makes the answer from
@@ -192,10 +191,11 @@ struct Cached<'a> {
 
 impl<'a> Cached<'a> {
     fn new(request: &Request, kv: &'a Kv, depends_on: &[&str]) -> Result<Self, KvError> {
-        let versions = kv.get_many(depends_on)?;
         let mut hash = Sha256::new();
         hash.update(request.path_and_query().as_bytes());
-        for (key, version) in depends_on.iter().zip(&versions) {
+        // One `get` each: Spin's Redis store cannot batch them (see `kv`).
+        for key in depends_on {
+            let version = kv.get(key)?;
             hash.update(b"\n");
             hash.update(key.as_bytes());
             hash.update(b"=");
@@ -390,7 +390,11 @@ mod tests {
         assert!(is_authenticated(&request(&[("authorization", "Bearer x")])));
         assert!(is_authenticated(&request(&[(
             "cookie",
-            "a=b; omni_session=x"
+            "a=b; __Host-omni=s.x"
+        )])));
+        assert!(is_authenticated(&request(&[(
+            "cookie",
+            "__Host-omni=f.00"
         )])));
         assert!(!is_authenticated(&request(&[("cookie", "theme=dark")])));
         assert!(!is_authenticated(&request(&[])));

@@ -14,7 +14,7 @@ use spin_sdk::http::{IntoResponse, Response};
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
 /// Seconds a client should wait before retrying after a 503.
-const RETRY_AFTER_SECONDS: &str = "5";
+pub const RETRY_AFTER_SECONDS: &str = "5";
 
 /// Every way an Omni request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +103,7 @@ impl Error {
 
     /// What the client is told in `detail`: specific for client errors,
     /// generic for server errors.
-    fn detail(&self) -> String {
+    pub fn detail(&self) -> String {
         match self {
             Self::BadRequest(d)
             | Self::Unauthorized(d)

@@ -38,7 +38,7 @@ pub async fn serve(incoming: IncomingRequest, component: &str, routes: Routes<'_
     // A method that is not even a valid token cannot be in the table.
     let method = Method::from_bytes(incoming.method().to_string().as_bytes()).ok();
     let result = match find_handler(method.as_ref(), routes) {
-        Ok((method, handler)) => match Request::read(incoming, method).await {
+        Ok((method, handler)) => match Request::read(incoming, method, MAX_BODY_BYTES).await {
             Ok(request) => handler(&request),
             Err(error) => Err(error),
         },
@@ -70,11 +70,27 @@ pub fn respond(
     started: Instant,
     result: Result<Response, Error>,
 ) -> Response {
-    let (error, cause) = match &result {
-        Err(error) => (Some(error.kind()), error.cause()),
-        Ok(_) => (None, None),
-    };
+    let failure = result
+        .as_ref()
+        .err()
+        .map(|error| (error.kind(), error.cause()));
     let response = finish(result.into_response());
+    log_request(component, route, method, started, &response, failure);
+    response
+}
+
+/// Logs a request as one JSON line (see [`respond`]); `failure` is the
+/// error's kind and, for a 5xx, its cause.
+pub fn log_request(
+    component: &str,
+    route: &str,
+    method: Option<&Method>,
+    started: Instant,
+    response: &Response,
+    failure: Option<(&'static str, Option<String>)>,
+) {
+    let (error, cause) = failure.unzip();
+    let cause = cause.flatten();
     let status = *response.status();
     let cache = response
         .header("x-cache")
@@ -103,7 +119,6 @@ pub fn respond(
             ("cause", cause.into()),
         ],
     );
-    response
 }
 
 /// Adds what every response carries: `X-Content-Type-Options: nosniff`,
@@ -169,7 +184,12 @@ impl Request {
         }
     }
 
-    async fn read(incoming: IncomingRequest, method: Method) -> Result<Self, Error> {
+    /// Reads `incoming` whole: 413 for a body over `limit` bytes.
+    pub(crate) async fn read(
+        incoming: IncomingRequest,
+        method: Method,
+        limit: usize,
+    ) -> Result<Self, Error> {
         let path_with_query = incoming.path_with_query().unwrap_or_else(|| "/".into());
         let headers: Vec<(String, String)> = incoming
             .headers()
@@ -181,10 +201,8 @@ impl Request {
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
             .and_then(|(_, value)| value.trim().parse::<u64>().ok());
-        if declared_length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-            return Err(Error::PayloadTooLarge {
-                limit: MAX_BODY_BYTES,
-            });
+        if declared_length.is_some_and(|n| n > limit as u64) {
+            return Err(Error::PayloadTooLarge { limit });
         }
         // Read in chunks and stop as soon as the limit is passed, so an
         // endless body costs at most the limit in memory.
@@ -193,10 +211,8 @@ impl Request {
         while let Some(chunk) = stream.next().await {
             let chunk =
                 chunk.map_err(|e| Error::BadRequest(format!("could not read the body: {e}")))?;
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(Error::PayloadTooLarge {
-                    limit: MAX_BODY_BYTES,
-                });
+            if body.len() + chunk.len() > limit {
+                return Err(Error::PayloadTooLarge { limit });
             }
             body.extend_from_slice(&chunk);
         }
@@ -232,8 +248,8 @@ impl Request {
         self.header_values(name).next()
     }
 
-    /// Every value of header `name` (any case), in the order received.
-    pub fn header_values(&self, name: &str) -> impl Iterator<Item = &str> {
+    /// Every value of header `name` (any case), in order.
+    pub fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> {
         let name = name.to_ascii_lowercase();
         self.headers
             .iter()
@@ -340,8 +356,9 @@ impl Request {
     }
 }
 
-/// Decodes `%XX` escapes and `+` (as a space); invalid escapes stay as they are.
-fn percent_decode(text: &str) -> String {
+/// Decodes `%XX` escapes and `+` (as a space); invalid escapes stay as they
+/// are. Query strings and HTML form bodies are encoded alike.
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let hex = |b: u8| char::from(b).to_digit(16);
     let mut out = Vec::with_capacity(bytes.len());
@@ -444,6 +461,15 @@ impl JsonFields {
     }
 }
 
+/// The values of query parameter `name` among `pairs`, in order.
+pub fn query_values<'a>(pairs: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    pairs
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
 /// Which slice of a list to return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Paging {
@@ -458,13 +484,7 @@ impl Paging {
     /// both at once, or for either given twice.
     pub fn from_request(request: &Request) -> Result<Self, Error> {
         let pairs = request.query_pairs();
-        let values = |name: &str| -> Vec<&str> {
-            pairs
-                .iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-                .collect()
-        };
+        let values = |name: &str| query_values(&pairs, name);
         match (values("page").as_slice(), values("before").as_slice()) {
             ([], []) => Ok(Self::Page(1)),
             ([page], []) => page

@@ -5,6 +5,13 @@
 //!
 //! Spin's store has no expiry, so whoever writes a key also bounds how many
 //! such keys can exist.
+//!
+//! Only `get`, `set`, `delete` and `increment` are used. Spin 3.6.3's Redis
+//! store sends `KEYS` for `wasi:keyvalue/batch.get-many`, which fails for
+//! several keys and panics the request for one that exists; its
+//! compare-and-swap always reports a conflict (it sends `UNWATCH <key>`).
+//! And a counter must only ever be written by `increment`: Spin's SQLite
+//! store panics incrementing a value that is not 8 bytes.
 
 use spin_sdk::wit::wasi::keyvalue::{atomics, store};
 
@@ -52,16 +59,6 @@ impl Kv {
     /// The value of `key`, if any.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         Ok(self.bucket.get(key)?)
-    }
-
-    /// The values of `keys`, in order, one `get` each. Not
-    /// `wasi:keyvalue/batch.get-many`: Spin 3.6.3's Redis store answers it
-    /// with `KEYS <keys…>` instead of `MGET`
-    /// (crates/key-value-redis/src/store.rs), which Redis refuses for two
-    /// keys or more and which never returns values, so on SpinKube every
-    /// batch read fails.
-    pub fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
-        keys.iter().map(|key| self.get(key)).collect()
     }
 
     /// Sets `key` to `value`.

@@ -20,6 +20,7 @@ pub mod snowflake;
 pub mod store;
 pub mod time;
 pub mod views;
+pub mod web;
 
 pub use context::Context;
 pub use error::Error;

@@ -77,6 +77,10 @@ pub enum IdError {
 }
 
 impl Id {
+    /// The largest id: every id is at most this, so `?before=` it lists
+    /// from the newest.
+    pub const MAX: Id = Id(i64::MAX);
+
     /// Builds an id from Unix milliseconds, a node and a sequence number
     /// (only its low 12 bits are used).
     pub fn from_parts(unix_ms: i64, node: NodeId, sequence: u16) -> Result<Self, IdError> {

@@ -81,14 +81,28 @@ SERVED_METHODS = {
     "health": {"GET"},
     "openapi": {"GET"},
     "not-found": set(ALL_METHODS),
+    "web-projects": {"GET", "POST"},
+    "web-people": {"GET", "POST"},
+    "web-account": {"GET", "POST"},
+    "web-static": {"GET"},
+    "web-not-found": set(ALL_METHODS),
 }
-CATCH_ALL_COMPONENTS = {"not-found"}
+CATCH_ALL_COMPONENTS = {"not-found", "web-not-found"}
 
 # Paths no spin.toml route names exactly. Each must still reach a SpinApp
-# that holds the component Spin would pick (here: the not-found catch-all, or
-# Spin's own 404 for paths outside /api).
+# that holds the component Spin would pick (here: a not-found catch-all, or
+# a component whose route pattern matches more than it serves).
 EXTRA_PATHS = (
     "/",
+    "/nope",
+    "/static",
+    "/static/style.css",
+    "/staticx",
+    "/posts",
+    "/posts/123/x",
+    "/users/123/edit",
+    "/profile",
+    "/login/extra",
     "/api",
     "/api/users",
     "/api/usersx",
@@ -2132,7 +2146,12 @@ def test_spin_route_matcher_follows_spins_precedence(spin_manifest):
     assert spin_pick(routes, "/api/login/") == "login"
     assert spin_pick(routes, "/api") == "not-found"
     assert spin_pick(routes, "/readyz") == "health"
-    assert spin_pick(routes, "/nope") is None
+    assert spin_pick(routes, "/nope") == "web-not-found"
+    assert spin_pick(routes, "/") == "web-projects"
+    assert spin_pick(routes, "/posts/123/comments") == "web-projects"
+    assert spin_pick(routes, "/static/style.0123.css") == "web-static"
+    assert spin_pick(routes, "/static") == "web-static"
+    assert spin_pick(routes, "/api/nope") == "not-found"
     assert spin_pick(routes, "/api/posts/123", {"posts", "not-found"}) == "not-found"
 
 
@@ -2158,6 +2177,23 @@ def test_served_methods_go_where_expected(objects, kustomization):
         ("PUT", "/api/openapi.json"): "omni-read",
         ("GET", "/healthz"): "omni-read",
         ("POST", "/api/nope"): "omni-write",
+        # The website: pages are reads, forms are writes, accounts are auth.
+        ("GET", "/"): "omni-read",
+        ("GET", "/posts/123"): "omni-read",
+        ("GET", "/new"): "omni-read",
+        ("POST", "/new"): "omni-write",
+        ("POST", "/posts/123/comments"): "omni-write",
+        ("POST", "/comments/123/delete"): "omni-write",
+        ("GET", "/users/123"): "omni-read",
+        ("POST", "/profile/edit"): "omni-write",
+        ("GET", "/login"): "omni-read",
+        ("POST", "/login"): "omni-auth",
+        ("GET", "/signup/"): "omni-read",
+        ("POST", "/signup"): "omni-auth",
+        ("POST", "/logout"): "omni-auth",
+        ("POST", "/static/style.css"): "omni-read",
+        ("GET", "/nope"): "omni-read",
+        ("POST", "/nope"): "omni-write",
     }
     for (method, path), app in expect.items():
         assert route_request(objects, kustomization, method, path)[0] == app, f"{method} {path}"
@@ -2210,6 +2246,24 @@ def test_routing_check_catches_broken_routes(objects, kustomization, spin_manife
     assert any("/healthz" in p for p in mutated(write_loses_health))
     assert any("not the KEDA interceptor" in p for p in mutated(bypass_interceptor))
     assert any("matches 2 InterceptorRoutes" in p for p in mutated(ambiguous_host))
+
+    def auth_loses_web_account(objs):
+        by_name(objs, "SpinApp")["omni-auth"]["spec"]["components"].remove("web-account")
+
+    def write_loses_web_projects(objs):
+        by_name(objs, "SpinApp")["omni-write"]["spec"]["components"].remove("web-projects")
+
+    def drop_static_rule(objs):
+        route = app_route(objs)
+        route["spec"]["rules"] = [
+            r
+            for r in route["spec"]["rules"]
+            if not any(m.get("path", {}).get("value") == "/static" for m in r["matches"])
+        ]
+
+    assert any("POST /login" in p for p in mutated(auth_loses_web_account))
+    assert any("POST /posts/123/comments" in p for p in mutated(write_loses_web_projects))
+    assert any("POST /static" in p for p in mutated(drop_static_rule))
 
 
 def test_httproutes_attach_to_the_gateway_and_may_cross_into_keda(objects, kustomization):

@@ -177,7 +177,10 @@ pub fn transaction<T>(
                     "transaction_retried",
                     &[
                         ("attempt", attempt.into()),
-                        ("cause", format!("{error:#}").into()),
+                        (
+                            "cause",
+                            error.cause().unwrap_or_else(|| error.to_string()).into(),
+                        ),
                     ],
                 );
                 std::thread::sleep(backoff(attempt));

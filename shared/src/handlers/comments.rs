@@ -1,5 +1,6 @@
 //! Comments: a post's list, and writes by their authors (and deletion by
-//! the post's author).
+//! the post's author). Each write's rules are a function of their own, such
+//! as [`delete_comment`], which the website's forms call too.
 
 use spin_sdk::http::Response;
 
@@ -11,7 +12,7 @@ use crate::error::Error;
 use crate::handlers::posts::{existing, no_such_post};
 use crate::http::{self, Paging, Request};
 use crate::model::CommentBody;
-use crate::snowflake::Id;
+use crate::snowflake::{Id, NodeId};
 use crate::store::comments::{self, Comment};
 use crate::time::now_ms;
 use crate::views::CommentView;
@@ -81,10 +82,8 @@ pub fn create(request: &Request) -> Result<Response, Error> {
     let node = context.config().snowflake_node;
     let mut post_author = None;
     let response = create_once(request, context.db()?, &caller.to_string(), |db| {
-        let found = comments::for_new_comment(db, post, caller)?;
-        let author = existing(found.caller)?;
-        post_author = Some(found.post_author.ok_or_else(no_such_post)?);
-        let comment = comments::insert(db, node, post, &author, &body)?;
+        let (comment, author) = insert_comment(db, node, post, caller, &body)?;
+        post_author = Some(author);
         Created::new(
             format!("/api/comments/{}", comment.id),
             &CommentView::from(comment),
@@ -92,6 +91,41 @@ pub fn create(request: &Request) -> Result<Response, Error> {
     })?;
     comments_changed(&context, post, post_author);
     Ok(response)
+}
+
+/// Adds `caller`'s comment to `post`: counted against the caller's write
+/// limit; 401 if the caller's account is gone, 404 if the post is.
+pub fn create_comment(
+    context: &Context,
+    post: Id,
+    caller: Id,
+    body: &CommentBody,
+) -> Result<Comment, Error> {
+    count_write(context, caller)?;
+    let node = context.config().snowflake_node;
+    let (comment, post_author) = transaction(context.db()?, |db| {
+        insert_comment(db, node, post, caller, body)
+    })?;
+    comments_changed(context, post, Some(post_author));
+    Ok(comment)
+}
+
+/// Inserts `caller`'s comment on `post`, inside a transaction; returns it
+/// with the post's author.
+fn insert_comment(
+    db: &dyn Db,
+    node: NodeId,
+    post: Id,
+    caller: Id,
+    body: &CommentBody,
+) -> Result<(Comment, Id), Error> {
+    let found = comments::for_new_comment(db, post, caller)?;
+    let author = existing(found.caller)?;
+    let post_author = found.post_author.ok_or_else(no_such_post)?;
+    Ok((
+        comments::insert(db, node, post, &author, body)?,
+        post_author,
+    ))
 }
 
 /// Invalidates every cached answer that shows post `post`'s comments or
@@ -116,9 +150,21 @@ fn comments_changed(context: &Context, post: Id, post_author: Option<Id>) {
 pub fn update(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
-    count_write(&context, caller)?;
     let id = request.path_id(routes::COMMENT)?;
     let body = comment_body(request)?;
+    let comment = update_comment(&context, id, caller, &body)?;
+    http::ok(&CommentView::from(comment))
+}
+
+/// Replaces the body of comment `id`, which must be `caller`'s: counted
+/// against the caller's write limit.
+pub fn update_comment(
+    context: &Context,
+    id: Id,
+    caller: Id,
+    body: &CommentBody,
+) -> Result<Comment, Error> {
+    count_write(context, caller)?;
     let comment = transaction(context.db()?, |db| {
         let (comment, _) = authored_comment(db, id, caller, |comment, _| {
             if comment.author.id == caller {
@@ -129,21 +175,28 @@ pub fn update(request: &Request) -> Result<Response, Error> {
                 ))
             }
         })?;
-        comments::update(db, comment, &body, now_ms())
+        comments::update(db, comment, body, now_ms())
     })?;
-    cache::changed(&context, &[&versions::post(comment.post_id)]);
-    http::ok(&CommentView::from(comment))
+    cache::changed(context, &[&versions::post(comment.post_id)]);
+    Ok(comment)
 }
 
 /// `DELETE /api/comments/:id`: the comment's author or the post's author.
 pub fn delete(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
-    count_write(&context, caller)?;
     let id = request.path_id(routes::COMMENT)?;
-    let (post, post_author) = transaction(context.db()?, |db| {
+    delete_comment(&context, id, caller)?;
+    Ok(http::no_content())
+}
+
+/// Deletes comment `id` if `caller` wrote it or wrote its post, and returns
+/// what it was: counted against the caller's write limit.
+pub fn delete_comment(context: &Context, id: Id, caller: Id) -> Result<Comment, Error> {
+    count_write(context, caller)?;
+    let (comment, post_author) = transaction(context.db()?, |db| {
         let (comment, post_author) = authored_comment(db, id, caller, |comment, author| {
-            if comment.author.id == caller || author == caller {
+            if may_delete_comment(caller, comment.author.id, author) {
                 Ok(())
             } else {
                 Err(Error::Forbidden(
@@ -152,8 +205,14 @@ pub fn delete(request: &Request) -> Result<Response, Error> {
             }
         })?;
         comments::delete(db, &comment)?;
-        Ok((comment.post_id, post_author))
+        Ok((comment, post_author))
     })?;
-    comments_changed(&context, post, Some(post_author));
-    Ok(http::no_content())
+    comments_changed(context, comment.post_id, Some(post_author));
+    Ok(comment)
+}
+
+/// Whether `caller` may delete a comment by `comment_author` on a post by
+/// `post_author`: the website shows its Delete button by the same rule.
+pub fn may_delete_comment(caller: Id, comment_author: Id, post_author: Id) -> bool {
+    caller == comment_author || caller == post_author
 }

@@ -1,5 +1,8 @@
 //! The endpoints. Each handler parses its input into domain types, calls the
 //! store, and chooses the status; components only map methods to these.
+//! Each write's rules (its transaction, and who may change what) are a
+//! function of their own here, such as `posts::update_post`, which the
+//! website's forms call too.
 
 pub mod accounts;
 pub mod comments;

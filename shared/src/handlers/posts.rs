@@ -1,4 +1,7 @@
-//! Posts: the public list, one post, and the author's writes.
+//! Posts: the public list, one post, and the author's writes. Each write's
+//! rules (the write limit, its transaction, who may change what, and what it
+//! invalidates in the cache) are a function of their own, such as
+//! [`update_post`], which the website's forms call too.
 
 use spin_sdk::http::Response;
 
@@ -9,7 +12,7 @@ use crate::db::{Db, transaction};
 use crate::error::Error;
 use crate::http::{self, Paging, Request};
 use crate::model::{Description, MarkdownUrl, Title};
-use crate::snowflake::Id;
+use crate::snowflake::{Id, NodeId};
 use crate::store::posts::{self, NewPost, Post, PostChanges};
 use crate::store::users::{self, User};
 use crate::time::now_ms;
@@ -57,12 +60,32 @@ pub fn create(request: &Request) -> Result<Response, Error> {
 
     let node = context.config().snowflake_node;
     let response = create_once(request, context.db()?, &caller.to_string(), |db| {
-        let author = existing(users::find(db, caller)?)?;
-        let post = posts::insert(db, node, &author, &new_post)?;
+        let post = insert_post(db, node, caller, &new_post)?;
         Created::new(format!("/api/posts/{}", post.id), &PostView::from(post))
     })?;
-    cache::changed(&context, &[versions::POSTS, &versions::user_posts(caller)]);
+    post_created(&context, caller);
     Ok(response)
+}
+
+/// Publishes `new_post` by `caller`: counted against the caller's write
+/// limit; 401 if the caller's account is gone.
+pub fn create_post(context: &Context, caller: Id, new_post: &NewPost) -> Result<Post, Error> {
+    count_write(context, caller)?;
+    let node = context.config().snowflake_node;
+    let post = transaction(context.db()?, |db| insert_post(db, node, caller, new_post))?;
+    post_created(context, caller);
+    Ok(post)
+}
+
+/// Inserts `caller`'s post, inside a transaction.
+fn insert_post(db: &dyn Db, node: NodeId, caller: Id, new_post: &NewPost) -> Result<Post, Error> {
+    let author = existing(users::find(db, caller)?)?;
+    posts::insert(db, node, &author, new_post)
+}
+
+/// Invalidates the cached lists a new post by `author` appears in.
+fn post_created(context: &Context, author: Id) {
+    cache::changed(context, &[versions::POSTS, &versions::user_posts(author)]);
 }
 
 /// `GET /api/posts/:id`.
@@ -85,7 +108,6 @@ pub fn get(request: &Request) -> Result<Response, Error> {
 pub fn update(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
-    count_write(&context, caller)?;
     let id = request.path_id(routes::POST)?;
     let mut fields = request.json()?;
     let title = fields.optional::<Title>("title");
@@ -98,12 +120,25 @@ pub fn update(request: &Request) -> Result<Response, Error> {
         markdown_url: markdown_url?,
     };
 
+    let post = update_post(&context, id, caller, &changes)?;
+    http::ok(&PostView::from(post))
+}
+
+/// Applies `changes` to post `id`, which must be `caller`'s: counted
+/// against the caller's write limit; 401, 403 or 404 as for the API.
+pub fn update_post(
+    context: &Context,
+    id: Id,
+    caller: Id,
+    changes: &PostChanges,
+) -> Result<Post, Error> {
+    count_write(context, caller)?;
     let post = transaction(context.db()?, |db| {
         let post = authored_post(db, id, caller)?;
-        posts::update(db, post, &changes, now_ms())
+        posts::update(db, post, changes, now_ms())
     })?;
-    post_changed(&context, &post);
-    http::ok(&PostView::from(post))
+    post_changed(context, &post);
+    Ok(post)
 }
 
 /// `DELETE /api/posts/:id`: the author only; its comments go too, in the
@@ -111,15 +146,22 @@ pub fn update(request: &Request) -> Result<Response, Error> {
 pub fn delete(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let caller = auth::token_user_id(request, &context)?;
-    count_write(&context, caller)?;
     let id = request.path_id(routes::POST)?;
+    delete_post(&context, id, caller)?;
+    Ok(http::no_content())
+}
+
+/// Deletes post `id`, which must be `caller`'s, and its comments: counted
+/// against the caller's write limit.
+pub fn delete_post(context: &Context, id: Id, caller: Id) -> Result<(), Error> {
+    count_write(context, caller)?;
     let post = transaction(context.db()?, |db| {
         let post = authored_post(db, id, caller)?;
         posts::delete(db, &post)?;
         Ok(post)
     })?;
-    post_changed(&context, &post);
-    Ok(http::no_content())
+    post_changed(context, &post);
+    Ok(())
 }
 
 /// Post `id`, locked for `caller` to write: 401 if the caller's account is

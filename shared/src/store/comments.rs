@@ -103,6 +103,32 @@ pub fn before(db: &dyn Db, post: Id, before: Id) -> Result<Listing<Comment>, Err
     Ok(decode_listing(&rows, decode_comment, |c| c.id)?)
 }
 
+/// [`crate::store::posts::NEWER_ANCHOR_ALL`] among a post's comments.
+pub const NEWER_ANCHOR_FOR_POST: &str =
+    "SELECT id FROM comments WHERE post_id = ? AND id > ? ORDER BY id LIMIT 1 OFFSET ?";
+
+/// Where the page of `post`'s comments just newer than `after` starts, as a
+/// `before` id; `None` if that page is the newest.
+pub fn newer_anchor(db: &dyn Db, post: Id, after: Id) -> Result<Option<Id>, Error> {
+    let rows = db.query(
+        NEWER_ANCHOR_FOR_POST,
+        &[post.into(), after.into(), PAGE_LIMIT.into()],
+    )?;
+    Ok(rows.first().map(|row| row.get("id")).transpose()?)
+}
+
+const FIND: &str = concat!(
+    "SELECT ",
+    comment_columns!(),
+    " FROM comments m JOIN users a ON a.id = m.author_id WHERE m.id = ?"
+);
+
+/// The comment with `id`, if any.
+pub fn find(db: &dyn Db, id: Id) -> Result<Option<Comment>, Error> {
+    let rows = db.query(FIND, &[id.into()])?;
+    Ok(rows.first().map(decode_comment).transpose()?.flatten())
+}
+
 /// The caller and whether the post exists, for a new comment.
 #[derive(Debug)]
 pub struct ForNewComment {

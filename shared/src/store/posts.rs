@@ -140,6 +140,15 @@ pub const BEFORE_BY_AUTHOR: &str = concat!(
      WHERE a.id = ?"
 );
 
+/// The 11th post newer than `?` (oldest first), if there is one: the
+/// `?before=` start of the page just newer than that post. None means the
+/// newer page is the newest.
+pub const NEWER_ANCHOR_ALL: &str = "SELECT id FROM posts WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?";
+
+/// [`NEWER_ANCHOR_ALL`] among one user's posts.
+pub const NEWER_ANCHOR_BY_AUTHOR: &str =
+    "SELECT id FROM posts WHERE author_id = ? AND id > ? ORDER BY id LIMIT 1 OFFSET ?";
+
 const FIND: &str = concat!(
     "SELECT ",
     post_columns!(),
@@ -184,6 +193,22 @@ pub fn before_by_author(db: &dyn Db, author: Id, before: Id) -> Result<Listing<P
         ],
     )?;
     Ok(decode_listing(&rows, decode_post, |p| p.id)?)
+}
+
+/// Where the page of posts just newer than `after` starts, as a `before`
+/// id; `None` if that page is the newest.
+pub fn newer_anchor(db: &dyn Db, after: Id) -> Result<Option<Id>, Error> {
+    let rows = db.query(NEWER_ANCHOR_ALL, &[after.into(), PAGE_LIMIT.into()])?;
+    Ok(rows.first().map(|row| row.get("id")).transpose()?)
+}
+
+/// [`newer_anchor`] among `author`'s posts.
+pub fn newer_anchor_by_author(db: &dyn Db, author: Id, after: Id) -> Result<Option<Id>, Error> {
+    let rows = db.query(
+        NEWER_ANCHOR_BY_AUTHOR,
+        &[author.into(), after.into(), PAGE_LIMIT.into()],
+    )?;
+    Ok(rows.first().map(|row| row.get("id")).transpose()?)
 }
 
 /// The post with `id`, if any.

@@ -10,6 +10,7 @@
 //! the runtime config file and state directory, and
 //! `allowed_outbound_hosts`. Production and `spin up` use real Spin.
 
+mod clock;
 mod key_value;
 pub mod logs;
 pub mod manifest;
@@ -21,6 +22,7 @@ mod server;
 mod sqlite;
 pub mod variables;
 
+pub use clock::ClockOffset;
 pub use logs::Logs;
 pub use runtime_config::StateDir;
 pub use server::{ComponentStats, HostOptions, RunningApp, Stats, start};

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use omni_test_host::{HostOptions, Logs, Providers, StateDir, start};
+use omni_test_host::{ClockOffset, HostOptions, Logs, Providers, StateDir, start};
 
 const USAGE: &str = "usage: omni-host up [--from spin.toml] [--listen 127.0.0.1:3000] \
                      [--component-id ID]... [--variable NAME=VALUE]... \
@@ -37,6 +37,8 @@ fn parse(args: &[String]) -> anyhow::Result<HostOptions> {
         logs: Logs::stderr(),
         runtime_config_file: std::env::var_os("RUNTIME_CONFIG_FILE").map(PathBuf::from),
         state_dir: StateDir::Default,
+        clock_offset: ClockOffset::default(),
+        count_fuel: false,
     };
     let mut rest = rest.iter();
     while let Some(flag) = rest.next() {

@@ -30,6 +30,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 use crate::bindings::SpinHost;
 use crate::bindings::fermyon::spin::variables;
+use crate::clock::ClockOffset;
 use crate::key_value::{KeyValueInstance, Stores};
 use crate::logs::Logs;
 use crate::manifest::{ComponentDecl, HttpTrigger, Manifest};
@@ -61,6 +62,12 @@ pub struct HostOptions {
     /// store and SQLite database live; by default `.spin` next to the
     /// manifest.
     pub state_dir: StateDir,
+    /// A shift of the guests' wall clock (a test's knob; Spin has none).
+    pub clock_offset: ClockOffset,
+    /// Count the wasm instructions each component executes (fuel), for
+    /// tests that compare the work of requests; it slows execution, so it
+    /// is off unless asked for.
+    pub count_fuel: bool,
 }
 
 /// A running app. Dropping it stops the server.
@@ -121,6 +128,7 @@ struct Counters {
     instantiate_nanos: AtomicU64,
     peak_memory_max: AtomicU64,
     peak_memory_total: AtomicU64,
+    fuel: AtomicU64,
 }
 
 /// One component's counters.
@@ -143,6 +151,9 @@ pub struct ComponentStats {
     pub peak_memory_max: u64,
     /// The peak linear memory of every finished request, summed.
     pub peak_memory_total: u64,
+    /// Fuel (about one unit per wasm instruction) consumed by finished
+    /// requests, in all; 0 unless the app counts fuel.
+    pub fuel: u64,
 }
 
 impl Stats {
@@ -161,6 +172,7 @@ impl Stats {
                 ),
                 peak_memory_max: c.peak_memory_max.load(Ordering::Relaxed),
                 peak_memory_total: c.peak_memory_total.load(Ordering::Relaxed),
+                fuel: c.fuel.load(Ordering::Relaxed),
             })
     }
 
@@ -235,7 +247,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
         );
     }
 
-    let engine = engine();
+    let engine = engine(options.count_fuel);
     let linker = linker(engine)?;
     let mut components = HashMap::new();
     let mut stats = Stats::default();
@@ -246,7 +258,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
         let id = trigger.component.clone();
         let decl = &manifest.components[&id];
         let started = Instant::now();
-        let component = compile(engine, &decl.source)
+        let component = compile(engine, options.count_fuel, &decl.source)
             .await
             .with_context(|| format!("cannot load component {id:?}"))?;
         let compiled = Instant::now();
@@ -296,6 +308,8 @@ pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
         stats: stats.clone(),
         stores,
         databases,
+        clock_offset: options.clock_offset.clone(),
+        count_fuel: options.count_fuel,
     });
     let task = tokio::spawn(accept_loop(listener, server));
     Ok(RunningApp {
@@ -363,24 +377,28 @@ fn select_triggers(manifest: &Manifest, ids: &[String]) -> anyhow::Result<Vec<Ht
     Ok(triggers)
 }
 
-/// One process-wide engine: compiled components are tied to it.
-fn engine() -> &'static Engine {
-    static ENGINE: LazyLock<Engine> = LazyLock::new(|| {
+/// The process-wide engines, one without fuel and one that counts it:
+/// compiled components are tied to their engine.
+fn engine(count_fuel: bool) -> &'static Engine {
+    fn make(count_fuel: bool) -> Engine {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
+        config.consume_fuel(count_fuel);
         Engine::new(&config).unwrap_or_else(|e| panic!("cannot create the wasmtime engine: {e:?}"))
-    });
-    &ENGINE
+    }
+    static PLAIN: LazyLock<Engine> = LazyLock::new(|| make(false));
+    static FUELED: LazyLock<Engine> = LazyLock::new(|| make(true));
+    if count_fuel { &FUELED } else { &PLAIN }
 }
 
 /// Compiles `path`, or reuses this process's earlier compilation of the
 /// same unchanged file: tests start many apps from the same components.
-async fn compile(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
-    type Key = (PathBuf, SystemTime, u64);
+async fn compile(engine: &Engine, fueled: bool, path: &Path) -> anyhow::Result<Component> {
+    type Key = (PathBuf, SystemTime, u64, bool);
     static CACHE: LazyLock<Mutex<HashMap<Key, Component>>> = LazyLock::new(Default::default);
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let key = (path.to_owned(), meta.modified()?, meta.len());
+    let key = (path.to_owned(), meta.modified()?, meta.len(), fueled);
     if let Some(found) = CACHE
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -414,6 +432,8 @@ struct Server {
     stats: Arc<Stats>,
     stores: Arc<Stores>,
     databases: Arc<Databases>,
+    clock_offset: ClockOffset,
+    count_fuel: bool,
 }
 
 /// A component ready to instantiate, with its configuration.
@@ -502,7 +522,8 @@ impl Server {
         let mut wasi = WasiCtx::builder();
         wasi.stdout(self.logs.stream(&component.id))
             .stderr(self.logs.stream(&component.id))
-            .envs(&component.environment);
+            .envs(&component.environment)
+            .wall_clock(self.clock_offset.clock());
         let state = RequestState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
@@ -520,6 +541,10 @@ impl Server {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
+        let fuel_given = self.count_fuel.then_some(u64::MAX);
+        if let Some(fuel) = fuel_given {
+            store.set_fuel(fuel)?;
+        }
         let (sender, receiver) = oneshot::channel();
         let incoming = store
             .data_mut()
@@ -555,6 +580,9 @@ impl Server {
                 counters
                     .peak_memory_total
                     .fetch_add(peak, Ordering::Relaxed);
+                if let (Some(given), Ok(left)) = (fuel_given, store.get_fuel()) {
+                    counters.fuel.fetch_add(given - left, Ordering::Relaxed);
+                }
             }
             result
         });

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use mysql_async::prelude::Queryable;
-use omni_test_host::{HostOptions, Logs, Providers, RunningApp, StateDir};
+use omni_test_host::{ClockOffset, HostOptions, Logs, Providers, RunningApp, StateDir};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -67,6 +67,10 @@ pub struct AppOptions {
     /// environment: SQLite, a generated signing key, the default bcrypt
     /// cost. `variables` still apply on top.
     pub zero_setup: bool,
+    /// Shifts the components' wall clock while the app runs.
+    pub clock: ClockOffset,
+    /// Count the wasm instructions (fuel) each component executes.
+    pub count_fuel: bool,
     /// Spin's runtime config file (`--runtime-config-file`), e.g. one that
     /// puts the `default` key-value store on Redis.
     pub runtime_config_file: Option<PathBuf>,
@@ -219,6 +223,8 @@ impl TestApp {
             logs: Logs::captured(),
             runtime_config_file: options.runtime_config_file,
             state_dir: StateDir::Path(state_dir.clone()),
+            clock_offset: options.clock.clone(),
+            count_fuel: options.count_fuel,
         })
         .await
         .expect("the app starts");
@@ -377,6 +383,15 @@ impl TestApp {
             username: username.to_owned(),
             password,
             token: login.json()["token"].as_str().expect("a token").to_owned(),
+        }
+    }
+
+    /// The `db_url` of a MariaDB app, to point a second app at the same
+    /// database (`None` on SQLite).
+    pub fn db_url(&self) -> Option<&str> {
+        match &self.database {
+            Database::MySql { url } => Some(url),
+            Database::Sqlite => None,
         }
     }
 

@@ -19,6 +19,7 @@ pub use app::{
     AppOptions, Backend, Scalar, TestApp, TestResponse, TestUser, spawn_app, spawn_app_with,
 };
 pub use mariadb::MariaDb;
+pub use omni_test_host::ClockOffset;
 pub use redis::Redis;
 
 /// The repository root.

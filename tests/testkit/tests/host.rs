@@ -1,21 +1,28 @@
 //! The test host behaves like Spin 3.6 where a component can tell: routing,
-//! headers, instances, variables, MySQL, outbound permissions, logs.
-//! These run the probe fixture (`tests/fixtures/probe`) against real MariaDB.
+//! headers, instances, variables, MySQL, SQLite ([`sqlite`]), key-value
+//! ([`key_value`]), outbound permissions, logs. These run the probe fixture
+//! (`tests/fixtures/probe`) against real MariaDB and Redis.
 
 // Test code: a panic is how a helper fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "host/key_value.rs"]
+mod key_value;
+#[path = "host/sqlite.rs"]
+mod sqlite;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use omni_test_host::{HostOptions, Logs, Providers, StateDir};
+use omni_test_host::{ClockOffset, HostOptions, Logs, Providers, StateDir};
 use omni_testkit::{AppOptions, MariaDb, TestApp, mariadb, spawn_app_with, wasm, workspace_root};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "token-value";
 
-fn fixture_manifest() -> std::path::PathBuf {
+fn fixture_manifest() -> PathBuf {
     workspace_root().join("tests/fixtures/spin.toml")
 }
 
@@ -24,19 +31,67 @@ async fn probe() -> TestApp {
 }
 
 async fn probe_with(variables: Vec<(&str, &str)>, component_ids: Vec<&str>) -> TestApp {
-    let mut all = vec![("token".to_owned(), TOKEN.to_owned())];
-    all.extend(
-        variables
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-    );
-    spawn_app_with(AppOptions {
+    probe_on(AppOptions {
         component_ids: component_ids.into_iter().map(str::to_owned).collect(),
-        variables: all,
-        manifest: Some(fixture_manifest()),
+        variables: variables
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
         ..AppOptions::default()
     })
     .await
+}
+
+/// The fixture app with `options`, plus the variables it requires.
+async fn probe_on(mut options: AppOptions) -> TestApp {
+    options
+        .variables
+        .insert(0, ("token".to_owned(), TOKEN.to_owned()));
+    options.manifest = Some(fixture_manifest());
+    spawn_app_with(options).await
+}
+
+/// Posts `body` to `path` and returns the probe's JSON report.
+async fn report(app: &TestApp, path: &str, body: &Value) -> Value {
+    let response = app.post(path, body, None).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    response.json()
+}
+
+/// A manifest in `dir` whose one component, the probe, serves every path
+/// and has `permissions` (TOML lines) in its table.
+fn probe_manifest(dir: &Path, permissions: &str) -> PathBuf {
+    let source = workspace_root().join("target/wasm32-wasip2/release/omni_probe.wasm");
+    let manifest = dir.join("spin.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "spin_manifest_version = 2\n\
+             [application]\nname = \"stores\"\n\
+             [[trigger.http]]\nroute = \"/...\"\ncomponent = \"probe\"\n\
+             [component.probe]\nsource = {source:?}\n{permissions}\n"
+        ),
+    )
+    .unwrap();
+    manifest
+}
+
+/// Host options for `manifest` with no variables.
+fn options_for(manifest: PathBuf, state_dir: StateDir) -> HostOptions {
+    HostOptions {
+        manifest,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        component_ids: vec![],
+        providers: Providers {
+            explicit: HashMap::new(),
+            environment: false,
+        },
+        logs: Logs::captured(),
+        runtime_config_file: None,
+        state_dir,
+        clock_offset: ClockOffset::default(),
+        count_fuel: false,
+    }
 }
 
 /// Runs statements through the probe on one connection.
@@ -119,6 +174,68 @@ async fn spin_headers_describe_the_request_and_the_match() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn spin_headers_are_appended_after_a_clients_own() {
+    let app = probe().await;
+    let echo = app
+        .send(
+            app.request(reqwest::Method::GET, "/route/123")
+                .header("spin-path-match-id", "forged")
+                .header("spin-client-addr", "10.0.0.1:1"),
+        )
+        .await
+        .json();
+    let port = app.host().addr().port();
+    let all: Vec<(String, String)> = serde_json::from_value(echo["all_headers"].clone()).unwrap();
+    let client = all
+        .iter()
+        .find(|(name, value)| name == "spin-client-addr" && value != "10.0.0.1:1")
+        .map(|(_, value)| value.clone())
+        .unwrap();
+    assert!(client.starts_with("127.0.0.1:"), "{client}");
+    let pair = |name: &str, value: &str| (name.to_owned(), value.to_owned());
+    // Each name keeps its place with the client's value first; Spin's own
+    // names follow in Spin's order, except that wasmtime-wasi-http drops the
+    // `host` header with a swap-remove, which moves the last header into
+    // its slot (in Spin too, which builds the same header map).
+    assert_eq!(
+        all,
+        [
+            pair("spin-path-match-id", "forged"),
+            pair("spin-path-match-id", "123"),
+            pair("spin-client-addr", "10.0.0.1:1"),
+            pair("spin-client-addr", &client),
+            pair("spin-component-route", "/route/:id"),
+            pair("spin-path-info", ""),
+            pair(
+                "spin-full-url",
+                &format!("http://127.0.0.1:{port}/route/123")
+            ),
+            pair("spin-matched-route", "/route/:id"),
+            pair("spin-base-path", "/"),
+            pair("spin-raw-component-route", "/route/:id"),
+        ]
+    );
+    // The first value is the client's; spin-sdk's `Request` keeps the last.
+    assert_eq!(echo["headers"]["spin-path-match-id"], "forged");
+    assert_eq!(echo["sdk_headers"]["spin-path-match-id"], "123");
+    assert_eq!(echo["sdk_headers"]["spin-client-addr"], client.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_header_value_that_is_not_utf8_is_an_empty_500() {
+    let app = probe().await;
+    let response = app
+        .send(app.request(reqwest::Method::GET, "/route/1").header(
+            "x-latin1",
+            reqwest::header::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        ))
+        .await;
+    assert_eq!(response.status, 500);
+    assert!(response.body.is_empty());
+    assert_eq!(app.host().stats().component("probe").instantiations, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn every_request_gets_a_fresh_instance() {
     let app = probe().await;
     for _ in 0..5 {
@@ -176,19 +293,10 @@ async fn an_invalid_variable_name_is_refused() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_required_variable_stops_the_app_from_starting() {
     wasm::ensure_built();
-    let result = omni_test_host::start(HostOptions {
-        manifest: fixture_manifest(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        component_ids: vec![],
-        providers: Providers {
-            explicit: HashMap::from([("db_url".to_owned(), "mysql://x@127.0.0.1/db".to_owned())]),
-            environment: false,
-        },
-        logs: Logs::captured(),
-        runtime_config_file: None,
-        state_dir: StateDir::Unset,
-    })
-    .await;
+    let mut options = options_for(fixture_manifest(), StateDir::Unset);
+    options.providers.explicit =
+        HashMap::from([("db_url".to_owned(), "mysql://x@127.0.0.1/db".to_owned())]);
+    let result = omni_test_host::start(options).await;
     let error = format!("{:#}", result.unwrap_err());
     assert!(
         error.contains("no provider resolved required variable(s): [Key(\"token\")]"),
@@ -204,20 +312,9 @@ async fn variables_come_from_spin_variable_environment_variables() {
     if std::env::var_os(CHILD).is_some() {
         // The child: the host reads this process's environment at startup.
         wasm::ensure_built();
-        let app = omni_test_host::start(HostOptions {
-            manifest: fixture_manifest(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            component_ids: vec![],
-            providers: Providers {
-                explicit: HashMap::new(),
-                environment: true,
-            },
-            logs: Logs::captured(),
-            runtime_config_file: None,
-            state_dir: StateDir::Unset,
-        })
-        .await
-        .unwrap();
+        let mut options = options_for(fixture_manifest(), StateDir::Unset);
+        options.providers.environment = true;
+        let app = omni_test_host::start(options).await.unwrap();
         let framed: Value = reqwest::get(format!("{}/var/framed", app.url()))
             .await
             .unwrap()
@@ -558,6 +655,19 @@ async fn an_unreachable_database_is_connection_failed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_address_mysql_async_cannot_read_traps_as_spins_panic_does() {
+    let app = probe_with(vec![("db_host", "127.0.0.1:*")], vec![]).await;
+    let body = json!({
+        "address": "mysql://u:p@127.0.0.1:1/db?no_such_option=1",
+        "statements": [],
+    });
+    let response = app.post("/sql", &body, None).await;
+    assert_eq!(response.status, 500);
+    let logs = app.logs().join("\n");
+    assert!(logs.contains("Spin panics here"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_rolled_back_transaction_leaves_nothing() {
     let app = probe().await;
     sql(
@@ -675,22 +785,13 @@ async fn a_subset_of_components_serves_only_their_routes() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_component_id_is_refused() {
     wasm::ensure_built();
-    let result = omni_test_host::start(HostOptions {
-        manifest: fixture_manifest(),
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        component_ids: vec!["nobody".into()],
-        providers: Providers {
-            explicit: HashMap::from([
-                ("db_url".to_owned(), "mysql://x@127.0.0.1/db".to_owned()),
-                ("token".to_owned(), "t".to_owned()),
-            ]),
-            environment: false,
-        },
-        logs: Logs::captured(),
-        runtime_config_file: None,
-        state_dir: StateDir::Unset,
-    })
-    .await;
+    let mut options = options_for(fixture_manifest(), StateDir::Unset);
+    options.component_ids = vec!["nobody".into()];
+    options.providers.explicit = HashMap::from([
+        ("db_url".to_owned(), "mysql://x@127.0.0.1/db".to_owned()),
+        ("token".to_owned(), "t".to_owned()),
+    ]);
+    let result = omni_test_host::start(options).await;
     assert_eq!(
         result.unwrap_err().to_string(),
         "Specified component \"nobody\" not found in application"

@@ -7,16 +7,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
-mod cache_on_redis;
+mod cache;
 mod comments;
 mod document;
 mod health;
 mod ids;
+mod limits;
 mod outage;
 mod paging;
 mod posts;
 mod problems;
+mod resilience;
+mod security;
 mod spinkube;
+mod timing;
 mod tokens;
 mod users;
 mod zero_setup;

@@ -252,7 +252,7 @@ async fn seed(app: &TestApp, users: i64, posts: i64, comments: i64) -> (i64, i64
 }
 
 /// Every list query, with parameters for a seeded database.
-fn list_queries(user: i64, post: i64) -> [(&'static str, &'static str, Vec<i64>); 6] {
+fn list_queries(user: i64, post: i64) -> [(&'static str, &'static str, Vec<i64>); 9] {
     let middle = snowflake(300 * 24 * 3600 * 1000 + 15 * 24 * 3600 * 1000, 0);
     [
         ("posts page", posts::PAGE_ALL, vec![10, 40]),
@@ -276,6 +276,18 @@ fn list_queries(user: i64, post: i64) -> [(&'static str, &'static str, Vec<i64>)
             "comments before",
             comments::BEFORE_FOR_POST,
             vec![post, i64::MAX, 11, post],
+        ),
+        // The website's "Newer" links.
+        ("posts newer", posts::NEWER_ANCHOR_ALL, vec![middle, 10]),
+        (
+            "user posts newer",
+            posts::NEWER_ANCHOR_BY_AUTHOR,
+            vec![user, middle, 10],
+        ),
+        (
+            "comments newer",
+            comments::NEWER_ANCHOR_FOR_POST,
+            vec![post, 0, 10],
         ),
     ]
 }

@@ -81,3 +81,54 @@ async fn each_spinapp_subset_answers_its_own_routes_and_404s_the_others() {
         }
     }
 }
+
+/// The website's form POSTs that SpinKube sends to each writing SpinApp
+/// (k8s/spinkube/httproute.yaml), with the component that must answer.
+const WEBSITE_POSTS: &[(&str, &str, &str)] = &[
+    ("omni-write", "/new", "web-projects"),
+    (
+        "omni-write",
+        "/posts/118407598460190720/comments",
+        "web-projects",
+    ),
+    (
+        "omni-write",
+        "/comments/118407598460190720/delete",
+        "web-projects",
+    ),
+    ("omni-write", "/profile/edit", "web-people"),
+    ("omni-auth", "/signup", "web-account"),
+    ("omni-auth", "/login", "web-account"),
+    ("omni-auth", "/logout", "web-account"),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_website_forms_reach_their_component_in_the_spinapp_that_takes_their_posts() {
+    for spinapp in spinapps().into_iter().filter(|app| {
+        WEBSITE_POSTS
+            .iter()
+            .any(|(name, ..)| *name == app.metadata.name)
+    }) {
+        let app = spawn_app_with(AppOptions {
+            component_ids: spinapp.spec.components.clone(),
+            manifest: Some(workspace_root().join("spin.toml")),
+            ..AppOptions::default()
+        })
+        .await;
+        let name = &spinapp.metadata.name;
+        for (_, path, component) in WEBSITE_POSTS.iter().filter(|(n, ..)| n == name) {
+            let before = app.host().stats().component(component).requests;
+            let response = app
+                .send(
+                    app.request(reqwest::Method::POST, path)
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body("csrf=none"),
+                )
+                .await;
+            let reached = app.host().stats().component(component).requests - before;
+            assert_eq!(reached, 1, "{name}: POST {path} should reach {component}");
+            // The component itself refused the forged form.
+            assert_eq!(response.status, 403, "{name}: POST {path}");
+        }
+    }
+}

@@ -54,9 +54,13 @@ async fn an_unknown_api_path_is_a_problem_404_for_any_method_that_echoes_nothing
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_path_outside_the_api_is_the_hosts_plain_404() {
+async fn a_path_outside_the_api_is_the_websites_404_page() {
     let app = spawn_app().await;
     let response = app.get("/nothing-here", None).await;
     assert_eq!(response.status, 404);
-    assert!(response.body.is_empty());
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(response.text().contains("<h1>Page not found</h1>"));
 }

@@ -1,0 +1,152 @@
+//! Signing up, logging in and out: the `web-account` component. Its POSTs
+//! run bcrypt, so SpinKube sends them to `omni-auth`, like the API's.
+
+use spin_sdk::http::Response;
+
+use crate::error::Error;
+use crate::handlers::accounts::{check_password, issue_login_token, new_password_hash};
+use crate::http::Request;
+use crate::store::users;
+use crate::web::forms::{Form, LoginForm, SignupForm};
+use crate::web::session::{Visit, local_path};
+use crate::web::templates;
+use crate::web::{Place, Section, Verb, header, page, redirect, unanswered, verb};
+
+/// Answers a request for one of this family's places.
+pub fn respond(request: &Request, place: Place) -> Result<Response, Error> {
+    match (place, verb(request)) {
+        (Place::Signup, Verb::Get) => signup_form(request),
+        (Place::Signup, Verb::Post) => signup(request),
+        (Place::Login, Verb::Get) => login_form(request),
+        (Place::Login, Verb::Post) => login(request),
+        (Place::Logout, Verb::Post) => logout(request),
+        (place, _) => Err(unanswered(place, Section::Account)),
+    }
+}
+
+/// The `next` query parameter, if it is a local path.
+fn next_from_query(request: &Request) -> String {
+    request
+        .query_pairs()
+        .into_iter()
+        .find(|(name, _)| name == "next")
+        .and_then(|(_, next)| local_path(&next).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Where to go after logging in: `next` if it is a local path, else Home.
+fn after_login(next: &str) -> String {
+    local_path(next).map_or_else(|| Place::Home.href(), str::to_owned)
+}
+
+/// `GET /signup`. A logged-in visitor goes straight on.
+fn signup_form(request: &Request) -> Result<Response, Error> {
+    let mut visit = Visit::open(request)?;
+    let next = next_from_query(request);
+    if visit.viewer().is_some() {
+        return Ok(redirect(&visit, &after_login(&next)));
+    }
+    let form = SignupForm {
+        next,
+        ..SignupForm::default()
+    };
+    show_signup(&mut visit, &form, 200)
+}
+
+fn show_signup(visit: &mut Visit<'_>, form: &SignupForm, status: u16) -> Result<Response, Error> {
+    let csrf = visit.form_csrf()?;
+    let markup = templates::signup(header(visit, &csrf), &csrf, form);
+    Ok(page(visit, status, markup))
+}
+
+/// `POST /signup`: creates the account, logs it in, and goes on.
+fn signup(request: &Request) -> Result<Response, Error> {
+    let form = Form::read(request)?;
+    let mut visit = Visit::open(request)?;
+    visit.check_form(&form)?;
+    let signup = match SignupForm::validate(&form) {
+        Ok(signup) => signup,
+        Err(back) => return show_signup(&mut visit, &back, 422),
+    };
+    let config = visit.config().clone();
+    let password_hash = new_password_hash(visit.context(), request, &signup.password)?;
+    let inserted = users::insert(
+        visit.db()?,
+        config.snowflake_node,
+        &signup.username,
+        &password_hash,
+        &signup.display_name,
+    );
+    let user = match inserted {
+        Ok(user) => user,
+        Err(Error::Conflict(message)) => {
+            let mut back = SignupForm {
+                username: signup.username.as_str().to_owned(),
+                display_name: signup.display_name.as_str().to_owned(),
+                next: form.text("next").to_owned(),
+                ..SignupForm::default()
+            };
+            back.errors.insert("username", message);
+            return show_signup(&mut visit, &back, 409);
+        }
+        Err(error) => return Err(error),
+    };
+    let issued = issue_login_token(visit.context(), user.id)?;
+    visit.log_in(user, &issued.token, config.jwt_ttl_seconds);
+    Ok(redirect(&visit, &after_login(form.text("next"))))
+}
+
+/// `GET /login`. A logged-in visitor goes straight on.
+fn login_form(request: &Request) -> Result<Response, Error> {
+    let mut visit = Visit::open(request)?;
+    let next = next_from_query(request);
+    if visit.viewer().is_some() {
+        return Ok(redirect(&visit, &after_login(&next)));
+    }
+    let form = LoginForm {
+        next,
+        ..LoginForm::default()
+    };
+    show_login(&mut visit, &form, 200)
+}
+
+fn show_login(visit: &mut Visit<'_>, form: &LoginForm, status: u16) -> Result<Response, Error> {
+    let csrf = visit.form_csrf()?;
+    let markup = templates::login(header(visit, &csrf), &csrf, form);
+    Ok(page(visit, status, markup))
+}
+
+/// `POST /login`: checks the password (the same bcrypt work whether or not
+/// the user exists), logs in and goes on; or the form again, saying only
+/// that the pair was wrong.
+fn login(request: &Request) -> Result<Response, Error> {
+    let form = Form::read(request)?;
+    let mut visit = Visit::open(request)?;
+    visit.check_form(&form)?;
+    let (username, password) = match LoginForm::validate(&form) {
+        Ok(pair) => pair,
+        Err(back) => return show_login(&mut visit, &back, 422),
+    };
+    let ttl = visit.config().jwt_ttl_seconds;
+    let Some(user) = check_password(visit.context(), request, &username, &password)? else {
+        let back = LoginForm {
+            username,
+            next: form.text("next").to_owned(),
+            problem: Some("Wrong username or password.".into()),
+            ..LoginForm::default()
+        };
+        return show_login(&mut visit, &back, 422);
+    };
+    let issued = issue_login_token(visit.context(), user.id)?;
+    visit.log_in(user, &issued.token, ttl);
+    Ok(redirect(&visit, &after_login(form.text("next"))))
+}
+
+/// `POST /logout`: clears the cookie and shows Home.
+fn logout(request: &Request) -> Result<Response, Error> {
+    let form = Form::read(request)?;
+    let mut visit = Visit::open(request)?;
+    visit.check_form(&form)?;
+    visit.log_out();
+    Ok(redirect(&visit, &Place::Home.href()))
+}

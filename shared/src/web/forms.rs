@@ -1,0 +1,474 @@
+//! HTML forms: reading an `application/x-www-form-urlencoded` body, and
+//! validating its fields with the API's own domain types, so that the
+//! website refuses exactly what the API refuses and says so next to each
+//! field, with the visitor's input kept.
+
+use std::collections::BTreeMap;
+
+use crate::error::Error;
+use crate::http::{Request, percent_decode};
+use crate::model::{
+    Bio, CommentBody, Description, DisplayName, MarkdownUrl, Password, Title, Username,
+};
+use crate::store::comments::Comment;
+use crate::store::posts::{NewPost, Post, PostChanges};
+use crate::store::users::User;
+
+/// The hidden field that carries the CSRF token in every form.
+pub const CSRF_FIELD: &str = "csrf";
+
+/// A submitted form's fields, decoded.
+#[derive(Debug, Default)]
+pub struct Form {
+    fields: Vec<(String, String)>,
+}
+
+impl Form {
+    /// Reads the body of a form POST: 415 unless it is urlencoded (the only
+    /// encoding Omni's forms use).
+    pub fn read(request: &Request) -> Result<Self, Error> {
+        let urlencoded = request.header("content-type").is_some_and(|value| {
+            value.split(';').next().is_some_and(|media| {
+                media
+                    .trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+        if !urlencoded {
+            return Err(Error::UnsupportedMediaType);
+        }
+        let body = String::from_utf8_lossy(request.body());
+        Ok(Self::parse(&body))
+    }
+
+    /// Decodes `name=value&…`. Browsers send a textarea's line breaks as
+    /// CRLF; they become LF, so that a line break counts as one character,
+    /// as it did in the textarea.
+    pub fn parse(body: &str) -> Self {
+        let fields = body
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (
+                    percent_decode(name),
+                    percent_decode(value).replace("\r\n", "\n"),
+                )
+            })
+            .collect();
+        Self { fields }
+    }
+
+    /// The first value of field `name`, or "" if it was not sent.
+    pub fn text(&self, name: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// Messages for the fields that failed, by field name: one message each,
+/// a sentence that names the field by its label.
+pub type FieldErrors = BTreeMap<&'static str, String>;
+
+/// Parses `value` with `parse` (a domain type's own parser). On failure,
+/// records "<label> <what is wrong>." for `name` and returns `None`.
+fn check<T>(
+    errors: &mut FieldErrors,
+    name: &'static str,
+    label: &str,
+    value: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<T> {
+    match parse(value) {
+        Ok(parsed) => Some(parsed),
+        Err(message) => {
+            errors.insert(name, format!("{label} {message}."));
+            None
+        }
+    }
+}
+
+/// The sign-up form as typed. The password is never sent back to the page.
+#[derive(Debug, Default)]
+pub struct SignupForm {
+    /// As typed.
+    pub username: String,
+    /// As typed.
+    pub display_name: String,
+    /// Where to go afterwards.
+    pub next: String,
+    /// What is wrong with it.
+    pub errors: FieldErrors,
+}
+
+/// A valid sign-up.
+#[derive(Debug)]
+pub struct Signup {
+    /// The username.
+    pub username: Username,
+    /// The password.
+    pub password: Password,
+    /// The display name.
+    pub display_name: DisplayName,
+}
+
+impl SignupForm {
+    /// Validates a submitted sign-up form: the valid sign-up, or the form
+    /// back with its errors.
+    pub fn validate(form: &Form) -> Result<Signup, SignupForm> {
+        let mut errors = FieldErrors::new();
+        let username = check(
+            &mut errors,
+            "username",
+            "Username",
+            form.text("username"),
+            Username::parse,
+        );
+        let password = check(
+            &mut errors,
+            "password",
+            "Password",
+            form.text("password"),
+            Password::parse,
+        );
+        let display_name = check(
+            &mut errors,
+            "display_name",
+            "Display name",
+            form.text("display_name"),
+            DisplayName::parse,
+        );
+        match (username, password, display_name) {
+            (Some(username), Some(password), Some(display_name)) if errors.is_empty() => {
+                Ok(Signup {
+                    username,
+                    password,
+                    display_name,
+                })
+            }
+            _ => Err(SignupForm {
+                username: form.text("username").to_owned(),
+                display_name: form.text("display_name").to_owned(),
+                next: form.text("next").to_owned(),
+                errors,
+            }),
+        }
+    }
+}
+
+/// The login form as typed (without the password).
+#[derive(Debug, Default)]
+pub struct LoginForm {
+    /// As typed.
+    pub username: String,
+    /// Where to go afterwards.
+    pub next: String,
+    /// What is wrong with the fields.
+    pub errors: FieldErrors,
+    /// What is wrong with the whole form: a wrong username or password.
+    pub problem: Option<String>,
+}
+
+impl LoginForm {
+    /// The username and password, if both were given; the form back with
+    /// its errors otherwise. Like the API, login only requires both.
+    pub fn validate(form: &Form) -> Result<(String, String), LoginForm> {
+        let (username, password) = (form.text("username"), form.text("password"));
+        let mut errors = FieldErrors::new();
+        if username.is_empty() {
+            errors.insert("username", "Username is required.".into());
+        }
+        if password.is_empty() {
+            errors.insert("password", "Password is required.".into());
+        }
+        if errors.is_empty() {
+            Ok((username.to_owned(), password.to_owned()))
+        } else {
+            Err(LoginForm {
+                username: username.to_owned(),
+                next: form.text("next").to_owned(),
+                errors,
+                problem: None,
+            })
+        }
+    }
+}
+
+/// A project's form as typed: new or edited.
+#[derive(Debug, Default)]
+pub struct PostForm {
+    /// As typed.
+    pub title: String,
+    /// As typed.
+    pub description: String,
+    /// As typed.
+    pub markdown_url: String,
+    /// What is wrong with it.
+    pub errors: FieldErrors,
+}
+
+impl PostForm {
+    /// The form filled in with `post`, for editing it.
+    pub fn from_post(post: &Post) -> Self {
+        Self {
+            title: post.title.clone(),
+            description: post.description.clone(),
+            markdown_url: post.markdown_url.clone(),
+            errors: FieldErrors::new(),
+        }
+    }
+
+    /// Validates a submitted project form: the new project, or the form
+    /// back with its errors. All three fields are always sent, so the same
+    /// result serves an edit.
+    pub fn validate(form: &Form) -> Result<NewPost, PostForm> {
+        let mut errors = FieldErrors::new();
+        let title = check(
+            &mut errors,
+            "title",
+            "Title",
+            form.text("title"),
+            Title::parse,
+        );
+        let description = check(
+            &mut errors,
+            "description",
+            "Description",
+            form.text("description"),
+            Description::parse,
+        );
+        let markdown_url = check(
+            &mut errors,
+            "markdown_url",
+            "Write-up URL",
+            form.text("markdown_url"),
+            MarkdownUrl::parse,
+        );
+        match (title, description, markdown_url) {
+            (Some(title), Some(description), Some(markdown_url)) if errors.is_empty() => {
+                Ok(NewPost {
+                    title,
+                    description,
+                    markdown_url,
+                })
+            }
+            _ => Err(PostForm {
+                title: form.text("title").to_owned(),
+                description: form.text("description").to_owned(),
+                markdown_url: form.text("markdown_url").to_owned(),
+                errors,
+            }),
+        }
+    }
+}
+
+impl From<NewPost> for PostChanges {
+    fn from(post: NewPost) -> Self {
+        Self {
+            title: Some(post.title),
+            description: Some(post.description),
+            markdown_url: Some(post.markdown_url),
+        }
+    }
+}
+
+/// A comment's form as typed: new or edited.
+#[derive(Debug, Default)]
+pub struct CommentForm {
+    /// As typed.
+    pub body: String,
+    /// What is wrong with it.
+    pub errors: FieldErrors,
+}
+
+impl CommentForm {
+    /// The form filled in with `comment`, for editing it.
+    pub fn from_comment(comment: &Comment) -> Self {
+        Self {
+            body: comment.body.clone(),
+            errors: FieldErrors::new(),
+        }
+    }
+
+    /// Validates a submitted comment form.
+    pub fn validate(form: &Form) -> Result<CommentBody, CommentForm> {
+        let mut errors = FieldErrors::new();
+        match check(
+            &mut errors,
+            "body",
+            "Comment",
+            form.text("body"),
+            CommentBody::parse,
+        ) {
+            Some(body) => Ok(body),
+            None => Err(CommentForm {
+                body: form.text("body").to_owned(),
+                errors,
+            }),
+        }
+    }
+}
+
+/// The profile form as typed.
+#[derive(Debug, Default)]
+pub struct ProfileForm {
+    /// As typed.
+    pub display_name: String,
+    /// As typed.
+    pub bio: String,
+    /// What is wrong with it.
+    pub errors: FieldErrors,
+}
+
+impl ProfileForm {
+    /// The form filled in with `user`'s profile.
+    pub fn from_user(user: &User) -> Self {
+        Self {
+            display_name: user.display_name.clone(),
+            bio: user.bio.clone(),
+            errors: FieldErrors::new(),
+        }
+    }
+
+    /// Validates a submitted profile form.
+    pub fn validate(form: &Form) -> Result<(DisplayName, Bio), ProfileForm> {
+        let mut errors = FieldErrors::new();
+        let display_name = check(
+            &mut errors,
+            "display_name",
+            "Display name",
+            form.text("display_name"),
+            DisplayName::parse,
+        );
+        let bio = check(&mut errors, "bio", "Bio", form.text("bio"), Bio::parse);
+        match (display_name, bio) {
+            (Some(display_name), Some(bio)) if errors.is_empty() => Ok((display_name, bio)),
+            _ => Err(ProfileForm {
+                display_name: form.text("display_name").to_owned(),
+                bio: form.text("bio").to_owned(),
+                errors,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_form_body_decodes_plus_percent_and_crlf() {
+        let form = Form::parse("title=Caf%C3%A9+%26+co&body=line+1%0D%0Aline+2&empty=&flag");
+        assert_eq!(form.text("title"), "Café & co");
+        assert_eq!(form.text("body"), "line 1\nline 2");
+        assert_eq!(form.text("empty"), "");
+        assert_eq!(form.text("flag"), "");
+        assert_eq!(form.text("missing"), "");
+    }
+
+    #[test]
+    fn the_first_of_repeated_fields_counts() {
+        assert_eq!(Form::parse("a=1&a=2").text("a"), "1");
+    }
+
+    #[test]
+    fn a_post_form_reports_every_bad_field_by_its_label_and_keeps_the_input() {
+        let form = Form::parse("title=+++&description=ok&markdown_url=javascript%3Aalert(1)");
+        let back = PostForm::validate(&form).unwrap_err();
+        assert_eq!(
+            back.errors["title"],
+            "Title must contain visible characters."
+        );
+        assert_eq!(
+            back.errors["markdown_url"],
+            "Write-up URL must be an absolute http or https URL."
+        );
+        assert!(!back.errors.contains_key("description"));
+        assert_eq!(back.title, "   ");
+        assert_eq!(back.markdown_url, "javascript:alert(1)");
+    }
+
+    #[test]
+    fn a_valid_post_form_becomes_a_new_post() {
+        let form =
+            Form::parse("title=Engine&description=&markdown_url=https%3A%2F%2Fa.example%2Fr.md");
+        let post = PostForm::validate(&form).unwrap();
+        assert_eq!(post.title.as_str(), "Engine");
+        assert_eq!(post.markdown_url.as_str(), "https://a.example/r.md");
+    }
+
+    #[test]
+    fn the_limits_are_the_apis() {
+        let long_title = format!("title={}&markdown_url=https%3A%2F%2Fa.b", "t".repeat(201));
+        assert!(
+            PostForm::validate(&Form::parse(&long_title))
+                .unwrap_err()
+                .errors["title"]
+                .contains("at most 200")
+        );
+        let long_bio = format!("display_name=&bio={}", "b".repeat(501));
+        assert!(
+            ProfileForm::validate(&Form::parse(&long_bio))
+                .unwrap_err()
+                .errors["bio"]
+                .starts_with("Bio must be at most 500")
+        );
+        // 5000 characters with line breaks fit, counted as the textarea does.
+        let body = format!("body={}", "ab%0D%0A".repeat(1666));
+        assert!(CommentForm::validate(&Form::parse(&body)).is_ok());
+    }
+
+    #[test]
+    fn a_signup_form_never_keeps_the_password() {
+        let back = SignupForm::validate(&Form::parse(
+            "username=a+b&password=short&display_name=Ada&next=%2Fnew",
+        ))
+        .unwrap_err();
+        assert_eq!(back.username, "a b");
+        assert_eq!(back.display_name, "Ada");
+        assert_eq!(back.next, "/new");
+        assert!(back.errors["username"].starts_with("Username may contain only"));
+        assert_eq!(
+            back.errors["password"],
+            "Password must be at least 8 bytes."
+        );
+        assert!(!format!("{back:?}").contains("short"));
+    }
+
+    #[test]
+    fn login_requires_both_fields_and_nothing_else() {
+        let back = LoginForm::validate(&Form::parse("username=&password=")).unwrap_err();
+        assert_eq!(back.errors.len(), 2);
+        assert_eq!(
+            LoginForm::validate(&Form::parse("username=x&password=y")).unwrap(),
+            ("x".to_owned(), "y".to_owned())
+        );
+    }
+
+    fn post(path: &str, content_type: &str, body: &str) -> Request {
+        Request::new(
+            http::Method::POST,
+            path,
+            vec![("content-type".into(), content_type.into())],
+            body.into(),
+        )
+    }
+
+    #[test]
+    fn only_urlencoded_bodies_are_forms() {
+        let ok = post(
+            "/new",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+            "a=1",
+        );
+        assert_eq!(Form::read(&ok).unwrap().text("a"), "1");
+        for content_type in ["multipart/form-data; boundary=x", "application/json", ""] {
+            assert!(matches!(
+                Form::read(&post("/new", content_type, "a=1")),
+                Err(Error::UnsupportedMediaType)
+            ));
+        }
+    }
+}

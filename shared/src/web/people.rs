@@ -1,0 +1,99 @@
+//! Profiles: the `web-people` component.
+
+use spin_sdk::http::Response;
+
+use crate::cache::versions;
+use crate::error::Error;
+use crate::handlers;
+use crate::http::Request;
+use crate::snowflake::Id;
+use crate::store::posts::{self, Post};
+use crate::store::users::{self, User};
+use crate::web::forms::{Form, ProfileForm};
+use crate::web::paging::{Cursor, page_of};
+use crate::web::session::Visit;
+use crate::web::templates;
+use crate::web::{
+    Place, Section, Verb, cached_page, header, login_first, not_found, page, redirect, unanswered,
+    verb,
+};
+
+/// Answers a request for one of this family's places.
+pub fn respond(request: &Request, place: Place) -> Result<Response, Error> {
+    match (place, verb(request)) {
+        (Place::User(id), Verb::Get) => profile(request, id),
+        (Place::EditProfile, Verb::Get) => edit_profile(request),
+        (Place::EditProfile, Verb::Post) => update_profile(request),
+        (place, _) => Err(unanswered(place, Section::People)),
+    }
+}
+
+/// `GET /users/{id}`: a profile and a page of the user's projects.
+fn profile(request: &Request, id: Id) -> Result<Response, Error> {
+    let cursor = Cursor::from_request(request)?;
+    let visit = Visit::open(request)?;
+    let depends_on = [
+        &versions::user(id),
+        &versions::user_posts(id),
+        versions::PROFILES,
+    ];
+    cached_page(request, &visit, &depends_on, || {
+        let db = visit.db()?;
+        let user = users::find(db, id)?.ok_or_else(not_found)?;
+        let (listing, pager) = page_of(
+            cursor,
+            &Place::User(id).href(),
+            "",
+            |post: &Post| post.id,
+            |after| posts::newer_anchor_by_author(db, id, after),
+            |before| posts::before_by_author(db, id, before),
+        )?;
+        // Deleted between the two reads.
+        listing.total.ok_or_else(not_found)?;
+        let csrf = visit.csrf()?;
+        let markup = templates::profile(header(&visit, &csrf), &user, &listing.items, &pager);
+        Ok(page(&visit, 200, markup))
+    })
+}
+
+/// `GET /profile/edit`: the logged-in user's profile form.
+fn edit_profile(request: &Request) -> Result<Response, Error> {
+    let visit = Visit::open(request)?;
+    let Some(user) = visit.viewer() else {
+        return Ok(login_first(&visit, Place::EditProfile));
+    };
+    profile_form(&visit, user, &ProfileForm::from_user(user), 200)
+}
+
+fn profile_form(
+    visit: &Visit<'_>,
+    user: &User,
+    form: &ProfileForm,
+    status: u16,
+) -> Result<Response, Error> {
+    let csrf = visit.csrf()?;
+    let markup = templates::profile_form(header(visit, &csrf), &csrf, user, form);
+    Ok(page(visit, status, markup))
+}
+
+/// `POST /profile/edit`: saves the profile and shows it.
+fn update_profile(request: &Request) -> Result<Response, Error> {
+    let form = Form::read(request)?;
+    let visit = Visit::open(request)?;
+    visit.check_form(&form)?;
+    let Some(user) = visit.viewer() else {
+        return Ok(login_first(&visit, Place::EditProfile));
+    };
+    match ProfileForm::validate(&form) {
+        Err(back) => profile_form(&visit, user, &back, 422),
+        Ok((display_name, bio)) => {
+            handlers::accounts::update_profile(
+                visit.context(),
+                user.id,
+                Some(&display_name),
+                Some(&bio),
+            )?;
+            Ok(redirect(&visit, &Place::User(user.id).href()))
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Home, projects and their comments: the `web-projects` component.
+//!
+//! Writes go through the same rule functions as the API
+//! (`handlers::posts`, `handlers::comments`), so the website allows exactly
+//! what the API allows.
+
+use spin_sdk::http::Response;
+
+use crate::cache::versions;
+use crate::error::Error;
+use crate::handlers;
+use crate::http::Request;
+use crate::snowflake::Id;
+use crate::store::comments::{self, Comment};
+use crate::store::posts::{self, Post};
+use crate::web::forms::{CommentForm, Form, PostForm};
+use crate::web::paging::{Cursor, page_of};
+use crate::web::session::Visit;
+use crate::web::templates;
+use crate::web::{
+    Place, Section, Verb, cached_page, header, login_first, not_found, page, redirect, unanswered,
+    verb,
+};
+
+/// Answers a request for one of this family's places.
+pub fn respond(request: &Request, place: Place) -> Result<Response, Error> {
+    match (place, verb(request)) {
+        (Place::Home, Verb::Get) => home(request),
+        (Place::NewPost, Verb::Get) => new_post(request),
+        (Place::NewPost, Verb::Post) => create_post(request),
+        (Place::Post(id), Verb::Get) => show_post(request, id),
+        (Place::EditPost(id), Verb::Get) => edit_post(request, id),
+        (Place::EditPost(id), Verb::Post) => update_post(request, id),
+        (Place::DeletePost(id), Verb::Post) => delete_post(request, id),
+        (Place::PostComments(id), Verb::Post) => create_comment(request, id),
+        (Place::EditComment(id), Verb::Get) => edit_comment(request, id),
+        (Place::EditComment(id), Verb::Post) => update_comment(request, id),
+        (Place::DeleteComment(id), Verb::Post) => delete_comment(request, id),
+        (place, _) => Err(unanswered(place, Section::Projects)),
+    }
+}
+
+/// `GET /`: the newest projects, ten a page.
+fn home(request: &Request) -> Result<Response, Error> {
+    let cursor = Cursor::from_request(request)?;
+    let visit = Visit::open(request)?;
+    cached_page(
+        request,
+        &visit,
+        &[versions::POSTS, versions::PROFILES],
+        || {
+            let db = visit.db()?;
+            let (listing, pager) = page_of(
+                cursor,
+                &Place::Home.href(),
+                "",
+                |post: &Post| post.id,
+                |after| posts::newer_anchor(db, after),
+                |before| posts::before(db, before),
+            )?;
+            let csrf = visit.csrf()?;
+            let markup = templates::home(header(&visit, &csrf), &listing.items, &pager);
+            Ok(page(&visit, 200, markup))
+        },
+    )
+}
+
+/// `GET /posts/{id}`: a project and a page of its comments.
+fn show_post(request: &Request, id: Id) -> Result<Response, Error> {
+    let cursor = Cursor::from_request(request)?;
+    let visit = Visit::open(request)?;
+    let depends_on = [&versions::post(id), versions::PROFILES];
+    cached_page(request, &visit, &depends_on, || {
+        post_page(&visit, id, cursor, &CommentForm::default(), 200)
+    })
+}
+
+/// The project page, with the comment form as `form` has it.
+fn post_page(
+    visit: &Visit<'_>,
+    id: Id,
+    cursor: Cursor,
+    form: &CommentForm,
+    status: u16,
+) -> Result<Response, Error> {
+    let db = visit.db()?;
+    let post = posts::find(db, id)?.ok_or_else(not_found)?;
+    let (listing, pager) = page_of(
+        cursor,
+        &Place::Post(id).href(),
+        "#comments",
+        |comment: &Comment| comment.id,
+        |after| comments::newer_anchor(db, id, after),
+        |before| comments::before(db, id, before),
+    )?;
+    // Deleted between the two reads.
+    listing.total.ok_or_else(not_found)?;
+    let csrf = visit.csrf()?;
+    let markup = templates::post_page(header(visit, &csrf), &post, &listing.items, &pager, form);
+    Ok(page(visit, status, markup))
+}
+
+/// `GET /new`: the form for a new project.
+fn new_post(request: &Request) -> Result<Response, Error> {
+    let visit = Visit::open(request)?;
+    if visit.viewer().is_none() {
+        return Ok(login_first(&visit, Place::NewPost));
+    }
+    post_form(&visit, None, &PostForm::default(), 200)
+}
+
+fn post_form(
+    visit: &Visit<'_>,
+    editing: Option<Id>,
+    form: &PostForm,
+    status: u16,
+) -> Result<Response, Error> {
+    let csrf = visit.csrf()?;
+    let markup = templates::post_form(header(visit, &csrf), &csrf, editing, form);
+    Ok(page(visit, status, markup))
+}
+
+/// `POST /new`: publishes the project and shows it.
+fn create_post(request: &Request) -> Result<Response, Error> {
+    let form = Form::read(request)?;
+    let visit = Visit::open(request)?;
+    visit.check_form(&form)?;
+    let Some(caller) = visit.viewer().map(|user| user.id) else {
+        return Ok(login_first(&visit, Place::NewPost));
+    };
+    match PostForm::validate(&form) {
+        Err(back) => post_form(&visit, None, &back, 422),
+        Ok(new_post) => {
+            let post = handlers::posts::create_post(visit.context(), caller, &new_post)?;
+            Ok(redirect(&visit, &Place::Post(post.id).href()))
+        }
+    }
+}
+
+/// `GET /posts/{id}/edit`: the author's form.
+fn edit_post(request: &Request, id: Id) -> Result<Response, Error> {
+    let visit = Visit::open(request)?;
+    let Some(caller) = visit.viewer().map(|user| user.id) else {
+        return Ok(login_first(&visit, Place::EditPost(id)));
+    };
+    let post = posts::find(visit.db()?, id)?.ok_or_else(not_found)?;
+    if post.author.id != caller {
+        return Err(Error::Forbidden(
+            "Only the project's author may edit it.".into(),
+        ));
+    }
+    post_form(&visit, Some(id), &PostForm::from_post(&post), 200)
+}
+
+/// `POST /posts/{id}/edit`: saves the edit and shows the project.
+fn update_post(request: &Request, id: Id) -> Result<Response, Error> {
+    let form = Form::read(request)?;
+    let visit = Visit::open(request)?;
+    visit.check_form(&form)?;
+    let Some(caller) = visit.viewer().map(|user| user.id) else {
+        return Ok(login_first(&visit, Place::EditPost(id)));
+    };
+    match PostForm::validate(&form) {
+        Err(back) => post_form(&visit, Some(id), &back, 422),
+        Ok(edited) => {
+            handlers::posts::update_post(visit.context(), id, caller, &edited.into())?;
+            Ok(redirect(&visit, &Place::Post(id).href()))
+        }
+    }
+}
+
+/// `POST /posts/{id}/delete`: deletes the project and shows the author's
+/// profile.
+fn delete_post(request: &Request, id: Id) -> Result<Response, Error> {
+    let form = Form::read(request)?;
+    let visit = Visit::open(request)?;
+    visit.check_form(&form)?;
+    let Some(caller) = visit.viewer().map(|user| user.id) else {
+        return Ok(login_first(&visit, Place::Post(id)));
+    };
+    handlers::posts::delete_post(visit.context(), id, caller)?;
+    Ok(redirect(&visit, &Place::User(caller).href()))
+}
+
+/// `POST /posts/{id}/comments`: adds the comment and shows it.
+fn create_comment(request: &Request, post: Id) -> Result<Response, Error> {
+    let form = Form::read(request)?;
+    let visit = Visit::open(request)?;
+    visit.check_form(&form)?;
+    let Some(caller) = visit.viewer().map(|user| user.id) else {
+        return Ok(login_first(&visit, Place::Post(post)));
+    };
+    match CommentForm::validate(&form) {
+        Err(back) => post_page(&visit, post, Cursor::Newest, &back, 422),
+        Ok(body) => {
+            let comment = handlers::comments::create_comment(visit.context(), post, caller, &body)?;
+            Ok(redirect(&visit, &comment_href(&comment)))
+        }
+    }
+}
+
+/// Where a comment is shown: its post's page, scrolled to it.
+fn comment_href(comment: &Comment) -> String {
+    format!(
+        "{}#comment-{}",
+        Place::Post(comment.post_id).href(),
+        comment.id
+    )
+}
+
+/// `GET /comments/{id}/edit`: the comment's author's form.
+fn edit_comment(request: &Request, id: Id) -> Result<Response, Error> {
+    let visit = Visit::open(request)?;
+    let Some(caller) = visit.viewer().map(|user| user.id) else {
+        return Ok(login_first(&visit, Place::EditComment(id)));
+    };
+    let comment = own_comment(&visit, id, caller)?;
+    comment_form(&visit, &comment, &CommentForm::from_comment(&comment), 200)
+}
+
+/// Comment `id`, which `caller` must have written: 404 or 403 otherwise.
+fn own_comment(visit: &Visit<'_>, id: Id, caller: Id) -> Result<Comment, Error> {
+    let comment = comments::find(visit.db()?, id)?.ok_or_else(not_found)?;
+    if comment.author.id != caller {
+        return Err(Error::Forbidden(
+            "Only the comment's author may edit it.".into(),
+        ));
+    }
+    Ok(comment)
+}
+
+fn comment_form(
+    visit: &Visit<'_>,
+    comment: &Comment,
+    form: &CommentForm,
+    status: u16,
+) -> Result<Response, Error> {
+    let csrf = visit.csrf()?;
+    let markup = templates::comment_form(header(visit, &csrf), &csrf, comment, form);
+    Ok(page(visit, status, markup))
+}
+
+/// `POST /comments/{id}/edit`: saves the edit and shows the comment.
+fn update_comment(request: &Request, id: Id) -> Result<Response, Error> {
+    let form = Form::read(request)?;
+    let visit = Visit::open(request)?;
+    visit.check_form(&form)?;
+    let Some(caller) = visit.viewer().map(|user| user.id) else {
+        return Ok(login_first(&visit, Place::EditComment(id)));
+    };
+    match CommentForm::validate(&form) {
+        Err(back) => {
+            let comment = own_comment(&visit, id, caller)?;
+            comment_form(&visit, &comment, &back, 422)
+        }
+        Ok(body) => {
+            let comment = handlers::comments::update_comment(visit.context(), id, caller, &body)?;
+            Ok(redirect(&visit, &comment_href(&comment)))
+        }
+    }
+}
+
+/// `POST /comments/{id}/delete`: deletes the comment and shows its post.
+fn delete_comment(request: &Request, id: Id) -> Result<Response, Error> {
+    let form = Form::read(request)?;
+    let visit = Visit::open(request)?;
+    visit.check_form(&form)?;
+    let Some(caller) = visit.viewer().map(|user| user.id) else {
+        return Ok(login_first(&visit, Place::Home));
+    };
+    let comment = handlers::comments::delete_comment(visit.context(), id, caller)?;
+    Ok(redirect(
+        &visit,
+        &format!("{}#comments", Place::Post(comment.post_id).href()),
+    ))
+}

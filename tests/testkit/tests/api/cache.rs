@@ -1,0 +1,398 @@
+//! The shared response cache: hits skip the database, ETags give 304s,
+//! every write shows at once in every read that shows what it changed, and
+//! a failing store costs no error.
+
+use omni_testkit::{AppOptions, Redis, TestApp, TestUser, spawn_app, spawn_app_with};
+use serde_json::json;
+
+use crate::posts::create_post;
+
+/// What a public read looks like to the cache's client.
+struct Read {
+    status: u16,
+    cache: String,
+    etag: Option<String>,
+    body: String,
+}
+
+async fn read(app: &TestApp, path: &str) -> Read {
+    let response = app.get(path, None).await;
+    Read {
+        status: response.status,
+        cache: response.header("x-cache").unwrap_or_default().to_owned(),
+        etag: response.header("etag").map(str::to_owned),
+        body: response.text(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_read_is_a_hit_that_skips_the_database_and_an_etag_gets_a_304() {
+    let app = spawn_app().await;
+    let ada = app.create_user("ada").await;
+    create_post(&app, &ada, "Engine").await;
+    let statements = || app.host().stats().component("posts").statements;
+
+    let first = read(&app, "/api/posts").await;
+    assert_eq!((first.status, first.cache.as_str()), (200, "miss"));
+    let before = statements();
+    let second = read(&app, "/api/posts").await;
+    assert_eq!(second.cache, "hit");
+    assert_eq!(second.body, first.body);
+    assert_eq!(second.etag, first.etag);
+    assert_eq!(statements(), before, "a hit ran SQL");
+
+    let etag = first.etag.unwrap();
+    let conditional = app
+        .send(
+            app.request(reqwest::Method::GET, "/api/posts")
+                .header("if-none-match", &etag),
+        )
+        .await;
+    assert_eq!(conditional.status, 304);
+    assert!(conditional.body.is_empty());
+    assert_eq!(conditional.header("etag"), Some(etag.as_str()));
+    assert_eq!(statements(), before, "a 304 ran SQL");
+    let public = "public, max-age=5, stale-while-revalidate=30";
+    assert_eq!(conditional.header("cache-control"), Some(public));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_with_credentials_is_never_cached() {
+    let app = spawn_app().await;
+    let ada = app.create_user("ada").await;
+    for _ in 0..2 {
+        let response = app.get("/api/posts", Some(&ada.token)).await;
+        assert_eq!(response.header("x-cache"), Some("bypass"));
+        assert_eq!(response.header("cache-control"), Some("private, no-store"));
+    }
+}
+
+/// The fixtures the write × read matrix works on.
+struct World {
+    ada: TestUser,
+    bob: TestUser,
+    post: String,
+    comment: String,
+}
+
+async fn world(app: &TestApp) -> World {
+    let ada = app.create_user("ada").await;
+    let bob = app.create_user("bob").await;
+    let post = create_post(app, &ada, "Analytical Engine").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let comment = app
+        .post(
+            &format!("/api/posts/{post}/comments"),
+            &json!({ "body": "First comment" }),
+            Some(&bob.token),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    World {
+        ada,
+        bob,
+        post,
+        comment,
+    }
+}
+
+/// Every cached read of the world, API and website.
+fn reads(world: &World) -> Vec<String> {
+    let (post, ada) = (&world.post, &world.ada.id);
+    vec![
+        "/api/posts".into(),
+        format!("/api/posts?before={}", i64::MAX),
+        format!("/api/posts/{post}"),
+        format!("/api/posts/{post}/comments"),
+        format!("/api/users/{ada}"),
+        format!("/api/users/{ada}/posts"),
+        "/".into(),
+        format!("/posts/{post}"),
+        format!("/users/{ada}"),
+    ]
+}
+
+/// Reads every path until it is cached, and returns the bodies.
+async fn prime(app: &TestApp, paths: &[String]) -> Vec<String> {
+    let mut bodies = Vec::new();
+    for path in paths {
+        read(app, path).await;
+        let cached = read(app, path).await;
+        assert_eq!(cached.cache, "hit", "{path} is not cached");
+        bodies.push(cached.body);
+    }
+    bodies
+}
+
+/// Does `write` and checks that every read in `shows` answers anew at once
+/// (a miss whose body changed), and, where given, shows `marker`.
+async fn check_write(
+    app: &TestApp,
+    world: &World,
+    name: &str,
+    write: impl AsyncFnOnce() -> u16,
+    shows: &[(usize, Option<&str>)],
+) {
+    let paths = reads(world);
+    let before = prime(app, &paths).await;
+    let status = write().await;
+    assert!((200..300).contains(&status), "{name}: {status}");
+    for (index, marker) in shows {
+        let after = read(app, &paths[*index]).await;
+        let path = &paths[*index];
+        assert_ne!(after.cache, "hit", "{name}: {path} is stale");
+        assert_ne!(after.body, before[*index], "{name}: {path} did not change");
+        if let Some(marker) = marker {
+            assert!(
+                after.body.contains(marker),
+                "{name}: {path} lacks {marker:?}"
+            );
+        }
+    }
+}
+
+// Indexes into `reads`.
+const LIST: usize = 0;
+const LIST_BEFORE: usize = 1;
+const POST: usize = 2;
+const COMMENTS: usize = 3;
+const USER: usize = 4;
+const USER_POSTS: usize = 5;
+const HOME: usize = 6;
+const POST_PAGE: usize = 7;
+const USER_PAGE: usize = 8;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_write_shows_at_once_in_every_cached_read_of_what_it_changed() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let (post, comment) = (w.post.clone(), w.comment.clone());
+
+    check_write(
+        &app,
+        &w,
+        "create a post",
+        async || {
+            app.post(
+                "/api/posts",
+                &json!({ "title": "Difference Engine", "markdown_url": "https://x.io/d.md" }),
+                Some(&w.ada.token),
+            )
+            .await
+            .status
+        },
+        &[
+            (LIST, Some("Difference Engine")),
+            (LIST_BEFORE, Some("Difference Engine")),
+            (USER_POSTS, Some("Difference Engine")),
+            (HOME, Some("Difference Engine")),
+            (USER_PAGE, Some("Difference Engine")),
+        ],
+    )
+    .await;
+
+    check_write(
+        &app,
+        &w,
+        "edit a post",
+        async || {
+            app.patch(
+                &format!("/api/posts/{post}"),
+                &json!({ "title": "Engine, edited" }),
+                Some(&w.ada.token),
+            )
+            .await
+            .status
+        },
+        &[
+            (LIST, Some("Engine, edited")),
+            (POST, Some("Engine, edited")),
+            (USER_POSTS, Some("Engine, edited")),
+            (HOME, Some("Engine, edited")),
+            (POST_PAGE, Some("Engine, edited")),
+            (USER_PAGE, Some("Engine, edited")),
+        ],
+    )
+    .await;
+
+    check_write(
+        &app,
+        &w,
+        "create a comment",
+        async || {
+            app.post(
+                &format!("/api/posts/{post}/comments"),
+                &json!({ "body": "Second comment" }),
+                Some(&w.bob.token),
+            )
+            .await
+            .status
+        },
+        &[
+            (LIST, None),
+            (POST, None),
+            (COMMENTS, Some("Second comment")),
+            (USER_POSTS, None),
+            (HOME, None),
+            (POST_PAGE, Some("Second comment")),
+        ],
+    )
+    .await;
+
+    check_write(
+        &app,
+        &w,
+        "edit a comment",
+        async || {
+            app.patch(
+                &format!("/api/comments/{comment}"),
+                &json!({ "body": "First, edited" }),
+                Some(&w.bob.token),
+            )
+            .await
+            .status
+        },
+        &[
+            (COMMENTS, Some("First, edited")),
+            (POST_PAGE, Some("First, edited")),
+        ],
+    )
+    .await;
+
+    check_write(
+        &app,
+        &w,
+        "delete a comment",
+        async || {
+            app.delete(&format!("/api/comments/{comment}"), Some(&w.ada.token))
+                .await
+                .status
+        },
+        &[
+            (LIST, None),
+            (POST, None),
+            (COMMENTS, None),
+            (USER_POSTS, None),
+            (POST_PAGE, None),
+        ],
+    )
+    .await;
+
+    check_write(
+        &app,
+        &w,
+        "edit a profile",
+        async || {
+            app.patch(
+                "/api/me",
+                &json!({ "display_name": "Countess Lovelace" }),
+                Some(&w.ada.token),
+            )
+            .await
+            .status
+        },
+        &[
+            (LIST, Some("Countess Lovelace")),
+            (POST, Some("Countess Lovelace")),
+            (USER, Some("Countess Lovelace")),
+            (USER_POSTS, Some("Countess Lovelace")),
+            (HOME, Some("Countess Lovelace")),
+            (POST_PAGE, Some("Countess Lovelace")),
+            (USER_PAGE, Some("Countess Lovelace")),
+        ],
+    )
+    .await;
+
+    check_write(
+        &app,
+        &w,
+        "delete a post",
+        async || {
+            app.delete(&format!("/api/posts/{post}"), Some(&w.ada.token))
+                .await
+                .status
+        },
+        &[
+            (LIST, None),
+            (POST, None),
+            (COMMENTS, None),
+            (USER_POSTS, None),
+            (HOME, None),
+            (POST_PAGE, None),
+            (USER_PAGE, None),
+        ],
+    )
+    .await;
+    assert_eq!(read(&app, &format!("/api/posts/{post}")).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_store_costs_no_error_and_reads_fall_through_to_the_database() {
+    let app = spawn_app().await;
+    let ada = app.create_user("ada").await;
+    create_post(&app, &ada, "Engine").await;
+    read(&app, "/api/posts").await;
+    assert_eq!(read(&app, "/api/posts").await.cache, "hit");
+    // The key-value file is replaced by garbage: every store call fails.
+    let store = app.state_dir().join("sqlite_key_value.db");
+    std::fs::write(&store, vec![0x42; 64 * 1024]).unwrap();
+    let fell_through = read(&app, "/api/posts").await;
+    assert_eq!(fell_through.status, 200);
+    assert_eq!(fell_through.cache, "unavailable");
+    assert!(fell_through.body.contains("Engine"));
+    // Writes still work, and show.
+    create_post(&app, &ada, "Difference Engine").await;
+    assert!(
+        read(&app, "/api/posts")
+            .await
+            .body
+            .contains("Difference Engine")
+    );
+    assert!(
+        app.logs()
+            .join("\n")
+            .contains(r#""event":"cache_unavailable""#)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_during_a_redis_outage_answer_correctly_once_it_is_back() {
+    if omni_testkit::Backend::from_env() == omni_testkit::Backend::Sqlite {
+        eprintln!("The key-value store does not depend on the database: run once, on MariaDB");
+        return;
+    }
+    let mut redis = Redis::start().unwrap();
+    let config_dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(AppOptions {
+        runtime_config_file: Some(redis.runtime_config(config_dir.path()).unwrap()),
+        ..AppOptions::default()
+    })
+    .await;
+    let ada = app.create_user("ada").await;
+    create_post(&app, &ada, "Engine").await;
+    read(&app, "/api/posts").await;
+    assert_eq!(read(&app, "/api/posts").await.cache, "hit");
+
+    redis.stop().unwrap();
+    // Spin's Redis store does not fail fast: it retries the connection, so
+    // a read waits until Redis is back (see the README), then answers.
+    let during = read(&app, "/api/posts");
+    let restart = async {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        redis.restart().unwrap();
+    };
+    let (during, ()) = futures::join!(during, restart);
+    assert_eq!(during.status, 200);
+    assert!(during.body.contains("Engine"));
+    create_post(&app, &ada, "Difference Engine").await;
+    let after = read(&app, "/api/posts").await;
+    assert!(
+        after.body.contains("Difference Engine"),
+        "stale after the outage"
+    );
+}
