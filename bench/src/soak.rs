@@ -747,11 +747,18 @@ fn verdict(check: impl Into<String>, found: Vec<String>) -> Verdict {
     }
 }
 
+/// Prints a progress line, with the seconds since the soak started.
+fn progress(message: &str) {
+    static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let started = STARTED.get_or_init(Instant::now);
+    eprintln!("soak [{:6.1}s] {message}", started.elapsed().as_secs_f64());
+}
+
 /// Runs the soak test with `requests` requests; true if every check passed.
 pub async fn run(requests: usize) -> anyhow::Result<bool> {
     let out = workspace_root().join("target/bench");
     std::fs::create_dir_all(&out)?;
-    eprintln!("soak: starting MariaDB, Redis and the app…");
+    progress("starting MariaDB, Redis and the app…");
     let server = MariaDb::start()?;
     let redis = Redis::start()?;
     let config_dir = tempfile::tempdir()?;
@@ -778,13 +785,14 @@ pub async fn run(requests: usize) -> anyhow::Result<bool> {
         started: Instant::now(),
         picked: AtomicUsize::new(0),
     });
+    progress("signing up users and creating posts…");
     seed(&run, &api).await?;
     let load_started = Instant::now();
 
     let faults = (requests / REQUESTS_PER_FAULT).max(1);
-    eprintln!(
-        "soak: {requests} requests at {CONCURRENCY} clients; MariaDB restarted {faults}×, {faults} burst(s)…"
-    );
+    progress(&format!(
+        "{requests} requests at {CONCURRENCY} clients; MariaDB restarted {faults}×, {faults} burst(s)…"
+    ));
     let injector = {
         let (run, server) = (run.clone(), server.clone());
         tokio::spawn(async move { inject_faults(run, server, requests, faults).await })
@@ -800,7 +808,9 @@ pub async fn run(requests: usize) -> anyhow::Result<bool> {
     }
     let outages = injector.await??;
     let seconds = load_started.elapsed().as_secs_f64();
-    eprintln!("soak: load done in {seconds:.1}s; checking…");
+    progress(&format!(
+        "load done in {seconds:.1}s; reading every created resource back…"
+    ));
     let load = std::mem::take(&mut *lock(&run.tally));
 
     // Let every cached entry expire, so that what the API shows now is
@@ -811,6 +821,7 @@ pub async fn run(requests: usize) -> anyhow::Result<bool> {
         "every 201's resource is readable (with its last edit) unless deleted, and no deleted one is",
         read_back(&run).await,
     ));
+    progress("checking the counters against the data…");
     let mut db = app.db().await;
     let invariants = integrity::check(&mut db).await?;
     let duplicates = duplicates(&mut db).await?;
@@ -972,7 +983,7 @@ async fn inject_faults(
         let point = |third: usize| (requests * (3 * k + third)) / (3 * faults);
         wait_for(&run, point(1)).await;
         let killed_at = started.elapsed();
-        eprintln!("soak: killing MariaDB at request {}", point(1));
+        progress(&format!("killing MariaDB at request {}", point(1)));
         let server = server.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             lock(&server).stop()?;
@@ -981,13 +992,16 @@ async fn inject_faults(
         })
         .await??;
         let down = started.elapsed() - killed_at;
-        eprintln!("soak: MariaDB back after {:.1}s", down.as_secs_f64());
+        progress(&format!("MariaDB back after {:.1}s", down.as_secs_f64()));
         outages.push(Outage {
             killed_at_s: killed_at.as_secs_f64(),
             down_s: down.as_secs_f64(),
         });
         wait_for(&run, point(2)).await;
-        eprintln!("soak: burst of contended writes at request {}", point(2));
+        progress(&format!(
+            "burst of contended writes at request {}",
+            point(2)
+        ));
         run.burst(k).await;
     }
     Ok(outages)
