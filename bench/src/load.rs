@@ -108,6 +108,9 @@ pub struct Outcome {
     /// Responses by `X-Cache` value (`none` when absent).
     pub cache: BTreeMap<String, usize>,
     pub elapsed: Duration,
+    /// CPU time the processes under test used meanwhile (set by the
+    /// caller, which knows them).
+    pub cpu: Duration,
 }
 
 impl Outcome {
@@ -134,6 +137,7 @@ impl Outcome {
             *self.cache.entry(outcome).or_default() += n;
         }
         self.elapsed += other.elapsed;
+        self.cpu += other.cpu;
     }
 
     /// Responses with `status`.
@@ -239,6 +243,9 @@ pub struct Measured {
     pub cache: BTreeMap<String, usize>,
     /// Database statements per request, from the host's counters.
     pub sql_statements_per_request: f64,
+    /// CPU time per request of the host (with the load generator, in the
+    /// same process), MariaDB and Redis together.
+    pub cpu_ms_per_request: f64,
 }
 
 impl Measured {
@@ -260,6 +267,7 @@ impl Measured {
             statuses: outcome.statuses.clone(),
             cache: outcome.cache.clone(),
             sql_statements_per_request: statements as f64 / requests.max(1) as f64,
+            cpu_ms_per_request: ms(outcome.cpu) / requests.max(1) as f64,
         }
     }
 
@@ -272,14 +280,15 @@ impl Measured {
     /// One line for the terminal.
     pub fn line(&self) -> String {
         format!(
-            "{:<44} {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {:>4}  SQL/req {:>5.2}  hits {:>5.1}%",
+            "{:<44} {:>8.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {:>4}  SQL/req {:>5.2}  hits {:>5.1}%  CPU {:.3} ms/req",
             self.name,
             self.requests_per_second,
             self.p50_ms,
             self.p99_ms,
             self.errors,
             self.sql_statements_per_request,
-            self.hit_ratio() * 100.0
+            self.hit_ratio() * 100.0,
+            self.cpu_ms_per_request
         )
     }
 }

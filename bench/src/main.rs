@@ -14,6 +14,7 @@
 mod api;
 mod bench;
 mod contention;
+mod cpu;
 mod integrity;
 mod load;
 mod reads;

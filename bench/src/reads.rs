@@ -67,6 +67,9 @@ pub struct ReadFigures {
     /// Hot throughput over uncached (issue 14's target for page 1 and a
     /// post: at least 3).
     pub hot_over_uncached: f64,
+    /// Uncached CPU per request over hot: the throughput ratio a machine
+    /// doing nothing else would show.
+    pub hot_over_uncached_by_cpu: f64,
     /// What a miss adds to a request at p50: cold minus uncached, in ms.
     pub miss_cost_p50_ms: f64,
     /// Cold throughput over uncached (below 1: the price of a miss).
@@ -145,6 +148,7 @@ pub async fn figures(bench: &Bench, read: &Read, requests: usize, clients: usize
     ReadFigures {
         scenario: read.name.to_owned(),
         hot_over_uncached: hot.requests_per_second / uncached.requests_per_second,
+        hot_over_uncached_by_cpu: uncached.cpu_ms_per_request / hot.cpu_ms_per_request,
         miss_cost_p50_ms: cold.p50_ms - uncached.p50_ms,
         cold_over_uncached: cold.requests_per_second / uncached.requests_per_second,
         uncached,

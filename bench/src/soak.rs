@@ -257,8 +257,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Run {
     /// Sends `call` as operation `op`, checks the answer against the
     /// contract and counts it. A write answered 503 or not at all is sent
-    /// again, up to [`WRITE_ATTEMPTS`] times. The last answer's status, and
-    /// the answer.
+    /// again, up to [`WRITE_ATTEMPTS`] times. Returns the last answer, if
+    /// there was one.
     async fn send(&self, op: &'static str, call: &Call) -> Option<Answer> {
         let write = call.method != Method::GET;
         for attempt in 1..=WRITE_ATTEMPTS {
@@ -928,7 +928,7 @@ pub async fn run(requests: usize) -> anyhow::Result<bool> {
         outages,
     };
     print(&report);
-    let path = write_json(&out, "soak.json", &report)?;
+    let path = write_json(&out, &format!("soak-{requests}.json"), &report)?;
     println!("\nwritten to {}", path.display());
     Ok(report.passed)
 }

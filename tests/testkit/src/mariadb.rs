@@ -99,6 +99,11 @@ impl MariaDb {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
     }
 
+    /// The server's process id, if this process started it.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|p| p.pid)
+    }
+
     /// `host:port`, as Omni's `db_host` variable wants it.
     pub fn host(&self) -> &str {
         &self.host
