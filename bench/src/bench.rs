@@ -34,7 +34,7 @@ use serde_json::json;
 use crate::contention::{self, Contended};
 use crate::load::{self, Call, MakeCall, Measured, Outcome, Pace};
 use crate::reads::{self, Read, ReadFigures, Variant};
-use crate::{cpu, now_ms, seed, write_json};
+use crate::{now_ms, procfs, seed, write_json};
 
 /// Clients at once, unless a section says otherwise.
 pub const CONCURRENCY: usize = 8;
@@ -81,14 +81,25 @@ impl Bench {
         server.restart_with(extra_args)
     }
 
+    /// MariaDB's process id.
+    fn database_pid(&self) -> Option<u32> {
+        self.server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pid()
+    }
+
     /// The processes under test: this one (the host, and the load
     /// generator), MariaDB and Redis.
     fn pids(&self) -> Vec<u32> {
-        let server = self.server.lock().unwrap_or_else(PoisonError::into_inner);
-        [Some(std::process::id()), server.pid(), self.redis.pid()]
-            .into_iter()
-            .flatten()
-            .collect()
+        [
+            Some(std::process::id()),
+            self.database_pid(),
+            self.redis.pid(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// The app.
@@ -117,9 +128,9 @@ impl Bench {
     ) -> (Outcome, u64) {
         let stats = self.app.host().stats();
         let pids = self.pids();
-        let (before, cpu_before) = (stats.component(component).statements, cpu::used(&pids));
+        let (before, cpu_before) = (stats.component(component).statements, procfs::used(&pids));
         let mut outcome = load::run(&self.client, &self.app.url(), clients, pace, make).await;
-        outcome.cpu = cpu::used(&pids).saturating_sub(cpu_before);
+        outcome.cpu = procfs::used(&pids).saturating_sub(cpu_before);
         (outcome, stats.component(component).statements - before)
     }
 
@@ -204,7 +215,14 @@ struct Calibration {
 #[derive(Debug, Serialize)]
 struct ThreadMode {
     thread_handling: &'static str,
-    runs: Vec<Measured>,
+    runs: Vec<ThreadRun>,
+}
+
+#[derive(Debug, Serialize)]
+struct ThreadRun {
+    measured: Measured,
+    /// The most threads MariaDB had during the run.
+    peak_server_threads: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -475,8 +493,9 @@ async fn writes(
 }
 
 /// Restarts MariaDB with each thread handling in turn, twice over, and
-/// measures `/readyz` and an uncached `read` at 8 and 64 clients after each
-/// restart. Leaves the server running with the thread pool.
+/// measures `/readyz` and an uncached `read` at 8, 64 and 256 clients after
+/// each restart, with the most threads MariaDB ran. Leaves the server
+/// running with the thread pool.
 async fn thread_pool(
     bench: &Bench,
     read: &Read,
@@ -487,7 +506,7 @@ async fn thread_pool(
         ("pool-of-threads", &["--thread-handling=pool-of-threads"]),
     ];
     const ROUNDS: usize = 2;
-    let runs: Vec<(String, &str, usize, Option<Variant>)> = [CONCURRENCY, 64]
+    let runs: Vec<(String, &str, usize, Option<Variant>)> = [CONCURRENCY, 64, 256]
         .into_iter()
         .flat_map(|clients| {
             [
@@ -506,7 +525,8 @@ async fn thread_pool(
             ]
         })
         .collect();
-    let mut seen: Vec<Vec<(Outcome, u64)>> = MODES
+    // Per mode, per run: what it saw, its statements, the most threads.
+    let mut seen: Vec<Vec<(Outcome, u64, u64)>> = MODES
         .iter()
         .map(|_| runs.iter().map(|_| Default::default()).collect())
         .collect();
@@ -514,18 +534,24 @@ async fn thread_pool(
         for ((mode, args), seen) in MODES.iter().zip(&mut seen) {
             bench.restart_database(args)?;
             eprintln!("  MariaDB restarted, {mode}");
-            for ((_, component, clients, variant), (outcome, statements)) in runs.iter().zip(seen) {
+            for ((_, component, clients, variant), (outcome, statements, peak)) in
+                runs.iter().zip(seen)
+            {
                 let make: MakeCall = match variant {
                     Some(variant) => reads::make(bench, read, *variant),
                     None => Arc::new(|_| Call::get("/readyz")),
                 };
                 let warm_up = Pace::Total((requests / 10).max(20));
                 bench.outcome(component, *clients, warm_up, &make).await;
-                let (part, part_statements) = bench
-                    .outcome(component, *clients, Pace::Total(requests / ROUNDS), &make)
-                    .await;
+                let pace = Pace::Total(requests / ROUNDS);
+                let ((part, part_statements), part_peak) = procfs::with_peak_threads(
+                    bench.database_pid(),
+                    bench.outcome(component, *clients, pace, &make),
+                )
+                .await;
                 outcome.absorb(part);
                 *statements += part_statements;
+                *peak = (*peak).max(part_peak);
             }
         }
     }
@@ -537,11 +563,14 @@ async fn thread_pool(
             runs: runs
                 .iter()
                 .zip(seen)
-                .map(|((name, _, clients, _), (outcome, statements))| {
+                .map(|((name, _, clients, _), (outcome, statements, peak))| {
                     let measured =
                         Measured::of(&format!("{name}, {mode}"), *clients, &outcome, statements);
-                    eprintln!("  {}", measured.line());
-                    measured
+                    eprintln!("  {}  MariaDB threads ≤ {peak}", measured.line());
+                    ThreadRun {
+                        measured,
+                        peak_server_threads: peak,
+                    }
                 })
                 .collect(),
         })
@@ -769,18 +798,19 @@ fn print_report(report: &Report) {
         "\nReads through the cache: CPU ms per request (host and load generator, MariaDB, Redis):"
     );
     println!(
-        "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "scenario", "uncached", "cold", "hot", "mixed", "unc./hot"
+        "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10}",
+        "scenario", "uncached", "cold", "hot", "mixed", "unc./hot", "miss cost"
     );
     for r in &report.reads {
         println!(
-            "{:<34} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8.2}×",
+            "{:<34} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8.2}× {:>7.3} ms",
             r.scenario,
             r.uncached.cpu_ms_per_request,
             r.cold.cpu_ms_per_request,
             r.hot.cpu_ms_per_request,
             r.mixed.cpu_ms_per_request,
-            r.hot_over_uncached_by_cpu
+            r.hot_over_uncached_by_cpu,
+            r.miss_cost_cpu_ms
         );
     }
     println!("\nEvery read run:");
@@ -797,10 +827,25 @@ fn print_report(report: &Report) {
     println!("\nContended writes:");
     contention::print(&report.contention);
 
-    println!("\nMariaDB's thread handling, connect-per-request (server restarted in each mode):");
-    for mode in &report.thread_pool {
-        println!(" {}:", mode.thread_handling);
-        print_runs(&mode.runs.iter().collect::<Vec<_>>());
+    println!(
+        "\nMariaDB's thread handling, connect-per-request (server restarted in each mode; \
+         threads: the most MariaDB ran):"
+    );
+    println!(
+        "{:<60} {:>9} {:>9} {:>9} {:>11} {:>8}",
+        "run", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "threads"
+    );
+    for run in report.thread_pool.iter().flat_map(|mode| &mode.runs) {
+        let m = &run.measured;
+        println!(
+            "{:<60} {:>9.0} {:>9.2} {:>9.2} {:>11.3} {:>8}",
+            m.name,
+            m.requests_per_second,
+            m.p50_ms,
+            m.p99_ms,
+            m.cpu_ms_per_request,
+            run.peak_server_threads
+        );
     }
 
     println!(

@@ -14,9 +14,9 @@
 mod api;
 mod bench;
 mod contention;
-mod cpu;
 mod integrity;
 mod load;
+mod procfs;
 mod reads;
 mod seed;
 mod soak;

@@ -72,6 +72,8 @@ pub struct ReadFigures {
     pub hot_over_uncached_by_cpu: f64,
     /// What a miss adds to a request at p50: cold minus uncached, in ms.
     pub miss_cost_p50_ms: f64,
+    /// What a miss adds to a request's CPU time: cold minus uncached, in ms.
+    pub miss_cost_cpu_ms: f64,
     /// Cold throughput over uncached (below 1: the price of a miss).
     pub cold_over_uncached: f64,
 }
@@ -150,6 +152,7 @@ pub async fn figures(bench: &Bench, read: &Read, requests: usize, clients: usize
         hot_over_uncached: hot.requests_per_second / uncached.requests_per_second,
         hot_over_uncached_by_cpu: uncached.cpu_ms_per_request / hot.cpu_ms_per_request,
         miss_cost_p50_ms: cold.p50_ms - uncached.p50_ms,
+        miss_cost_cpu_ms: cold.cpu_ms_per_request - uncached.cpu_ms_per_request,
         cold_over_uncached: cold.requests_per_second / uncached.requests_per_second,
         uncached,
         cold,
