@@ -707,6 +707,15 @@ fn check_budget(
             ),
             c.measured.errors == 0 && c.measured.status_500 == 0,
         );
+        let broken: i64 = c.invariants.iter().map(|i| i.broken).sum();
+        check(
+            format!(
+                "contention, {}: every counter equals its true count afterwards",
+                c.measured.name
+            ),
+            format!("{broken} broken"),
+            broken == 0,
+        );
     }
     for c in components {
         check(
