@@ -14,6 +14,9 @@ const OMNI_EPOCH_MS: i64 = 1_735_689_600_000;
 /// Seeded rows carry this node id, so they never collide with the app's.
 const SEED_NODE: i64 = 9;
 const ROWS_PER_INSERT: usize = 5000;
+/// The app's counter slots (`shared/src/store/counters.rs`).
+const POST_SLOTS: usize = 16;
+const COMMENT_SLOTS: i64 = 8;
 
 /// How much to seed.
 #[derive(Clone, Copy, Debug)]
@@ -132,16 +135,33 @@ pub async fn seed(
     }
     insert_rows(
         db,
-        "INSERT INTO posts (id, author_id, title, description, markdown_url, comment_count, updated_at) VALUES",
+        "INSERT INTO posts (id, author_id, title, description, markdown_url, updated_at) VALUES",
         posts.iter().enumerate().map(|(n, (id, ms))| {
             format!(
                 "({id}, {}, 'Project {n}: a tiny compiler', 'What I built, why, and what I learned along the way. Number {n}.', \
-                 'https://github.com/user{}/project-{n}/blob/main/README.md', {}, {ms})",
+                 'https://github.com/user{}/project-{n}/blob/main/README.md', {ms})",
                 users[n % users.len()],
                 n % users.len(),
-                comment_counts[n]
             )
         }),
+    )
+    .await?;
+    // Each post's comment count, spread over its counter slots as the
+    // writes would have left it.
+    insert_rows(
+        db,
+        "INSERT INTO post_counters (post_id, slot, comments) VALUES",
+        posts
+            .iter()
+            .zip(&comment_counts)
+            .filter(|(_, count)| **count > 0)
+            .flat_map(|((id, _), count)| {
+                let slots = (*count).min(COMMENT_SLOTS);
+                (0..slots).map(move |slot| {
+                    let share = count / slots + i64::from(slot < count % slots);
+                    format!("({id}, {slot}, {share})")
+                })
+            }),
     )
     .await?;
 
@@ -164,12 +184,14 @@ pub async fn seed(
         comments.into_iter(),
     )
     .await?;
+    // The global post count, spread evenly over its slots.
     db.query_drop(format!(
-        "UPDATE counters SET value = {} WHERE name = 'posts'",
-        sizes.posts
+        "UPDATE counters SET value = {posts} DIV {POST_SLOTS} + (slot < {posts} % {POST_SLOTS}) \
+         WHERE name = 'posts'",
+        posts = sizes.posts
     ))
     .await?;
-    db.query_drop("ANALYZE TABLE users, posts, comments")
+    db.query_drop("ANALYZE TABLE users, posts, comments, post_counters")
         .await?;
     db.query_drop("SET SESSION foreign_key_checks = 1, unique_checks = 1")
         .await?;

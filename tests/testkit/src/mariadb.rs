@@ -36,6 +36,8 @@ struct Process {
     dir: PathBuf,
     port: u16,
     pid: u32,
+    /// Server options beyond the test defaults, kept for restarts.
+    extra_args: Vec<String>,
 }
 
 /// The server shared by every test in this process, started on first use.
@@ -76,20 +78,30 @@ impl MariaDb {
         // process can take it in between; try a few.
         for _ in 0..5 {
             let port = free_port()?;
-            match launch(&dir, port) {
+            match launch(&dir, port, &[]) {
                 Ok(pid) => {
                     let password = "omni-test-password";
                     create_test_user(&dir, password)?;
                     return Ok(Self {
                         authority: format!("omni:{password}@127.0.0.1:{port}"),
                         host: format!("127.0.0.1:{port}"),
-                        process: Some(Process { dir, port, pid }),
+                        process: Some(Process {
+                            dir,
+                            port,
+                            pid,
+                            extra_args: Vec::new(),
+                        }),
                     });
                 }
                 Err(e) => last_error = Some(e),
             }
         }
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
+    }
+
+    /// The server's process id, if this process started it.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|p| p.pid)
     }
 
     /// `host:port`, as Omni's `db_host` variable wants it.
@@ -112,14 +124,27 @@ impl MariaDb {
         Ok(())
     }
 
-    /// Starts a stopped server again, on the same port and data.
+    /// Starts a stopped server again, on the same port and data, with the
+    /// options it last ran with.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         let process = self
             .process
             .as_mut()
             .context("not a server this process started")?;
-        process.pid = launch(&process.dir, process.port)?;
+        process.pid = launch(&process.dir, process.port, &process.extra_args)?;
         Ok(())
+    }
+
+    /// Starts a stopped server again, on the same port and data, with
+    /// `extra_args` (e.g. `--thread-handling=pool-of-threads`) added to
+    /// the test defaults, from now on.
+    pub fn restart_with(&mut self, extra_args: &[&str]) -> anyhow::Result<()> {
+        let process = self
+            .process
+            .as_mut()
+            .context("not a server this process started")?;
+        process.extra_args = extra_args.iter().map(|a| (*a).to_owned()).collect();
+        self.restart()
     }
 
     /// A connection as the test user, to `database` or to none.
@@ -199,9 +224,9 @@ fn install(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts `mariadbd` and waits until its log says it is ready for
-/// connections. Returns its pid.
-fn launch(dir: &Path, port: u16) -> anyhow::Result<u32> {
+/// Starts `mariadbd` with the test defaults and `extra_args`, and waits
+/// until its log says it is ready for connections. Returns its pid.
+fn launch(dir: &Path, port: u16, extra_args: &[String]) -> anyhow::Result<u32> {
     let mut command = Command::new(program("mariadbd"));
     command
         .arg("--no-defaults")
@@ -219,7 +244,8 @@ fn launch(dir: &Path, port: u16) -> anyhow::Result<u32> {
         // Throwaway data: no fsync per commit. Commits still reach the OS,
         // so they survive the SIGKILL a test uses to stop the server.
         .arg("--innodb-flush-log-at-trx-commit=2")
-        .arg("--innodb-doublewrite=0");
+        .arg("--innodb-doublewrite=0")
+        .args(extra_args);
     if is_root() {
         command.arg("--user=root");
     }

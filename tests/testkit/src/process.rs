@@ -18,6 +18,7 @@ use anyhow::{Context, bail};
 /// A fresh directory `<tmp>/omni-<name>-<pid>-<serial>`, removed at exit
 /// after the server whose pid is in its `pid_file` is killed.
 pub(crate) fn scratch_dir(name: &str, pid_file: &str) -> anyhow::Result<PathBuf> {
+    sweep_stale(name, pid_file);
     let dir = std::env::temp_dir().join(format!(
         "omni-{name}-{}-{}",
         std::process::id(),
@@ -26,6 +27,48 @@ pub(crate) fn scratch_dir(name: &str, pid_file: &str) -> anyhow::Result<PathBuf>
     std::fs::create_dir_all(&dir)?;
     register_cleanup(&dir, pid_file);
     Ok(dir)
+}
+
+/// Removes the scratch directories of test processes that died without
+/// running their exit handler (killed by a timeout, say), which would
+/// otherwise fill the disk a server's data at a time. A directory goes only
+/// when neither the process that made it nor the server in its pid file is
+/// alive (the server dies with its test process, see
+/// [`spawn_tied_to_process`]).
+fn sweep_stale(name: &str, pid_file: &str) {
+    let prefix = format!("omni-{name}-");
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some((owner, serial)) = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|rest| rest.split_once('-'))
+        else {
+            continue;
+        };
+        let (Ok(owner), Ok(_)) = (owner.parse::<u32>(), serial.parse::<u64>()) else {
+            continue;
+        };
+        let server = std::fs::read_to_string(entry.path().join(pid_file))
+            .ok()
+            .and_then(|pid| pid.trim().parse::<u32>().ok());
+        if !is_alive(owner) && !server.is_some_and(is_alive) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether a process `pid` exists (including one this user may not signal).
+fn is_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
+    let found = unsafe { libc::kill(pid, 0) } == 0;
+    found || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// A number unique in this process.
@@ -147,13 +190,22 @@ fn spawn_tied_to_process(command: Command) -> anyhow::Result<Child> {
     Ok(reply_rx.recv().context("the spawner thread is gone")??)
 }
 
-/// Kills `pid` (SIGKILL: a throwaway server keeps nothing worth saving).
+/// Kills `pid` (SIGKILL: a throwaway server keeps nothing worth saving)
+/// and waits, up to 10 s, until it is gone, so that a restart finds its
+/// port and data files free. (The thread that spawned it reaps it.)
 pub(crate) fn stop_pid(pid: u32) {
-    if let Ok(pid) = libc::pid_t::try_from(pid) {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
+    let Ok(signalled) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    // SAFETY: kill has no memory-safety preconditions.
+    if unsafe { libc::kill(signalled, libc::SIGKILL) } != 0 {
+        return;
+    }
+    for _ in 0..1000 {
+        if !is_alive(pid) {
+            return;
         }
+        thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 

@@ -71,6 +71,11 @@ impl Redis {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
     }
 
+    /// The server's process id, if this process started it.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|p| p.pid)
+    }
+
     /// `redis://host:port`.
     pub fn url(&self) -> &str {
         &self.url
