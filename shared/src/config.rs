@@ -214,7 +214,7 @@ impl Config {
         let limits = Limits {
             login_per_ip: limit("limit_logins_per_ip_per_minute", 60, 16_384)?,
             login_failures_per_account: limit(
-                "limit_login_failures_per_account_per_15_minutes",
+                "limit_login_failures_per_account_per_quarter_hour",
                 15 * 60,
                 65_536,
             )?,
@@ -428,7 +428,7 @@ mod tests {
             ("bcrypt_cost", "10"),
             ("snowflake_node", "5"),
             ("limit_logins_per_ip_per_minute", "20"),
-            ("limit_login_failures_per_account_per_15_minutes", "5"),
+            ("limit_login_failures_per_account_per_quarter_hour", "5"),
             ("limit_login_failures_per_account_per_day", "20"),
             ("limit_signups_per_ip_per_hour", "10"),
             ("limit_writes_per_user_per_minute", "30"),

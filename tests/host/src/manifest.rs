@@ -138,7 +138,7 @@ impl Manifest {
             "only spin_manifest_version = 2 is supported"
         );
         for (name, variable) in &raw.variables {
-            check_variable_name(name).with_context(|| format!("variable {name:?}"))?;
+            check_manifest_variable_name(name).with_context(|| format!("variable {name:?}"))?;
             ensure!(
                 variable.required ^ variable.default.is_some(),
                 "variable {name:?}: must be `required` OR have a `default`"
@@ -174,7 +174,7 @@ impl Manifest {
         let mut components = raw.component;
         for (id, component) in &mut components {
             for name in component.variables.keys() {
-                check_variable_name(name)
+                check_manifest_variable_name(name)
                     .with_context(|| format!("component {id:?} variable {name:?}"))?;
             }
             for label in component
@@ -223,6 +223,21 @@ pub fn check_variable_name(name: &str) -> anyhow::Result<()> {
         return Ok(());
     };
     bail!("{name:?}: {reason}")
+}
+
+/// Spin's stricter rule for the variable names a manifest declares (its
+/// `LowerSnakeId`): besides the rule above, every `_`-separated word must
+/// start with a letter, so `per_15_minutes` stops the manifest from loading
+/// although a guest may look such a name up. The messages are Spin's.
+pub fn check_manifest_variable_name(name: &str) -> anyhow::Result<()> {
+    for word in name.split('_') {
+        if let Some(first) = word.chars().next()
+            && !first.is_ascii_alphabetic()
+        {
+            bail!("{name:?}: '_'-separated words must start with an ASCII letter; got {first:?}");
+        }
+    }
+    check_variable_name(name)
 }
 
 /// Spin's rule for store and database labels: words of ASCII letters and
@@ -310,6 +325,25 @@ mod tests {
     fn a_trigger_for_an_unknown_component_is_refused() {
         let wrong = MINIMAL.replace(r#"component = "hello""#, r#"component = "nobody""#);
         assert!(parse(&wrong).is_err());
+    }
+
+    #[test]
+    fn a_declared_variable_name_with_a_word_starting_with_a_digit_is_refused() {
+        for bad in ["per_15_minutes", "x_1"] {
+            let manifest = MINIMAL.replace("greeting =", &format!("{bad} ="));
+            let error = format!("{:#}", parse(&manifest).unwrap_err());
+            assert!(
+                error.contains("'_'-separated words must start with an ASCII letter; got '1'"),
+                "{error}"
+            );
+            let in_component = MINIMAL.replace(
+                "token = \"{{ token }}\"",
+                &format!("{bad} = \"{{{{ token }}}}\""),
+            );
+            assert!(parse(&in_component).is_err(), "{bad}");
+        }
+        assert!(check_variable_name("per_15_minutes").is_ok());
+        assert!(check_manifest_variable_name("per_quarter_hour2").is_ok());
     }
 
     #[test]

@@ -71,7 +71,7 @@ async fn failed_logins_lock_an_account_for_the_window_and_then_for_the_day() {
     let base = start_of_a_day(&clock);
     let app = app_with(
         &[
-            ("limit_login_failures_per_account_per_15_minutes", "2"),
+            ("limit_login_failures_per_account_per_quarter_hour", "2"),
             ("limit_login_failures_per_account_per_day", "3"),
         ],
         &clock,
