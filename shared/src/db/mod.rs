@@ -501,10 +501,12 @@ mod tests {
         assert!(big.first().unwrap().get::<i64>("n").is_err());
     }
 
-    /// Records the statements it is sent; fails the ones containing "FAIL".
+    /// Records the statements it is sent; fails the ones containing "FAIL",
+    /// and the first `busy` statements `UPDATE` with a lock conflict.
     #[derive(Default)]
     struct Recorder {
         log: RefCell<Vec<String>>,
+        busy: RefCell<u32>,
     }
 
     impl Db for Recorder {
@@ -522,6 +524,11 @@ mod tests {
             self.log.borrow_mut().push(sql.into());
             if sql.contains("FAIL") {
                 return Err(DbError::Query("failed".into()));
+            }
+            let mut busy = self.busy.borrow_mut();
+            if sql == "UPDATE" && *busy > 0 {
+                *busy -= 1;
+                return Err(DbError::Busy("Deadlock found".into()));
             }
             Ok(())
         }
@@ -571,48 +578,11 @@ mod tests {
         );
     }
 
-    /// Fails the first `busy` transactions with a lock conflict.
-    #[derive(Default)]
-    struct Contended {
-        log: RefCell<Vec<String>>,
-        busy: RefCell<u32>,
-    }
-
-    impl Db for Contended {
-        fn dialect(&self) -> Dialect {
-            Dialect::MySql
-        }
-        fn query(&self, _: &str, _: &[Param]) -> Result<Rows, DbError> {
-            Ok(Rows::default())
-        }
-        fn query_locked(&self, sql: &str, params: &[Param]) -> Result<Rows, DbError> {
-            self.query(sql, params)
-        }
-        fn execute(&self, sql: &str, _: &[Param]) -> Result<(), DbError> {
-            self.log.borrow_mut().push(sql.into());
-            let mut busy = self.busy.borrow_mut();
-            if sql == "UPDATE" && *busy > 0 {
-                *busy -= 1;
-                return Err(DbError::Busy("Deadlock found".into()));
-            }
-            Ok(())
-        }
-        fn begin(&self) -> Result<(), DbError> {
-            self.execute("BEGIN", &[])
-        }
-        fn commit(&self) -> Result<(), DbError> {
-            self.execute("COMMIT", &[])
-        }
-        fn rollback(&self) -> Result<(), DbError> {
-            self.execute("ROLLBACK", &[])
-        }
-    }
-
     #[test]
     fn a_transaction_that_loses_a_lock_race_runs_again_whole() {
-        let db = Contended {
+        let db = Recorder {
             busy: RefCell::new(2),
-            ..Contended::default()
+            ..Recorder::default()
         };
         let result = transaction(&db, |db| Ok(db.execute("UPDATE", &[])?));
         assert!(result.is_ok());
@@ -627,9 +597,9 @@ mod tests {
 
     #[test]
     fn a_transaction_that_keeps_losing_is_a_503_not_a_500() {
-        let db = Contended {
+        let db = Recorder {
             busy: RefCell::new(u32::MAX),
-            ..Contended::default()
+            ..Recorder::default()
         };
         let result = transaction(&db, |db| Ok(db.execute("UPDATE", &[])?));
         let error = result.unwrap_err();
