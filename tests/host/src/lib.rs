@@ -12,6 +12,7 @@
 
 mod clock;
 mod key_value;
+mod locked_connection;
 pub mod logs;
 pub mod manifest;
 mod mysql;

@@ -25,14 +25,14 @@
 //!   `last-insert-rowid` trap. This host reproduces that without a panic.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use rusqlite::types::ValueRef;
 use wasmtime::component::Resource;
 
 use crate::bindings::fermyon::spin::sqlite as v2;
 use crate::bindings::spin::sqlite::sqlite as v3;
+use crate::locked_connection::LockedConnection;
 use crate::runtime_config::{Location, SqliteBackend, create_database_dir};
 use crate::server::RequestState;
 
@@ -120,46 +120,18 @@ impl SqliteInstance {
 #[derive(Debug)]
 pub struct SqliteConnection {
     location: Location,
-    database: OnceLock<Arc<Database>>,
-}
-
-/// An open SQLite connection, shared with the blocking task that uses it.
-#[derive(Debug)]
-struct Database {
-    connection: Mutex<rusqlite::Connection>,
-    /// Set where Spin's lock would be poisoned by a panic.
-    poisoned: AtomicBool,
-}
-
-impl Database {
-    /// The connection, unless an earlier call left it poisoned.
-    fn lock(&self) -> Option<MutexGuard<'_, rusqlite::Connection>> {
-        if self.poisoned.load(Ordering::SeqCst) {
-            return None;
-        }
-        Some(
-            self.connection
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
-    }
+    database: OnceLock<Arc<LockedConnection>>,
 }
 
 impl SqliteConnection {
     /// The SQLite connection, opened on first use as Spin opens it.
-    fn database(&self) -> Result<Arc<Database>, v3::Error> {
+    fn database(&self) -> Result<Arc<LockedConnection>, v3::Error> {
         if let Some(database) = self.database.get() {
             return Ok(database.clone());
         }
-        let connection = match &self.location {
-            Location::InMemory => rusqlite::Connection::open_in_memory(),
-            Location::Path(path) => rusqlite::Connection::open(path),
-        }
-        .map_err(|e| v3::Error::Io(e.to_string()))?;
-        let database = Arc::new(Database {
-            connection: Mutex::new(connection),
-            poisoned: AtomicBool::new(false),
-        });
+        let database = Arc::new(
+            LockedConnection::open(&self.location).map_err(|e| v3::Error::Io(e.to_string()))?,
+        );
         Ok(self.database.get_or_init(|| database).clone())
     }
 }
@@ -210,7 +182,7 @@ impl RequestState {
     fn sqlite_database(
         &mut self,
         connection: &Resource<SqliteConnection>,
-    ) -> wasmtime::Result<Arc<Database>> {
+    ) -> wasmtime::Result<Arc<LockedConnection>> {
         let database = self.table.get(connection)?.database().map_err(|e| {
             wasmtime::Error::msg(format!("cannot open the SQLite connection: {e:?}"))
         })?;
@@ -229,7 +201,7 @@ impl RequestState {
 
 /// Runs the first statement of `sql` and reads every row, as Spin does.
 fn execute(
-    database: &Database,
+    database: &LockedConnection,
     sql: &str,
     parameters: Vec<v3::Value>,
 ) -> Result<v3::QueryResult, v3::Error> {
@@ -261,7 +233,7 @@ fn execute(
                 ValueRef::Text(bytes) => match String::from_utf8(bytes.to_vec()) {
                     Ok(text) => v3::Value::Text(text),
                     Err(_) => {
-                        database.poisoned.store(true, Ordering::SeqCst);
+                        database.poison();
                         return Err(v3::Error::Io(INTERNAL_ERROR.into()));
                     }
                 },
@@ -414,14 +386,11 @@ fn from_v2_value(value: v2::Value) -> v3::Value {
 mod tests {
     use super::*;
 
-    fn memory() -> Database {
-        Database {
-            connection: Mutex::new(rusqlite::Connection::open_in_memory().unwrap()),
-            poisoned: AtomicBool::new(false),
-        }
+    fn memory() -> LockedConnection {
+        LockedConnection::open(&Location::InMemory).unwrap()
     }
 
-    fn run(database: &Database, sql: &str, parameters: Vec<v3::Value>) -> v3::QueryResult {
+    fn run(database: &LockedConnection, sql: &str, parameters: Vec<v3::Value>) -> v3::QueryResult {
         execute(database, sql, parameters).unwrap()
     }
 

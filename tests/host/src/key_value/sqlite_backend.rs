@@ -16,12 +16,12 @@
 //!   upsert.
 
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, MutexGuard, OnceLock};
 
 use rusqlite::named_params;
 
 use super::{Failure, MAX_RESULT_BYTES, Outcome, SwapFailure, other, too_large, within_limit};
+use crate::locked_connection::LockedConnection;
 use crate::runtime_config::Location;
 
 const SELECT: &str = "SELECT value FROM spin_key_value WHERE store = $1 AND key = $2";
@@ -32,15 +32,7 @@ const UPSERT: &str = "INSERT INTO spin_key_value (store, key, value) VALUES ($1,
 #[derive(Debug)]
 pub(crate) struct SqliteManager {
     location: Location,
-    database: OnceLock<Arc<Database>>,
-}
-
-/// The one SQLite connection of a label.
-#[derive(Debug)]
-struct Database {
-    connection: Mutex<rusqlite::Connection>,
-    /// Set where Spin's lock would be poisoned by a panic.
-    poisoned: AtomicBool,
+    database: OnceLock<Arc<LockedConnection>>,
 }
 
 impl SqliteManager {
@@ -65,7 +57,7 @@ impl SqliteManager {
             Some(database) => database.clone(),
             None => {
                 let location = self.location.clone();
-                let created = tokio::task::spawn_blocking(move || Database::create(&location))
+                let created = tokio::task::spawn_blocking(move || create(&location))
                     .await
                     .map_err(|e| Failure::Trap(e.into()))??;
                 self.database.get_or_init(|| Arc::new(created)).clone()
@@ -78,13 +70,12 @@ impl SqliteManager {
     }
 }
 
-impl Database {
-    fn create(location: &Location) -> Outcome<Self> {
-        let connection = match location {
-            Location::InMemory => rusqlite::Connection::open_in_memory(),
-            Location::Path(path) => rusqlite::Connection::open(path),
-        }
-        .map_err(other)?;
+/// Opens a label's connection as Spin does: the file, the table, and the
+/// `rarray` module the batch calls use.
+fn create(location: &Location) -> Outcome<LockedConnection> {
+    let database = LockedConnection::open(location).map_err(other)?;
+    {
+        let connection = lock(&database)?;
         connection
             .execute(
                 "CREATE TABLE IF NOT EXISTS spin_key_value (
@@ -97,39 +88,32 @@ impl Database {
             )
             .map_err(other)?;
         rusqlite::vtab::array::load_module(&connection).map_err(other)?;
-        Ok(Self {
-            connection: Mutex::new(connection),
-            poisoned: AtomicBool::new(false),
-        })
     }
+    Ok(database)
+}
 
-    /// The connection, or the trap Spin's poisoned lock gives.
-    fn lock(&self) -> Outcome<MutexGuard<'_, rusqlite::Connection>> {
-        if self.poisoned.load(Ordering::SeqCst) {
-            return Err(Failure::Trap(wasmtime::Error::msg(
-                "the key-value store's lock is poisoned by an earlier increment of a value \
-                 that is not 8 bytes, as Spin's is",
-            )));
-        }
-        Ok(self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner))
-    }
+/// The connection, or the trap Spin's poisoned lock gives.
+fn lock(database: &LockedConnection) -> Outcome<MutexGuard<'_, rusqlite::Connection>> {
+    database.lock().ok_or_else(|| {
+        Failure::Trap(wasmtime::Error::msg(
+            "the key-value store's lock is poisoned by an earlier increment of a value \
+             that is not 8 bytes, as Spin's is",
+        ))
+    })
+}
 
-    /// Runs `work` on the connection in a blocking task.
-    async fn run<T: Send + 'static>(
-        self: &Arc<Self>,
-        work: impl FnOnce(&Self, &mut rusqlite::Connection) -> Outcome<T> + Send + 'static,
-    ) -> Outcome<T> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut connection = this.lock()?;
-            work(&this, &mut connection)
-        })
-        .await
-        .map_err(|e| Failure::Trap(e.into()))?
-    }
+/// Runs `work` on the connection in a blocking task.
+async fn run<T: Send + 'static>(
+    database: &Arc<LockedConnection>,
+    work: impl FnOnce(&LockedConnection, &mut rusqlite::Connection) -> Outcome<T> + Send + 'static,
+) -> Outcome<T> {
+    let database = database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut connection = lock(&database)?;
+        work(&database, &mut connection)
+    })
+    .await
+    .map_err(|e| Failure::Trap(e.into()))?
 }
 
 fn select(
@@ -159,165 +143,158 @@ fn upsert(
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
     label: String,
-    database: Arc<Database>,
+    database: Arc<LockedConnection>,
 }
 
 impl SqliteStore {
     pub async fn get(&self, key: String) -> Outcome<Option<Vec<u8>>> {
         let label = self.label.clone();
-        let value = self
-            .database
-            .run(move |_, c| select(c, &label, &key).map_err(other))
-            .await?;
+        let value = run(&self.database, move |_, c| {
+            select(c, &label, &key).map_err(other)
+        })
+        .await?;
         within_limit(value)
     }
 
     pub async fn set(&self, key: String, value: Vec<u8>) -> Outcome<()> {
         let label = self.label.clone();
-        self.database
-            .run(move |_, c| upsert(c, &label, &key, &value).map(drop).map_err(other))
-            .await
+        run(&self.database, move |_, c| {
+            upsert(c, &label, &key, &value).map(drop).map_err(other)
+        })
+        .await
     }
 
     pub async fn delete(&self, key: String) -> Outcome<()> {
         let label = self.label.clone();
-        self.database
-            .run(move |_, c| {
-                c.prepare_cached("DELETE FROM spin_key_value WHERE store = $1 AND key = $2")
-                    .and_then(|mut s| s.execute([label, key]))
-                    .map(drop)
-                    .map_err(other)
-            })
-            .await
+        run(&self.database, move |_, c| {
+            c.prepare_cached("DELETE FROM spin_key_value WHERE store = $1 AND key = $2")
+                .and_then(|mut s| s.execute([label, key]))
+                .map(drop)
+                .map_err(other)
+        })
+        .await
     }
 
     /// Spin answers with a `get` that ignores the size limit.
     pub async fn exists(&self, key: String) -> Outcome<bool> {
         let label = self.label.clone();
-        let value = self
-            .database
-            .run(move |_, c| select(c, &label, &key).map_err(other))
-            .await?;
+        let value = run(&self.database, move |_, c| {
+            select(c, &label, &key).map_err(other)
+        })
+        .await?;
         Ok(value.is_some())
     }
 
     pub async fn get_keys(&self) -> Outcome<Vec<String>> {
         let label = self.label.clone();
-        self.database
-            .run(move |_, c| {
-                let mut statement = c
-                    .prepare_cached("SELECT key FROM spin_key_value WHERE store = $1")
-                    .map_err(other)?;
-                let rows = statement
-                    .query_map([label], |row| row.get::<_, String>(0))
-                    .map_err(other)?;
-                let mut bytes = size_of::<Vec<String>>();
-                let mut keys = Vec::new();
-                for key in rows {
-                    let key = key.map_err(other)?;
-                    bytes += size_of::<String>() + key.len();
-                    if bytes > MAX_RESULT_BYTES {
-                        return Err(too_large());
-                    }
-                    keys.push(key);
+        run(&self.database, move |_, c| {
+            let mut statement = c
+                .prepare_cached("SELECT key FROM spin_key_value WHERE store = $1")
+                .map_err(other)?;
+            let rows = statement
+                .query_map([label], |row| row.get::<_, String>(0))
+                .map_err(other)?;
+            let mut bytes = size_of::<Vec<String>>();
+            let mut keys = Vec::new();
+            for key in rows {
+                let key = key.map_err(other)?;
+                bytes += size_of::<String>() + key.len();
+                if bytes > MAX_RESULT_BYTES {
+                    return Err(too_large());
                 }
-                Ok(keys)
-            })
-            .await
+                keys.push(key);
+            }
+            Ok(keys)
+        })
+        .await
     }
 
     pub async fn get_many(&self, keys: Vec<String>) -> Outcome<Vec<(String, Option<Vec<u8>>)>> {
         let label = self.label.clone();
-        self.database
-            .run(move |_, c| {
-                let keys: Vec<rusqlite::types::Value> =
-                    keys.into_iter().map(rusqlite::types::Value::from).collect();
-                let mut statement = c
-                    .prepare_cached(
-                        "SELECT key, value FROM spin_key_value
+        run(&self.database, move |_, c| {
+            let keys: Vec<rusqlite::types::Value> =
+                keys.into_iter().map(rusqlite::types::Value::from).collect();
+            let mut statement = c
+                .prepare_cached(
+                    "SELECT key, value FROM spin_key_value
                          WHERE store = :name AND key IN rarray(:keys)",
-                    )
-                    .map_err(other)?;
-                let rows = statement
-                    .query_map(
-                        named_params! { ":name": label, ":keys": Rc::new(keys) },
-                        |row| <(String, Option<Vec<u8>>)>::try_from(row),
-                    )
-                    .map_err(other)?;
-                let mut bytes = size_of::<Vec<String>>();
-                let mut pairs = Vec::new();
-                for pair in rows {
-                    let (key, value) = pair.map_err(other)?;
-                    bytes += size_of::<(String, Option<Vec<u8>>)>()
-                        + key.len()
-                        + value.as_ref().map_or(0, Vec::len);
-                    if bytes > MAX_RESULT_BYTES {
-                        return Err(too_large());
-                    }
-                    pairs.push((key, value));
+                )
+                .map_err(other)?;
+            let rows = statement
+                .query_map(
+                    named_params! { ":name": label, ":keys": Rc::new(keys) },
+                    |row| <(String, Option<Vec<u8>>)>::try_from(row),
+                )
+                .map_err(other)?;
+            let mut bytes = size_of::<Vec<String>>();
+            let mut pairs = Vec::new();
+            for pair in rows {
+                let (key, value) = pair.map_err(other)?;
+                bytes += size_of::<(String, Option<Vec<u8>>)>()
+                    + key.len()
+                    + value.as_ref().map_or(0, Vec::len);
+                if bytes > MAX_RESULT_BYTES {
+                    return Err(too_large());
                 }
-                Ok(pairs)
-            })
-            .await
+                pairs.push((key, value));
+            }
+            Ok(pairs)
+        })
+        .await
     }
 
     pub async fn set_many(&self, pairs: Vec<(String, Vec<u8>)>) -> Outcome<()> {
         let label = self.label.clone();
-        self.database
-            .run(move |_, c| {
-                let transaction = c.transaction().map_err(other)?;
-                for (key, value) in pairs {
-                    upsert(&transaction, &label, &key, &value).map_err(other)?;
-                }
-                transaction.commit().map_err(other)
-            })
-            .await
+        run(&self.database, move |_, c| {
+            let transaction = c.transaction().map_err(other)?;
+            for (key, value) in pairs {
+                upsert(&transaction, &label, &key, &value).map_err(other)?;
+            }
+            transaction.commit().map_err(other)
+        })
+        .await
     }
 
     pub async fn delete_many(&self, keys: Vec<String>) -> Outcome<()> {
         let label = self.label.clone();
-        self.database
-            .run(move |_, c| {
-                let keys: Vec<rusqlite::types::Value> =
-                    keys.into_iter().map(rusqlite::types::Value::from).collect();
-                c.prepare_cached(
-                    "DELETE FROM spin_key_value WHERE store = :name AND key IN rarray(:keys)",
-                )
-                .and_then(|mut s| {
-                    s.execute(named_params! { ":name": label, ":keys": Rc::new(keys) })
-                })
-                .map(drop)
-                .map_err(other)
-            })
-            .await
+        run(&self.database, move |_, c| {
+            let keys: Vec<rusqlite::types::Value> =
+                keys.into_iter().map(rusqlite::types::Value::from).collect();
+            c.prepare_cached(
+                "DELETE FROM spin_key_value WHERE store = :name AND key IN rarray(:keys)",
+            )
+            .and_then(|mut s| s.execute(named_params! { ":name": label, ":keys": Rc::new(keys) }))
+            .map(drop)
+            .map_err(other)
+        })
+        .await
     }
 
     pub async fn increment(&self, key: String, delta: i64) -> Outcome<i64> {
         let label = self.label.clone();
-        self.database
-            .run(move |database, c| {
-                let transaction = c.transaction().map_err(other)?;
-                let current = match select(&transaction, &label, &key).map_err(other)? {
-                    None => 0,
-                    Some(bytes) => match <[u8; 8]>::try_from(bytes) {
-                        Ok(bytes) => i64::from_le_bytes(bytes),
-                        Err(bytes) => {
-                            database.poisoned.store(true, Ordering::SeqCst);
-                            return Err(Failure::Trap(wasmtime::Error::msg(format!(
-                                "incorrect length: the value of {key:?} has {} bytes, \
+        run(&self.database, move |database, c| {
+            let transaction = c.transaction().map_err(other)?;
+            let current = match select(&transaction, &label, &key).map_err(other)? {
+                None => 0,
+                Some(bytes) => match <[u8; 8]>::try_from(bytes) {
+                    Ok(bytes) => i64::from_le_bytes(bytes),
+                    Err(bytes) => {
+                        database.poison();
+                        return Err(Failure::Trap(wasmtime::Error::msg(format!(
+                            "incorrect length: the value of {key:?} has {} bytes, \
                                  not 8 (Spin panics here)",
-                                bytes.len()
-                            ))));
-                        }
-                    },
-                };
-                // Spin's release build wraps on overflow.
-                let new = current.wrapping_add(delta);
-                upsert(&transaction, &label, &key, &new.to_le_bytes()).map_err(other)?;
-                transaction.commit().map_err(other)?;
-                Ok(new)
-            })
-            .await
+                            bytes.len()
+                        ))));
+                    }
+                },
+            };
+            // Spin's release build wraps on overflow.
+            let new = current.wrapping_add(delta);
+            upsert(&transaction, &label, &key, &new.to_le_bytes()).map_err(other)?;
+            transaction.commit().map_err(other)?;
+            Ok(new)
+        })
+        .await
     }
 
     pub fn compare_and_swap(&self, key: String) -> SqliteCas {
@@ -335,7 +312,7 @@ impl SqliteStore {
 pub(crate) struct SqliteCas {
     label: String,
     key: String,
-    database: Arc<Database>,
+    database: Arc<LockedConnection>,
     /// The value `current` read, which `swap` expects.
     seen: Option<Vec<u8>>,
 }
@@ -343,39 +320,37 @@ pub(crate) struct SqliteCas {
 impl SqliteCas {
     pub async fn current(&mut self) -> Outcome<Option<Vec<u8>>> {
         let (label, key) = (self.label.clone(), self.key.clone());
-        let value = self
-            .database
-            .run(move |_, c| select(c, &label, &key).map_err(other))
-            .await?;
+        let value = run(&self.database, move |_, c| {
+            select(c, &label, &key).map_err(other)
+        })
+        .await?;
         self.seen.clone_from(&value);
         within_limit(value)
     }
 
     pub async fn swap(&self, value: Vec<u8>) -> Result<(), SwapFailure> {
         let (label, key, seen) = (self.label.clone(), self.key.clone(), self.seen.clone());
-        let rows = self
-            .database
-            .run(move |_, c| match seen {
-                Some(old) => c
-                    .prepare_cached(
-                        "UPDATE spin_key_value SET value = :new
+        let rows = run(&self.database, move |_, c| match seen {
+            Some(old) => c
+                .prepare_cached(
+                    "UPDATE spin_key_value SET value = :new
                          WHERE store = :name AND key = :key AND value = :old",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(named_params! {
-                            ":name": label, ":key": key, ":old": old, ":new": value,
-                        })
+                )
+                .and_then(|mut s| {
+                    s.execute(named_params! {
+                        ":name": label, ":key": key, ":old": old, ":new": value,
                     })
-                    .map_err(other),
-                None => {
-                    let transaction = c.transaction().map_err(other)?;
-                    let rows = upsert(&transaction, &label, &key, &value).map_err(other)?;
-                    transaction.commit().map_err(other)?;
-                    Ok(rows)
-                }
-            })
-            .await
-            .map_err(SwapFailure::Other)?;
+                })
+                .map_err(other),
+            None => {
+                let transaction = c.transaction().map_err(other)?;
+                let rows = upsert(&transaction, &label, &key, &value).map_err(other)?;
+                transaction.commit().map_err(other)?;
+                Ok(rows)
+            }
+        })
+        .await
+        .map_err(SwapFailure::Other)?;
         if rows == 1 {
             Ok(())
         } else {
