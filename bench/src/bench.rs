@@ -22,7 +22,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use anyhow::Context;
 use omni_test_host::manifest::Manifest;
@@ -32,7 +31,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::contention::{self, Contended};
-use crate::load::{self, Call, MakeCall, Measured, Outcome, Pace};
+use crate::load::{self, Call, MakeCall, Measured, Outcome, Pace, ms};
 use crate::reads::{self, Read, ReadFigures, Variant};
 use crate::{now_ms, procfs, seed, write_json};
 
@@ -262,10 +261,6 @@ fn load_average() -> String {
                 .join(" ")
         })
         .unwrap_or_default()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// Runs the whole benchmark; `quick` seeds and sends a tenth.

@@ -248,11 +248,15 @@ pub struct Measured {
     pub cpu_ms_per_request: f64,
 }
 
+/// A duration in milliseconds, as the reports print them.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 impl Measured {
     /// Summarises a run of `name` at `concurrency`, which ran `statements`
     /// database statements.
     pub fn of(name: &str, concurrency: usize, outcome: &Outcome, statements: u64) -> Self {
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         let requests = outcome.latencies.len();
         Self {
             name: name.to_owned(),

@@ -49,7 +49,7 @@ use serde_json::{Value, json};
 
 use crate::api::{Answer, Api, User, in_parallel};
 use crate::integrity::{self, Invariant};
-use crate::load::{Call, percentile};
+use crate::load::{self, Call, percentile};
 use crate::write_json;
 
 /// Requests in the short form, which CI runs.
@@ -913,8 +913,8 @@ pub async fn run(requests: usize) -> anyhow::Result<bool> {
         concurrency: CONCURRENCY,
         seconds,
         requests_per_second: sent as f64 / seconds,
-        p50_ms: percentile(&latencies, 50.0).as_secs_f64() * 1000.0,
-        p99_ms: percentile(&latencies, 99.0).as_secs_f64() * 1000.0,
+        p50_ms: load::ms(percentile(&latencies, 50.0)),
+        p99_ms: load::ms(percentile(&latencies, 99.0)),
         bursts: faults,
         status_503_in_outages,
         status_503_elsewhere: load.unavailable_at.len() - status_503_in_outages,

@@ -207,7 +207,7 @@ impl<'a> Cached<'a> {
         Ok(Self {
             kv,
             slot: format!("c:{}", u64::from_be_bytes(head) % SLOTS),
-            identity: hex(&digest),
+            identity: crate::hex::encode(&digest),
         })
     }
 
@@ -241,7 +241,7 @@ impl Entry {
         let body = response.body().to_vec();
         Self {
             expires_at,
-            etag: format!("\"{}\"", &hex(&Sha256::digest(&body))[..32]),
+            etag: format!("\"{}\"", &crate::hex::encode(&Sha256::digest(&body))[..32]),
             content_type: response
                 .header("content-type")
                 .and_then(|v| v.as_str())
@@ -303,10 +303,6 @@ impl Entry {
             },
         ))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Bumps the versions of what a write changed, so that every cached answer

@@ -11,6 +11,7 @@ pub mod context;
 pub mod db;
 pub mod error;
 pub mod handlers;
+pub mod hex;
 pub mod http;
 pub mod kv;
 pub mod limits;

@@ -26,7 +26,7 @@ impl Level {
 }
 
 /// The JSON line for `event` with `fields`.
-pub fn line(level: Level, event: &str, fields: &[(&str, Value)]) -> String {
+fn line(level: Level, event: &str, fields: &[(&str, Value)]) -> String {
     let mut object = Map::new();
     object.insert("level".into(), level.as_str().into());
     object.insert("event".into(), event.into());
@@ -49,11 +49,6 @@ pub fn info(event: &str, fields: &[(&str, Value)]) {
 /// Writes a `warn` event.
 pub fn warn(event: &str, fields: &[(&str, Value)]) {
     write(Level::Warn, event, fields);
-}
-
-/// Writes an `error` event.
-pub fn error(event: &str, fields: &[(&str, Value)]) {
-    write(Level::Error, event, fields);
 }
 
 #[cfg(test)]

@@ -163,7 +163,7 @@ text_type!(
 );
 
 /// RFC 3986 `unreserved`, `sub-delims` and `%` (escapes are checked
-/// separately): what a host name or user info may hold.
+/// separately): what a host name may hold.
 fn is_plain(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=%".contains(c)
 }
@@ -204,9 +204,8 @@ fn check_url(text: &str) -> Result<(), String> {
     if authority.contains('@') {
         return Err("must not contain user info (`user@`)".to_owned());
     }
-    let host_port = authority;
     // An IPv6 literal carries colons of its own: `[::1]:8080`.
-    let (host_ok, port) = match host_port.strip_prefix('[') {
+    let (host_ok, port) = match authority.strip_prefix('[') {
         Some(v6) => match v6.split_once(']') {
             Some((address, after)) => (
                 address.parse::<std::net::Ipv6Addr>().is_ok(),
@@ -221,9 +220,9 @@ fn check_url(text: &str) -> Result<(), String> {
             None => return invalid(),
         },
         None => {
-            let (host, port) = match host_port.rsplit_once(':') {
+            let (host, port) = match authority.rsplit_once(':') {
                 Some((host, port)) => (host, Some(port)),
-                None => (host_port, None),
+                None => (authority, None),
             };
             (!host.is_empty() && host.chars().all(is_plain), port)
         }

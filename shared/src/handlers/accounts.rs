@@ -43,10 +43,14 @@ pub fn signup(request: &Request) -> Result<Response, Error> {
     let context = Context::load()?;
     let password_hash = new_password_hash(&context, request, &password)?;
     let node = context.config().snowflake_node;
-    create_once(request, context.db()?, "signup", |db| {
+    let (response, _) = create_once(request, context.db()?, "signup", |db| {
         let user = users::insert(db, node, &username, &password_hash, &display_name)?;
-        Created::new(format!("/api/users/{}", user.id), &UserView::from(user))
-    })
+        Ok((
+            Created::new(format!("/api/users/{}", user.id), &UserView::from(user))?,
+            (),
+        ))
+    })?;
+    Ok(response)
 }
 
 /// The bcrypt hash for a new account's `password`, once the signup is
@@ -118,10 +122,7 @@ pub fn check_password(
     limits::record(kv, &limits.login_failures_per_account_daily, &account, now);
     // The account as a hash, so the log holds no typo'd password pasted
     // into the username field; never the password.
-    let account_hash: String = Sha256::digest(account.as_bytes())[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let account_hash = crate::hex::encode(&Sha256::digest(account.as_bytes())[..8]);
     log::warn(
         "login_failed",
         &[
@@ -176,6 +177,12 @@ pub fn update_profile(
     let db = context.db()?;
     let user = auth::existing_user(db, id)?;
     let user = users::update_profile(db, &user, display_name, bio)?;
-    cache::changed(context, &[&versions::user(user.id), versions::PROFILES]);
+    // Posts and comments show their authors' display names, not their bios.
+    let user_version = versions::user(user.id);
+    let changed: &[&str] = match display_name {
+        Some(_) => &[&user_version, versions::PROFILES],
+        None => &[&user_version],
+    };
+    cache::changed(context, changed);
     Ok(user)
 }

@@ -80,16 +80,17 @@ pub fn create(request: &Request) -> Result<Response, Error> {
     let post = request.path_id(routes::POST_COMMENTS)?;
     let body = comment_body(request)?;
     let node = context.config().snowflake_node;
-    let mut post_author = None;
-    let response = create_once(request, context.db()?, &caller.to_string(), |db| {
-        let (comment, author) = insert_comment(db, node, post, caller, &body)?;
-        post_author = Some(author);
-        Created::new(
+    let (response, post_author) = create_once(request, context.db()?, &caller.to_string(), |db| {
+        let (comment, post_author) = insert_comment(db, node, post, caller, &body)?;
+        let created = Created::new(
             format!("/api/comments/{}", comment.id),
             &CommentView::from(comment),
-        )
+        )?;
+        Ok((created, post_author))
     })?;
-    comments_changed(&context, post, post_author);
+    if let Some(post_author) = post_author {
+        comments_changed(&context, post, post_author);
+    }
     Ok(response)
 }
 
@@ -106,7 +107,7 @@ pub fn create_comment(
     let (comment, post_author) = transaction(context.db()?, |db| {
         insert_comment(db, node, post, caller, body)
     })?;
-    comments_changed(context, post, Some(post_author));
+    comments_changed(context, post, post_author);
     Ok(comment)
 }
 
@@ -130,12 +131,8 @@ fn insert_comment(
 
 /// Invalidates every cached answer that shows post `post`'s comments or
 /// their count: the post, and the lists of all posts and of the post's
-/// author (if known: a replayed create did not look it up, and changed
-/// nothing).
-fn comments_changed(context: &Context, post: Id, post_author: Option<Id>) {
-    let Some(post_author) = post_author else {
-        return;
-    };
+/// author.
+fn comments_changed(context: &Context, post: Id, post_author: Id) {
     cache::changed(
         context,
         &[
@@ -207,7 +204,7 @@ pub fn delete_comment(context: &Context, id: Id, caller: Id) -> Result<Comment, 
         comments::delete(db, &comment)?;
         Ok((comment, post_author))
     })?;
-    comments_changed(context, comment.post_id, Some(post_author));
+    comments_changed(context, comment.post_id, post_author);
     Ok(comment)
 }
 

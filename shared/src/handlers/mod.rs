@@ -114,7 +114,7 @@ fn request_hash(request: &Request) -> String {
     hash.update(request.path().as_bytes());
     hash.update(b"\n");
     hash.update(request.body());
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&hash.finalize())
 }
 
 /// Runs a create in a transaction (run again whole if it loses a lock race)
@@ -124,20 +124,23 @@ fn request_hash(request: &Request) -> String {
 /// answer again, marked `Idempotency-Replayed: true`, and creates nothing;
 /// the same key with another request is a 422. A key whose resource has
 /// since been deleted no longer stands for anything: it is forgotten, and
-/// the request creates anew.
-pub(crate) fn create_once(
+/// the request creates anew. Besides the answer, what `create` returned
+/// with the resource, unless the answer is a replay and nothing was made
+/// (so the caller knows whether there is anything to invalidate).
+pub(crate) fn create_once<T>(
     request: &Request,
     db: &dyn Db,
     scope: &str,
-    mut create: impl FnMut(&dyn Db) -> Result<Created, Error>,
-) -> Result<Response, Error> {
+    mut create: impl FnMut(&dyn Db) -> Result<(Created, T), Error>,
+) -> Result<(Response, Option<T>), Error> {
     let Some(key) = idempotency_key(request)? else {
-        let created = transaction(db, &mut create)?;
-        return Ok(http::created_json(&created.location, created.body));
+        let (created, made) = transaction(db, &mut create)?;
+        let response = http::created_json(&created.location, created.body);
+        return Ok((response, Some(made)));
     };
     let hash = request_hash(request);
     let now = now_ms();
-    let (stored, replayed) = transaction(db, |db| {
+    let (stored, made) = transaction(db, |db| {
         if let Some(stored) = idempotency::find(db, scope, key, now)? {
             if stored.request_hash != hash {
                 return Err(Error::invalid_field(
@@ -146,24 +149,24 @@ pub(crate) fn create_once(
                 ));
             }
             if idempotency::still_exists(db, &stored.location)? {
-                return Ok((stored, true));
+                return Ok((stored, None));
             }
             idempotency::forget(db, scope, key)?;
         }
-        let created = create(db)?;
+        let (created, made) = create(db)?;
         let stored = Stored {
             request_hash: hash.clone(),
             location: created.location,
             body: created.body,
         };
         idempotency::save(db, scope, key, &stored, now)?;
-        Ok((stored, false))
+        Ok((stored, Some(made)))
     })?;
     let mut response = http::created_json(&stored.location, stored.body);
-    if replayed {
+    if made.is_none() {
         response.set_header("idempotency-replayed", "true");
     }
-    Ok(response)
+    Ok((response, made))
 }
 
 /// Answers a list request in the form its paging asked for: a page with

@@ -59,11 +59,14 @@ pub fn create(request: &Request) -> Result<Response, Error> {
     };
 
     let node = context.config().snowflake_node;
-    let response = create_once(request, context.db()?, &caller.to_string(), |db| {
+    let (response, made) = create_once(request, context.db()?, &caller.to_string(), |db| {
         let post = insert_post(db, node, caller, &new_post)?;
-        Created::new(format!("/api/posts/{}", post.id), &PostView::from(post))
+        let created = Created::new(format!("/api/posts/{}", post.id), &PostView::from(post))?;
+        Ok((created, ()))
     })?;
-    post_created(&context, caller);
+    if made.is_some() {
+        post_created(&context, caller);
+    }
     Ok(response)
 }
 

@@ -27,7 +27,7 @@ pub fn local_jwt_secret(db: &dyn Db) -> Result<String, Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|e| Error::internal(anyhow::anyhow!("no randomness for a signing key: {e}")))?;
-    let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let fresh = crate::hex::encode(&bytes);
     db.execute(
         INSERT_IF_MISSING,
         &[JWT_SECRET.into(), fresh.as_str().into()],

@@ -73,7 +73,9 @@ pub fn cleared_cookie() -> String {
 /// a label so that it can never be mistaken for any other MAC made with
 /// that secret.
 pub fn csrf_token(secret: &[u8], cookie: &str) -> Result<String, Error> {
-    Ok(hex(&csrf_mac(secret, cookie)?.finalize().into_bytes()))
+    Ok(crate::hex::encode(
+        &csrf_mac(secret, cookie)?.finalize().into_bytes(),
+    ))
 }
 
 fn csrf_mac(secret: &[u8], cookie: &str) -> Result<Hmac<Sha256>, Error> {
@@ -85,24 +87,10 @@ fn csrf_mac(secret: &[u8], cookie: &str) -> Result<Hmac<Sha256>, Error> {
 
 /// Whether `token` is the CSRF token for `cookie`, compared in constant time.
 pub fn csrf_matches(secret: &[u8], cookie: &str, token: &str) -> Result<bool, Error> {
-    let Some(tag) = decode_hex(token) else {
+    let Some(tag) = crate::hex::decode(token) else {
         return Ok(false);
     };
     Ok(csrf_mac(secret, cookie)?.verify_slice(&tag).is_ok())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Whether a POST comes from a page of this site. `Sec-Fetch-Site` is set
@@ -236,7 +224,7 @@ impl<'r> Visit<'r> {
             getrandom::fill(&mut key).map_err(|e| {
                 Error::internal(anyhow::anyhow!("no randomness for a form key: {e}"))
             })?;
-            let value = format!("{FORM_KEY_PREFIX}{}", hex(&key));
+            let value = format!("{FORM_KEY_PREFIX}{}", crate::hex::encode(&key));
             self.set_cookie = Some(set_cookie(&value, None));
             self.cookie = Some(value);
         }

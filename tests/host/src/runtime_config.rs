@@ -71,6 +71,17 @@ pub(crate) enum Location {
     Path(PathBuf),
 }
 
+impl Location {
+    /// How Spin describes it at startup: the quoted path, or "a temporary
+    /// in-memory `noun`".
+    pub fn describe(&self, noun: &str) -> String {
+        match self {
+            Self::InMemory => format!("a temporary in-memory {noun}"),
+            Self::Path(path) => format!("\"{}\"", path.display()),
+        }
+    }
+}
+
 /// The backing of one key-value store label.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum KeyValueBackend {

@@ -74,10 +74,7 @@ impl Databases {
     pub fn summary(&self, label: &str) -> String {
         match self.backends.get(label) {
             Some(SqliteBackend::Default(location) | SqliteBackend::Configured(location)) => {
-                match location {
-                    Location::InMemory => "a temporary in-memory database".to_owned(),
-                    Location::Path(path) => format!("\"{}\"", path.display()),
-                }
+                location.describe("database")
             }
             None => "nowhere".to_owned(),
         }

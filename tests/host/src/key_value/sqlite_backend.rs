@@ -45,10 +45,7 @@ impl SqliteManager {
 
     /// How Spin describes the store at startup.
     pub fn summary(&self) -> String {
-        match &self.location {
-            Location::InMemory => "a temporary in-memory store".to_owned(),
-            Location::Path(path) => format!("\"{}\"", path.display()),
-        }
+        self.location.describe("store")
     }
 
     /// The store for `label`, opening the connection on first use.
