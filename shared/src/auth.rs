@@ -1,5 +1,6 @@
-//! Authentication: bcrypt password hashes, HS256 JWTs, and the request
-//! helper that turns a bearer token into a user or a 401.
+//! Authentication: bcrypt password hashes, HS256 JWTs, the request helper
+//! that turns a bearer token into a user or a 401, and the name and shape
+//! of the website's cookie (`web::session` says what it holds).
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -219,6 +220,29 @@ pub fn verify_token(token: &str, secret: &[u8]) -> Result<Id, InvalidToken> {
         .map_err(|_| InvalidToken("`sub` is not a user id".into()))
 }
 
+/// The website's one cookie. `__Host-` makes the browser refuse it unless
+/// it is `Secure`, has `Path=/` and no `Domain`, so no other host can set it.
+pub const COOKIE: &str = "__Host-omni";
+/// The start of a session cookie's value: `s.<JWT>`.
+pub const SESSION_PREFIX: &str = "s.";
+/// The start of a form key's value: `f.<random>`.
+pub const FORM_KEY_PREFIX: &str = "f.";
+
+/// The value of the website's cookie, if the request carries one of
+/// Omni's: a session or a form key.
+pub fn cookie_value(request: &Request) -> Option<&str> {
+    request
+        .cookie(COOKIE)
+        .filter(|value| value.starts_with(SESSION_PREFIX) || value.starts_with(FORM_KEY_PREFIX))
+}
+
+/// Whether the request carries credentials (a bearer token, or the
+/// website's cookie: a session, or a form key that its forms are signed
+/// with), so that its answer may be personal.
+pub fn has_credentials(request: &Request) -> bool {
+    request.header("authorization").is_some() || cookie_value(request).is_some()
+}
+
 /// The user the request's bearer token names, or a 401 (with
 /// `WWW-Authenticate: Bearer`) if there is no valid token or the user no
 /// longer exists.
@@ -313,6 +337,42 @@ mod tests {
         let mut claims = claims();
         claims.as_object_mut().unwrap().remove(field);
         claims
+    }
+
+    fn with_cookies(cookies: &[&str]) -> Request {
+        let headers: Vec<(&str, &str)> = cookies.iter().map(|c| ("cookie", *c)).collect();
+        Request::for_test(crate::http::Method::GET, "/", &headers, "")
+    }
+
+    #[test]
+    fn only_omnis_own_cookie_values_are_read() {
+        let with = |cookie: &str| cookie_value(&with_cookies(&[cookie])).map(str::to_owned);
+        assert_eq!(
+            with("a=1; __Host-omni=s.jwt; b=2").as_deref(),
+            Some("s.jwt")
+        );
+        assert_eq!(with("__Host-omni=f.00ff").as_deref(), Some("f.00ff"));
+        assert_eq!(with("__Host-omni=x.other"), None);
+        assert_eq!(with("omni=s.jwt"), None);
+        assert_eq!(with("__Host-omni2=s.jwt"), None);
+        // Cookies split over two headers (HTTP/2) are all read.
+        let split = with_cookies(&["a=1", "__Host-omni=s.t"]);
+        assert_eq!(cookie_value(&split), Some("s.t"));
+    }
+
+    #[test]
+    fn credentials_make_a_request_personal() {
+        let bearer = Request::for_test(
+            crate::http::Method::GET,
+            "/api/posts?page=2",
+            &[("authorization", "Bearer x")],
+            "",
+        );
+        assert!(has_credentials(&bearer));
+        assert!(has_credentials(&with_cookies(&["a=b; __Host-omni=s.x"])));
+        assert!(has_credentials(&with_cookies(&["__Host-omni=f.00"])));
+        assert!(!has_credentials(&with_cookies(&["theme=dark"])));
+        assert!(!has_credentials(&with_cookies(&[])));
     }
 
     #[test]

@@ -33,6 +33,7 @@
 use sha2::{Digest, Sha256};
 use spin_sdk::http::Response;
 
+use crate::auth;
 use crate::context::Context;
 use crate::error::Error;
 use crate::http::Request;
@@ -104,14 +105,6 @@ impl Outcome {
     }
 }
 
-/// Whether the request carries credentials (a bearer token, or the
-/// website's cookie: a session, or a form key that its forms are signed
-/// with), so that its answer may be personal.
-fn is_authenticated(request: &Request) -> bool {
-    request.header("authorization").is_some()
-        || crate::web::session::cookie_value(request).is_some()
-}
-
 /// Answers a public GET through the cache: `produce` makes the answer from
 /// the database when the cache has no current one. `depends_on` are the
 /// version keys the answer depends on. Only 200s are stored; every 200
@@ -122,7 +115,7 @@ pub fn serve(
     depends_on: &[&str],
     produce: impl FnOnce() -> Result<Response, Error>,
 ) -> Result<Response, Error> {
-    if is_authenticated(request) {
+    if auth::has_credentials(request) {
         let mut response = produce()?;
         response.set_header("cache-control", PRIVATE);
         return Ok(mark(response, Outcome::Bypass));
@@ -350,15 +343,7 @@ mod tests {
     }
 
     fn request(headers: &[(&str, &str)]) -> Request {
-        Request::new(
-            crate::http::Method::GET,
-            "/api/posts?page=2",
-            headers
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-                .collect(),
-            vec![],
-        )
+        Request::for_test(crate::http::Method::GET, "/api/posts?page=2", headers, "")
     }
 
     #[test]
@@ -379,20 +364,5 @@ mod tests {
             fresh.header("x-cache").and_then(|v| v.as_str()),
             Some("miss")
         );
-    }
-
-    #[test]
-    fn credentials_make_a_request_personal() {
-        assert!(is_authenticated(&request(&[("authorization", "Bearer x")])));
-        assert!(is_authenticated(&request(&[(
-            "cookie",
-            "a=b; __Host-omni=s.x"
-        )])));
-        assert!(is_authenticated(&request(&[(
-            "cookie",
-            "__Host-omni=f.00"
-        )])));
-        assert!(!is_authenticated(&request(&[("cookie", "theme=dark")])));
-        assert!(!is_authenticated(&request(&[])));
     }
 }

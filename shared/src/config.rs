@@ -4,10 +4,9 @@
 //! Spin's built-in SQLite and keeps its own signing key there.
 
 use std::fmt;
-use std::net::IpAddr;
 
-use crate::error::Error;
 use crate::limits::Limit;
+use crate::net::IpNet;
 use crate::snowflake::NodeId;
 
 /// The smallest bcrypt cost accepted (tests only; it logs a warning).
@@ -89,49 +88,6 @@ pub struct Limits {
     pub writes_per_user_daily: Limit,
 }
 
-/// An IP network, `10.42.0.0/16`, or one address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IpNet {
-    address: IpAddr,
-    prefix: u8,
-}
-
-impl IpNet {
-    /// Parses `a.b.c.d/n`, `::1/128` or a bare address.
-    pub fn parse(text: &str) -> Option<Self> {
-        let (address, prefix) = match text.split_once('/') {
-            Some((address, prefix)) => (address.parse().ok()?, prefix.parse().ok()?),
-            None => {
-                let address: IpAddr = text.parse().ok()?;
-                (address, if address.is_ipv4() { 32 } else { 128 })
-            }
-        };
-        let max = if matches!(address, IpAddr::V4(_)) {
-            32
-        } else {
-            128
-        };
-        (prefix <= max).then_some(Self { address, prefix })
-    }
-
-    /// Whether `ip` is in the network.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        fn prefix_equal(a: &[u8], b: &[u8], bits: u8) -> bool {
-            let (whole, rest) = (usize::from(bits / 8), bits % 8);
-            a[..whole] == b[..whole] && (rest == 0 || (a[whole] ^ b[whole]) >> (8 - rest) == 0)
-        }
-        match (self.address, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                prefix_equal(&net.octets(), &ip.octets(), self.prefix)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                prefix_equal(&net.octets(), &ip.octets(), self.prefix)
-            }
-            _ => false,
-        }
-    }
-}
-
 /// A configuration problem, naming the variable (never its value when secret).
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[error("configuration variable `{variable}`: {problem}")]
@@ -147,12 +103,6 @@ impl ConfigError {
     }
 }
 
-impl From<ConfigError> for Error {
-    fn from(error: ConfigError) -> Self {
-        Error::Misconfigured(error)
-    }
-}
-
 pub(crate) fn problem(variable: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError {
         variable,
@@ -163,10 +113,8 @@ pub(crate) fn problem(variable: &'static str, problem: impl Into<String>) -> Con
 impl Config {
     /// Reads and validates the configuration from the component's Spin
     /// variables.
-    pub fn load() -> Result<Self, Error> {
-        Ok(Self::from_source(|name| {
-            spin_sdk::variables::get(name).map_err(|e| e.to_string())
-        })?)
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_source(|name| spin_sdk::variables::get(name).map_err(|e| e.to_string()))
     }
 
     /// Reads and validates the configuration from `get`, which returns a

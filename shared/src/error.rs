@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use spin_sdk::http::{IntoResponse, Response};
 
+use crate::config::ConfigError;
+use crate::limits::Refused;
+use crate::snowflake::IdError;
+
 /// Field name to the messages about it, as sent in a 422's `errors`.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
@@ -66,7 +70,7 @@ pub enum Error {
     /// 503: a configuration variable is missing or unusable. The body names
     /// the variable, never its value. Sent with `Retry-After`.
     #[error("misconfigured")]
-    Misconfigured(#[source] crate::config::ConfigError),
+    Misconfigured(#[source] ConfigError),
     /// 500: anything unexpected. The cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -127,6 +131,36 @@ impl Error {
                 error.variable()
             ),
             Self::Internal(_) => "Something went wrong on our side.".into(),
+        }
+    }
+}
+
+/// The lower layers' own errors become the one error type here, so that
+/// none of them needs to know about HTTP.
+impl From<ConfigError> for Error {
+    fn from(error: ConfigError) -> Self {
+        Error::Misconfigured(error)
+    }
+}
+
+impl From<Refused> for Error {
+    fn from(refused: Refused) -> Self {
+        Error::TooManyRequests {
+            retry_after: refused.retry_after,
+        }
+    }
+}
+
+impl From<IdError> for Error {
+    /// A clock outside the id range is the operator's to fix, so a 503
+    /// whose log line says how; anything else is unexpected.
+    fn from(error: IdError) -> Self {
+        match error {
+            IdError::TimeOutOfRange(_) => Error::Unavailable(anyhow::Error::new(error).context(
+                "this node's clock is outside the Snowflake range (before 2025-01-01?); \
+                 fix the clock (NTP)",
+            )),
+            other => Error::internal(other),
         }
     }
 }

@@ -17,6 +17,8 @@ pub mod kv;
 pub mod limits;
 pub mod log;
 pub mod model;
+pub mod net;
+pub mod paging;
 pub mod snowflake;
 pub mod store;
 pub mod time;

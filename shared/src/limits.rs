@@ -17,7 +17,6 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::error::Error;
 use crate::kv::{Kv, KvError};
 use crate::log;
 
@@ -32,6 +31,14 @@ pub struct Limit {
     pub window_seconds: i64,
     /// How many buckets subjects are hashed into.
     pub buckets: u32,
+}
+
+/// A subject is over a limit: answered 429 with `Retry-After`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("over a rate limit (retry after {retry_after} s)")]
+pub struct Refused {
+    /// Seconds until the limit's window ends, at least 1.
+    pub retry_after: i64,
 }
 
 /// Where a subject stands against a limit.
@@ -49,10 +56,10 @@ impl Limit {
         self.max > 0
     }
 
-    /// The 429 for a subject over this limit.
-    pub fn refusal(&self, standing: Standing) -> Error {
+    /// The refusal of a subject over this limit (logged).
+    pub fn refusal(&self, standing: Standing) -> Refused {
         log::warn("rate_limited", &[("limit", self.name.into())]);
-        Error::TooManyRequests {
+        Refused {
             retry_after: standing.retry_after.max(1),
         }
     }
@@ -88,7 +95,7 @@ impl Limit {
 
 /// Checks `limit` for `subject`, counting this event: the 429 if it is one
 /// too many. A failing store lets the request through.
-pub fn count(kv: Option<&Kv>, limit: &Limit, subject: &str, now: i64) -> Result<(), Error> {
+pub fn count(kv: Option<&Kv>, limit: &Limit, subject: &str, now: i64) -> Result<(), Refused> {
     let (Some(kv), true) = (kv, limit.enabled()) else {
         return Ok(());
     };
@@ -104,7 +111,7 @@ pub fn count(kv: Option<&Kv>, limit: &Limit, subject: &str, now: i64) -> Result<
 
 /// Checks, without counting, that `subject` has not already used up
 /// `limit` (e.g. failed logins, which are counted only once they fail).
-pub fn check(kv: Option<&Kv>, limit: &Limit, subject: &str, now: i64) -> Result<(), Error> {
+pub fn check(kv: Option<&Kv>, limit: &Limit, subject: &str, now: i64) -> Result<(), Refused> {
     let (Some(kv), true) = (kv, limit.enabled()) else {
         return Ok(());
     };
@@ -159,17 +166,17 @@ mod tests {
     }
 
     #[test]
-    fn a_refusal_is_a_429_retrying_at_the_window_end() {
+    fn a_refusal_retries_at_the_window_end() {
         let error = LIMIT.refusal(Standing {
             count: 4,
             retry_after: 17,
         });
-        assert!(matches!(error, Error::TooManyRequests { retry_after: 17 }));
+        assert_eq!(error, Refused { retry_after: 17 });
         let soon = LIMIT.refusal(Standing {
             count: 4,
             retry_after: 0,
         });
-        assert!(matches!(soon, Error::TooManyRequests { retry_after: 1 }));
+        assert_eq!(soon, Refused { retry_after: 1 });
     }
 
     #[test]

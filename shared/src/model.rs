@@ -15,8 +15,6 @@ use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::http::FromField;
-
 fn check_length(text: &str, min: usize, max: usize) -> Result<(), String> {
     let length = text.chars().count();
     if length < min {
@@ -98,12 +96,6 @@ macro_rules! text_type {
             /// The validated text.
             pub fn as_str(&self) -> &str {
                 &self.0
-            }
-        }
-
-        impl FromField for $name {
-            fn from_field(text: &str) -> Result<Self, String> {
-                Self::parse(text)
             }
         }
     };
@@ -269,12 +261,6 @@ impl Password {
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(<redacted>)")
-    }
-}
-
-impl FromField for Password {
-    fn from_field(text: &str) -> Result<Self, String> {
-        Self::parse(text)
     }
 }
 

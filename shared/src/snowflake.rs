@@ -7,7 +7,7 @@
 //! counter to lean on. The sequence bits are random instead, and the table's
 //! primary key is the arbiter: an insert that collides (same millisecond, same
 //! node, same random bits) fails with a duplicate key on `PRIMARY` and is
-//! retried with a fresh id by [`insert_with_fresh_id`].
+//! retried with a fresh id by `store::insert_with_fresh_id`.
 //!
 //! No two rows share an id, even across tables: the low two sequence bits
 //! name the row's kind ([`IdKind`]), so a user, a post and a comment made in
@@ -20,8 +20,6 @@ use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 
-use crate::db::DbError;
-use crate::error::Error;
 use crate::log;
 use crate::time::now_ms;
 
@@ -37,11 +35,6 @@ const TIMESTAMP_BITS: u32 = 41;
 const SEQUENCE_MASK: i64 = (1 << SEQUENCE_BITS) - 1;
 const NODE_MASK: i64 = (1 << NODE_BITS) - 1;
 const MAX_TIMESTAMP: i64 = (1 << TIMESTAMP_BITS) - 1;
-
-/// How many ids one insert may try before giving up. With 4096 random
-/// sequence values per node and millisecond, needing more than a couple means
-/// something else is wrong.
-const MAX_ATTEMPTS: usize = 8;
 
 /// A Snowflake id. Written in JSON and URLs as a decimal string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -74,6 +67,9 @@ pub enum IdError {
     /// The node id is over 1023.
     #[error("node id must be between 0 and 1023")]
     NodeOutOfRange,
+    /// The host gave no randomness for the sequence bits.
+    #[error("no randomness for an id: {0}")]
+    NoRandomness(String),
 }
 
 impl Id {
@@ -139,10 +135,9 @@ impl Id {
     /// a real-time clock can boot with an old one): ids never go backwards,
     /// so keyset paging never skips a row. Random sequence bits sit above
     /// the two that name the kind. A clock before the Omni epoch, with no
-    /// later id to follow, is a 503 whose reason is logged.
-    pub fn generate(node: NodeId, kind: IdKind, newest: Option<Id>) -> Result<Self, Error> {
-        let random = getrandom::u32()
-            .map_err(|e| Error::internal(anyhow::anyhow!("no randomness for an id: {e}")))?;
+    /// later id to follow, is [`IdError::TimeOutOfRange`].
+    pub fn generate(node: NodeId, kind: IdKind, newest: Option<Id>) -> Result<Self, IdError> {
+        let random = getrandom::u32().map_err(|e| IdError::NoRandomness(e.to_string()))?;
         // 10 random bits, then the kind: always below 4096.
         let sequence = ((random & 0x3ff) << KIND_BITS) as u16 | kind as u16;
         let now = now_ms();
@@ -156,12 +151,7 @@ impl Id {
                 ],
             );
         }
-        Self::from_parts(now.max(floor), node, sequence).map_err(|e| {
-            Error::Unavailable(anyhow::Error::new(e).context(
-                "this node's clock is outside the Snowflake range (before 2025-01-01?); \
-                 fix the clock (NTP)",
-            ))
-        })
+        Self::from_parts(now.max(floor), node, sequence)
     }
 }
 
@@ -203,28 +193,6 @@ impl Serialize for Id {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
-}
-
-/// Runs `insert` with fresh ids until it succeeds, retrying only when the id
-/// itself collided (a duplicate on the `PRIMARY` key). Any other error,
-/// including a duplicate on another unique key, is returned as it is.
-pub fn insert_with_fresh_id<T>(
-    node: NodeId,
-    kind: IdKind,
-    newest: Option<Id>,
-    mut insert: impl FnMut(Id) -> Result<T, DbError>,
-) -> Result<T, Error> {
-    for _ in 0..MAX_ATTEMPTS {
-        let id = Id::generate(node, kind, newest)?;
-        match insert(id) {
-            Err(DbError::Duplicate { ref key, .. }) if key == "PRIMARY" => continue,
-            result => return result.map_err(Error::from),
-        }
-    }
-    Err(Error::internal(anyhow::anyhow!(
-        "no free id after {MAX_ATTEMPTS} attempts on node {}",
-        node.get()
-    )))
 }
 
 #[cfg(test)]
@@ -345,51 +313,5 @@ mod tests {
     fn ids_serialize_as_json_strings() {
         let json = serde_json::to_string(&Id(118_407_598_460_190_720)).unwrap();
         assert_eq!(json, "\"118407598460190720\"");
-    }
-
-    #[test]
-    fn a_primary_key_collision_is_retried_with_a_new_id() {
-        let mut seen = Vec::new();
-        let result = insert_with_fresh_id(node(3), IdKind::Post, None, |id| {
-            seen.push(id);
-            if seen.len() < 3 {
-                Err(DbError::Duplicate {
-                    key: "PRIMARY".into(),
-                    message: "Duplicate entry".into(),
-                })
-            } else {
-                Ok(id)
-            }
-        });
-        assert_eq!(result.ok(), seen.last().copied());
-        assert_eq!(seen.len(), 3);
-    }
-
-    #[test]
-    fn a_collision_on_another_key_is_not_retried() {
-        let mut attempts = 0;
-        let result: Result<(), Error> = insert_with_fresh_id(node(3), IdKind::Post, None, |_| {
-            attempts += 1;
-            Err(DbError::Duplicate {
-                key: "username".into(),
-                message: "Duplicate entry".into(),
-            })
-        });
-        assert!(result.is_err());
-        assert_eq!(attempts, 1);
-    }
-
-    #[test]
-    fn endless_collisions_give_up_with_an_internal_error() {
-        let mut attempts = 0;
-        let result: Result<(), Error> = insert_with_fresh_id(node(3), IdKind::Post, None, |_| {
-            attempts += 1;
-            Err(DbError::Duplicate {
-                key: "PRIMARY".into(),
-                message: "Duplicate entry".into(),
-            })
-        });
-        assert!(matches!(result, Err(Error::Internal(_))));
-        assert_eq!(attempts, MAX_ATTEMPTS);
     }
 }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::auth::IssuedToken;
-use crate::http::{PAGE_SIZE, Page, Slice};
+use crate::paging::{PAGE_SIZE, Page, Slice};
 use crate::snowflake::Id;
 use crate::store::comments::Comment;
 use crate::store::posts::{Author, Post};

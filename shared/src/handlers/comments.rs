@@ -10,8 +10,9 @@ use crate::context::Context;
 use crate::db::{Db, transaction};
 use crate::error::Error;
 use crate::handlers::posts::{existing, no_such_post};
-use crate::http::{self, Paging, Request};
+use crate::http::{self, Request};
 use crate::model::CommentBody;
+use crate::paging::Paging;
 use crate::snowflake::{Id, NodeId};
 use crate::store::comments::{self, Comment};
 use crate::time::now_ms;
@@ -23,7 +24,7 @@ use super::{Created, count_write, create_once, routes};
 /// 404 for an unknown post.
 pub fn list(request: &Request) -> Result<Response, Error> {
     let post = request.path_id(routes::POST_COMMENTS)?;
-    let paging = Paging::from_request(request)?;
+    let paging = Paging::from_query(&request.query_pairs())?;
     let context = Context::load()?;
     cache::serve(
         request,

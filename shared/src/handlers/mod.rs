@@ -34,8 +34,9 @@ use spin_sdk::http::{IncomingRequest, Response};
 use crate::context::Context;
 use crate::db::{Db, transaction};
 use crate::error::Error;
-use crate::http::{self, Method, Paging, Request};
+use crate::http::{self, Method, Request};
 use crate::limits;
+use crate::paging::Paging;
 use crate::snowflake::Id;
 use crate::store::Listing;
 use crate::store::idempotency::{self, Stored};
@@ -62,7 +63,12 @@ fn count_write(context: &Context, caller: Id) -> Result<(), Error> {
     let limits = &context.config().limits;
     let (caller, now) = (caller.to_string(), now_ms() / 1000);
     limits::count(context.kv(), &limits.writes_per_user, &caller, now)?;
-    limits::count(context.kv(), &limits.writes_per_user_daily, &caller, now)
+    Ok(limits::count(
+        context.kv(),
+        &limits.writes_per_user_daily,
+        &caller,
+        now,
+    )?)
 }
 
 /// What a create made: where it lives, and its JSON.

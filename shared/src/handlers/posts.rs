@@ -10,8 +10,9 @@ use crate::cache::{self, versions};
 use crate::context::Context;
 use crate::db::{Db, transaction};
 use crate::error::Error;
-use crate::http::{self, Paging, Request};
+use crate::http::{self, Request};
 use crate::model::{Description, MarkdownUrl, Title};
+use crate::paging::Paging;
 use crate::snowflake::{Id, NodeId};
 use crate::store::posts::{self, NewPost, Post, PostChanges};
 use crate::store::users::{self, User};
@@ -22,7 +23,7 @@ use super::{Created, count_write, create_once, routes};
 
 /// `GET /api/posts`: every post, newest first, by `?page=` or `?before=`.
 pub fn list(request: &Request) -> Result<Response, Error> {
-    let paging = Paging::from_request(request)?;
+    let paging = Paging::from_query(&request.query_pairs())?;
     let context = Context::load()?;
     cache::serve(
         request,

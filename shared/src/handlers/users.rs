@@ -5,7 +5,8 @@ use spin_sdk::http::Response;
 use crate::cache::{self, versions};
 use crate::context::Context;
 use crate::error::Error;
-use crate::http::{self, Paging, Request};
+use crate::http::{self, Request};
+use crate::paging::Paging;
 use crate::store::{posts, users};
 use crate::views::{PostView, UserView};
 
@@ -25,7 +26,7 @@ pub fn get(request: &Request) -> Result<Response, Error> {
 /// `?before=`; 404 for an unknown user.
 pub fn posts(request: &Request) -> Result<Response, Error> {
     let author = request.path_id(routes::USER_POSTS)?;
-    let paging = Paging::from_request(request)?;
+    let paging = Paging::from_query(&request.query_pairs())?;
     let context = Context::load()?;
     let depends_on = [&versions::user_posts(author), versions::PROFILES];
     cache::serve(request, &context, &depends_on, || {

@@ -9,10 +9,12 @@
 use crate::db::{Db, DbError, OnConstraint, Row};
 use crate::error::Error;
 use crate::model::CommentBody;
-use crate::snowflake::{Id, IdKind, NodeId, insert_with_fresh_id};
+use crate::snowflake::{Id, IdKind, NodeId};
 use crate::store::posts::{Author, decode_author};
 use crate::store::users::{self, User};
-use crate::store::{KEYSET_LIMIT, Listing, PAGE_LIMIT, counters, decode_listing, offset};
+use crate::store::{
+    KEYSET_LIMIT, Listing, PAGE_LIMIT, counters, decode_listing, insert_with_fresh_id, offset,
+};
 
 /// A comment as stored, with its author.
 #[derive(Clone, Debug, PartialEq, Eq)]

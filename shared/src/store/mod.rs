@@ -52,8 +52,8 @@ pub mod users;
 
 use crate::db::{Db, DbError, Row, Rows};
 use crate::error::Error;
-use crate::http::PAGE_SIZE;
-use crate::snowflake::Id;
+use crate::paging::PAGE_SIZE;
+use crate::snowflake::{Id, IdKind, NodeId};
 
 /// One page of a list: the items and the list's total, or `None` when the
 /// list's owner (a user, a post) does not exist.
@@ -81,6 +81,33 @@ pub(crate) fn newest(db: &dyn Db, sql: &str) -> Result<Option<Id>, Error> {
         .map(|row| row.get::<Option<Id>>("newest"))
         .transpose()?
         .flatten())
+}
+
+/// How many ids one insert may try before giving up. With 4096 random
+/// sequence values per node and millisecond, needing more than a couple means
+/// something else is wrong.
+const MAX_ID_ATTEMPTS: usize = 8;
+
+/// Runs `insert` with fresh ids until it succeeds, retrying only when the id
+/// itself collided (a duplicate on the `PRIMARY` key). Any other error,
+/// including a duplicate on another unique key, is returned as it is.
+pub(crate) fn insert_with_fresh_id<T>(
+    node: NodeId,
+    kind: IdKind,
+    newest: Option<Id>,
+    mut insert: impl FnMut(Id) -> Result<T, DbError>,
+) -> Result<T, Error> {
+    for _ in 0..MAX_ID_ATTEMPTS {
+        let id = Id::generate(node, kind, newest)?;
+        match insert(id) {
+            Err(DbError::Duplicate { ref key, .. }) if key == "PRIMARY" => continue,
+            result => return result.map_err(Error::from),
+        }
+    }
+    Err(Error::internal(anyhow::anyhow!(
+        "no free id after {MAX_ID_ATTEMPTS} attempts on node {}",
+        node.get()
+    )))
 }
 
 /// The row offset of 1-based `page`.
@@ -115,4 +142,59 @@ pub(crate) fn decode_listing<T>(
         total: Some(total),
         items,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(n: u16) -> NodeId {
+        NodeId::new(n).unwrap()
+    }
+
+    #[test]
+    fn a_primary_key_collision_is_retried_with_a_new_id() {
+        let mut seen = Vec::new();
+        let result = insert_with_fresh_id(node(3), IdKind::Post, None, |id| {
+            seen.push(id);
+            if seen.len() < 3 {
+                Err(DbError::Duplicate {
+                    key: "PRIMARY".into(),
+                    message: "Duplicate entry".into(),
+                })
+            } else {
+                Ok(id)
+            }
+        });
+        assert_eq!(result.ok(), seen.last().copied());
+        assert_eq!(seen.len(), 3);
+    }
+
+    /// Inserts that always collide on `key`: what came of them, and how
+    /// many ids were tried.
+    fn always_colliding_on(key: &str) -> (Result<(), Error>, usize) {
+        let mut attempts = 0;
+        let result = insert_with_fresh_id(node(3), IdKind::Post, None, |_| {
+            attempts += 1;
+            Err(DbError::Duplicate {
+                key: key.into(),
+                message: "Duplicate entry".into(),
+            })
+        });
+        (result, attempts)
+    }
+
+    #[test]
+    fn a_collision_on_another_key_is_not_retried() {
+        let (result, attempts) = always_colliding_on("username");
+        assert!(result.is_err());
+        assert_eq!(attempts, 1);
+    }
+
+    #[test]
+    fn endless_collisions_give_up_with_an_internal_error() {
+        let (result, attempts) = always_colliding_on("PRIMARY");
+        assert!(matches!(result, Err(Error::Internal(_))));
+        assert_eq!(attempts, MAX_ID_ATTEMPTS);
+    }
 }

@@ -9,9 +9,11 @@
 use crate::db::{Db, DbError, OnConstraint, Row};
 use crate::error::Error;
 use crate::model::{Description, MarkdownUrl, Title};
-use crate::snowflake::{Id, IdKind, NodeId, insert_with_fresh_id};
+use crate::snowflake::{Id, IdKind, NodeId};
 use crate::store::users::{self, User};
-use crate::store::{KEYSET_LIMIT, Listing, PAGE_LIMIT, counters, decode_listing, offset};
+use crate::store::{
+    KEYSET_LIMIT, Listing, PAGE_LIMIT, counters, decode_listing, insert_with_fresh_id, offset,
+};
 
 /// A post's author, as lists show it.
 #[derive(Clone, Debug, PartialEq, Eq)]

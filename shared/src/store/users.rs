@@ -3,8 +3,8 @@
 use crate::db::{Db, DbError, OnConstraint, Row};
 use crate::error::Error;
 use crate::model::{Bio, DisplayName, Username};
-use crate::snowflake::{Id, IdKind, NodeId, insert_with_fresh_id};
-use crate::store::newest;
+use crate::snowflake::{Id, IdKind, NodeId};
+use crate::store::{insert_with_fresh_id, newest};
 
 /// A user as stored, without the password hash.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 
 use crate::error::Error;
-use crate::http::{Request, percent_decode};
+use crate::http::Request;
+use crate::http::request::percent_decode;
 use crate::model::{
     Bio, CommentBody, Description, DisplayName, MarkdownUrl, Password, Title, Username,
 };

@@ -10,7 +10,8 @@
 //! So a list page costs one query, and following "Newer" one more.
 
 use crate::error::Error;
-use crate::http::{PAGE_SIZE, Request, query_values};
+use crate::http::Request;
+use crate::paging::{PAGE_SIZE, query_values};
 use crate::snowflake::Id;
 use crate::store::Listing;
 

@@ -22,7 +22,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::auth;
+use crate::auth::{self, COOKIE, FORM_KEY_PREFIX, SESSION_PREFIX, cookie_value};
 use crate::config::Config;
 use crate::context::Context;
 use crate::db::Db;
@@ -31,28 +31,10 @@ use crate::http::Request;
 use crate::store::users::User;
 use crate::web::forms::{CSRF_FIELD, Form};
 
-/// The cookie's name. `__Host-` makes the browser refuse it unless it is
-/// `Secure`, has `Path=/` and no `Domain`, so no other host can set it.
-pub const COOKIE: &str = "__Host-omni";
-
-const SESSION_PREFIX: &str = "s.";
-const FORM_KEY_PREFIX: &str = "f.";
-
 /// Why a form was refused, as the 403 page says it.
 const EXPIRED_FORM: &str = "This form has expired, or Omni could not read its cookie. \
      Go back, reload the page and try again. Omni needs cookies to know who you are.";
 const FOREIGN_FORM: &str = "This form was sent from another site, so Omni did not act on it.";
-
-/// The cookie's value, if it is one of Omni's.
-pub(crate) fn cookie_value(request: &Request) -> Option<&str> {
-    request
-        .header_values("cookie")
-        .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value)
-        .filter(|value| value.starts_with(SESSION_PREFIX) || value.starts_with(FORM_KEY_PREFIX))
-}
 
 /// A `Set-Cookie` value for `value`, living `max_age` seconds (`None`:
 /// until the browser closes).
@@ -281,15 +263,7 @@ mod tests {
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn request(headers: &[(&str, &str)]) -> Request {
-        Request::new(
-            Method::POST,
-            "/logout",
-            headers
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-                .collect(),
-            vec![],
-        )
+        Request::for_test(Method::POST, "/logout", headers, "")
     }
 
     #[test]
@@ -314,22 +288,6 @@ mod tests {
         for bad in ["", "zz", &token[..62], &format!("{token}00")] {
             assert!(!matches(SECRET, "s.abc", bad), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn only_omnis_own_cookie_values_are_read() {
-        let with = |cookie: &str| cookie_value(&request(&[("cookie", cookie)])).map(str::to_owned);
-        assert_eq!(
-            with("a=1; __Host-omni=s.jwt; b=2").as_deref(),
-            Some("s.jwt")
-        );
-        assert_eq!(with("__Host-omni=f.00ff").as_deref(), Some("f.00ff"));
-        assert_eq!(with("__Host-omni=x.other"), None);
-        assert_eq!(with("omni=s.jwt"), None);
-        assert_eq!(with("__Host-omni2=s.jwt"), None);
-        // Cookies split over two headers (HTTP/2) are all read.
-        let split = request(&[("cookie", "a=1"), ("cookie", "__Host-omni=s.t")]);
-        assert_eq!(cookie_value(&split), Some("s.t"));
     }
 
     #[test]
