@@ -269,8 +269,7 @@ pub fn token_user_id(request: &Request, context: &Context) -> Result<Id, Error> 
 
 /// The user a valid token named, or a 401 if they have since been deleted.
 pub fn existing_user(db: &dyn Db, user_id: Id) -> Result<User, Error> {
-    users::find(db, user_id)?
-        .ok_or_else(|| Error::Unauthorized("The token's user no longer exists.".into()))
+    users::find(db, user_id)?.ok_or_else(Error::caller_gone)
 }
 
 #[cfg(test)]

@@ -14,8 +14,63 @@ use crate::config::ConfigError;
 use crate::limits::Refused;
 use crate::snowflake::IdError;
 
-/// Field name to the messages about it, as sent in a 422's `errors`.
-pub type FieldErrors = BTreeMap<String, Vec<String>>;
+/// What is wrong with which input field: the field's name to the messages
+/// about it. The API sends it as a 422's `errors`; the website shows each
+/// field's first message next to it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct FieldErrors(BTreeMap<String, Vec<String>>);
+
+impl FieldErrors {
+    /// No errors yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One message about one field.
+    pub fn one(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = Self::new();
+        errors.add(field, message);
+        errors
+    }
+
+    /// Adds a message about `field`.
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0
+            .entry(field.to_owned())
+            .or_default()
+            .push(message.into());
+    }
+
+    /// The first message about `field`, if any.
+    pub fn first(&self, field: &str) -> Option<&str> {
+        self.0.get(field)?.first().map(String::as_str)
+    }
+
+    /// Whether any message is about `field`.
+    pub fn contains(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
+
+    /// Whether there are no errors.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many fields have errors.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl std::ops::Index<&str> for FieldErrors {
+    type Output = [String];
+
+    /// The messages about a field (panics if there are none, as a map does).
+    fn index(&self, field: &str) -> &[String] {
+        &self.0[field]
+    }
+}
 
 /// Seconds a client should wait before retrying after a 503.
 pub const RETRY_AFTER_SECONDS: &str = "5";
@@ -82,9 +137,30 @@ impl Error {
         Self::Internal(cause.into())
     }
 
+    /// 401: the caller's token is valid, but their account was deleted
+    /// after it was issued.
+    pub fn caller_gone() -> Self {
+        Self::Unauthorized("The token's user no longer exists.".into())
+    }
+
+    /// 404 for a user id that names no user.
+    pub fn no_such_user() -> Self {
+        Self::NotFound("No user has that id.".into())
+    }
+
+    /// 404 for a post id that names no post.
+    pub fn no_such_post() -> Self {
+        Self::NotFound("No post has that id.".into())
+    }
+
+    /// 404 for a comment id that names no comment.
+    pub fn no_such_comment() -> Self {
+        Self::NotFound("No comment has that id.".into())
+    }
+
     /// A 422 for a single field.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
-        Self::Validation(BTreeMap::from([(field.to_owned(), vec![message.into()])]))
+        Self::Validation(FieldErrors::one(field, message))
     }
 
     /// The HTTP status this error is sent with.

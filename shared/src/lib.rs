@@ -1,9 +1,11 @@
 //! Omni's shared library. Every component is a thin `#[http_component]`
-//! over the handlers here; ids, storage, auth, validation, errors and HTTP
-//! plumbing are written once, in this crate.
+//! over the API's handlers or the website's pages here; ids, storage, the
+//! write path, auth, validation, errors and HTTP plumbing are written once,
+//! in this crate. `ARCHITECTURE.md` maps its layers.
 
 #![forbid(unsafe_code)]
 
+pub mod actions;
 pub mod auth;
 pub mod cache;
 pub mod config;

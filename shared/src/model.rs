@@ -264,6 +264,35 @@ impl fmt::Debug for Password {
     }
 }
 
+/// A client's name for one create, so that a retry of it makes nothing
+/// new: 1–255 visible ASCII characters (a UUID is a good choice).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The longest key accepted.
+    pub const MAX_CHARS: usize = 255;
+
+    /// Validates `text`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.is_empty()
+            || text.len() > Self::MAX_CHARS
+            || !text.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(format!(
+                "must be 1 to {} visible ASCII characters",
+                Self::MAX_CHARS
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The key.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

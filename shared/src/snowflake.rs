@@ -18,7 +18,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::log;
 use crate::time::now_ms;
@@ -195,6 +195,14 @@ impl Serialize for Id {
     }
 }
 
+impl<'de> Deserialize<'de> for Id {
+    /// From the decimal string [`Serialize`] writes.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,5 +321,10 @@ mod tests {
     fn ids_serialize_as_json_strings() {
         let json = serde_json::to_string(&Id(118_407_598_460_190_720)).unwrap();
         assert_eq!(json, "\"118407598460190720\"");
+        assert_eq!(
+            serde_json::from_str::<Id>(&json).unwrap(),
+            Id(118_407_598_460_190_720)
+        );
+        assert!(serde_json::from_str::<Id>("\"-1\"").is_err());
     }
 }

@@ -17,7 +17,7 @@ pub fn get(request: &Request) -> Result<Response, Error> {
     let id = request.path_id(routes::USER)?;
     let context = Context::load()?;
     cache::serve(request, &context, &[&versions::user(id)], || {
-        let user = users::find(context.db()?, id)?.ok_or_else(no_such_user)?;
+        let user = users::find(context.db()?, id)?.ok_or_else(Error::no_such_user)?;
         http::ok(&UserView::from(user))
     })
 }
@@ -36,11 +36,7 @@ pub fn posts(request: &Request) -> Result<Response, Error> {
             |page| posts::page_by_author(db, author, page),
             |before| posts::before_by_author(db, author, before),
             |p| p.id,
-            no_such_user,
+            Error::no_such_user,
         )
     })
-}
-
-fn no_such_user() -> Error {
-    Error::NotFound("No user has that id.".into())
 }

@@ -89,10 +89,7 @@ impl JsonFields {
     }
 
     fn fail(&mut self, name: &str, message: String) -> InvalidField {
-        self.errors
-            .entry(name.to_owned())
-            .or_default()
-            .push(message);
+        self.errors.add(name, message);
         InvalidField
     }
 
@@ -192,7 +189,7 @@ mod tests {
                 assert_eq!(errors["a"], ["is required"]);
                 assert_eq!(errors["b"], ["must be a string"]);
                 assert_eq!(errors["c"], ["must be a string"]);
-                assert!(!errors.contains_key("d"));
+                assert!(!errors.contains("d"));
             }
             other => panic!("expected a 422, got {other:?}"),
         }

@@ -6,6 +6,8 @@
 //! and no user row is locked, so two users deleting each other's comments
 //! cannot deadlock.
 
+use serde::{Deserialize, Serialize};
+
 use crate::db::{Db, DbError, OnConstraint, Row};
 use crate::error::Error;
 use crate::model::CommentBody;
@@ -17,7 +19,7 @@ use crate::store::{
 };
 
 /// A comment as stored, with its author.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Comment {
     /// Snowflake id; its time part is the creation time.
     pub id: Id,
@@ -191,12 +193,8 @@ pub fn insert(
         )
         .map(|()| id)
     })
-    .on_foreign_key("comments_post", || {
-        Error::NotFound("No post has that id.".into())
-    })
-    .on_foreign_key("comments_author", || {
-        Error::Unauthorized("The token's user no longer exists.".into())
-    })?;
+    .on_foreign_key("comments_post", Error::no_such_post)
+    .on_foreign_key("comments_author", Error::caller_gone)?;
     counters::add_comment(db, post, 1)?;
     Ok(Comment {
         id,

@@ -1,28 +1,107 @@
-//! The `idempotency_keys` table: the first answer to a create sent with an
-//! `Idempotency-Key` header, kept for 24 hours so that a retry gets it again
-//! instead of making a duplicate.
+//! The `idempotency_keys` table: what a create sent with an idempotency key
+//! made, kept for 24 hours so that a retry gets it again instead of making
+//! a duplicate.
+//!
+//! A record names the row it made (`location`, the row's API path, which is
+//! what the column has always held) and keeps the row as it was made
+//! (`body`, JSON), so that a replay answers exactly as the first call did
+//! even if the row has changed since.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::db::{Db, DbError, Row};
 use crate::error::Error;
 use crate::snowflake::Id;
+use crate::store::comments::Comment;
+use crate::store::posts::Post;
+use crate::store::users::User;
 
 /// How long a key is remembered, in milliseconds.
 pub const KEY_LIFETIME_MS: i64 = 24 * 3600 * 1000;
 
-/// A stored first answer.
+/// A row a create makes, as a record keeps it.
+pub trait Made: Serialize + DeserializeOwned {
+    /// The path its record names it by, before its id: `/api/posts`.
+    const LOCATION: &'static str;
+    /// The statement that finds it by id, to tell whether it still exists.
+    const EXISTS: &'static str;
+    /// Its id.
+    fn id(&self) -> Id;
+}
+
+impl Made for User {
+    const LOCATION: &'static str = "/api/users";
+    const EXISTS: &'static str = "SELECT id FROM users WHERE id = ?";
+    fn id(&self) -> Id {
+        self.id
+    }
+}
+
+impl Made for Post {
+    const LOCATION: &'static str = "/api/posts";
+    const EXISTS: &'static str = "SELECT id FROM posts WHERE id = ?";
+    fn id(&self) -> Id {
+        self.id
+    }
+}
+
+impl Made for Comment {
+    const LOCATION: &'static str = "/api/comments";
+    const EXISTS: &'static str = "SELECT id FROM comments WHERE id = ?";
+    fn id(&self) -> Id {
+        self.id
+    }
+}
+
+/// A stored record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stored {
-    /// SHA-256 of the request it answered, hex.
-    pub request_hash: String,
-    /// Its `Location`.
+    /// The fingerprint of the create it answered (see
+    /// `actions::fingerprint`).
+    pub fingerprint: String,
+    /// The path of the row it made.
     pub location: String,
-    /// Its JSON body.
+    /// The row it made, as JSON.
     pub body: String,
+}
+
+impl Stored {
+    /// The record of `made` for a create with `fingerprint`.
+    pub fn of<T: Made>(fingerprint: String, made: &T) -> Result<Self, Error> {
+        Ok(Self {
+            fingerprint,
+            location: format!("{}/{}", T::LOCATION, made.id()),
+            body: serde_json::to_string(made).map_err(Error::internal)?,
+        })
+    }
+
+    /// The row this record made, if it is a `T` and still exists.
+    pub fn still_made<T: Made>(&self, db: &dyn Db) -> Result<Option<T>, Error> {
+        let unreadable = || {
+            Error::internal(anyhow::anyhow!(
+                "idempotency record for {:?} is not a row of {}",
+                self.location,
+                T::LOCATION
+            ))
+        };
+        let id: Id = self
+            .location
+            .strip_prefix(T::LOCATION)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(unreadable)?;
+        if db.query(T::EXISTS, &[id.into()])?.is_empty() {
+            return Ok(None);
+        }
+        let made = serde_json::from_str(&self.body).map_err(|_| unreadable())?;
+        Ok(Some(made))
+    }
 }
 
 fn decode(row: Row<'_>) -> Result<Stored, DbError> {
     Ok(Stored {
-        request_hash: row.get("request_hash")?,
+        fingerprint: row.get("request_hash")?,
         location: row.get("location")?,
         body: row.get("body")?,
     })
@@ -31,7 +110,7 @@ fn decode(row: Row<'_>) -> Result<Stored, DbError> {
 const FIND: &str = "SELECT request_hash, location, body FROM idempotency_keys \
      WHERE scope = ? AND idem_key = ? AND created_at >= ?";
 
-/// The answer stored for `key` in `scope`, unless it has expired by `now`
+/// The record stored for `key` in `scope`, unless it has expired by `now`
 /// (Unix ms).
 pub fn find(db: &dyn Db, scope: &str, key: &str, now: i64) -> Result<Option<Stored>, Error> {
     let rows = db.query(
@@ -39,29 +118,6 @@ pub fn find(db: &dyn Db, scope: &str, key: &str, now: i64) -> Result<Option<Stor
         &[scope.into(), key.into(), (now - KEY_LIFETIME_MS).into()],
     )?;
     Ok(rows.first().map(decode).transpose()?)
-}
-
-/// Whether the resource a stored answer's `Location` names still exists:
-/// `/api/users/<id>`, `/api/posts/<id>` or `/api/comments/<id>`.
-pub fn still_exists(db: &dyn Db, location: &str) -> Result<bool, Error> {
-    const USER: &str = "SELECT id FROM users WHERE id = ?";
-    const POST: &str = "SELECT id FROM posts WHERE id = ?";
-    const COMMENT: &str = "SELECT id FROM comments WHERE id = ?";
-    let (kind, id) = location.rsplit_once('/').unwrap_or_default();
-    let sql = match kind {
-        "/api/users" => USER,
-        "/api/posts" => POST,
-        "/api/comments" => COMMENT,
-        _ => {
-            return Err(Error::internal(anyhow::anyhow!(
-                "stored location {location:?}"
-            )));
-        }
-    };
-    let id: Id = id
-        .parse()
-        .map_err(|_| Error::internal(anyhow::anyhow!("stored location {location:?}")))?;
-    Ok(!db.query(sql, &[id.into()])?.is_empty())
 }
 
 const FORGET: &str = "DELETE FROM idempotency_keys WHERE scope = ? AND idem_key = ?";
@@ -77,7 +133,7 @@ const INSERT: &str = "INSERT INTO idempotency_keys \
      (scope, idem_key, request_hash, status, location, body, created_at) \
      VALUES (?, ?, ?, 201, ?, ?, ?)";
 
-/// Stores the answer to the create under `key`, in the create's own
+/// Stores the record of a create under `key`, in the create's own
 /// transaction, after deleting every expired key (an index range, so old
 /// keys never pile up). A concurrent request that stored the same key first
 /// makes this a lock conflict: the transaction runs again and finds it.
@@ -88,7 +144,7 @@ pub fn save(db: &dyn Db, scope: &str, key: &str, stored: &Stored, now: i64) -> R
         &[
             scope.into(),
             key.into(),
-            stored.request_hash.as_str().into(),
+            stored.fingerprint.as_str().into(),
             stored.location.as_str().into(),
             stored.body.as_str().into(),
             now.into(),

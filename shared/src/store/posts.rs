@@ -6,6 +6,8 @@
 //! 16 `counters` slots and a post's comments in its `post_counters` slots
 //! (see [`super::counters`]), a user's posts in `users.post_count`.
 
+use serde::{Deserialize, Serialize};
+
 use crate::db::{Db, DbError, OnConstraint, Row};
 use crate::error::Error;
 use crate::model::{Description, MarkdownUrl, Title};
@@ -16,7 +18,7 @@ use crate::store::{
 };
 
 /// A post's author, as lists show it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Author {
     /// The user id.
     pub id: Id,
@@ -37,7 +39,7 @@ impl From<&User> for Author {
 }
 
 /// A post as stored, with its author.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Post {
     /// Snowflake id; its time part is the creation time.
     pub id: Id,
@@ -304,9 +306,7 @@ pub fn insert(db: &dyn Db, node: NodeId, author: &User, post: &NewPost) -> Resul
         )
         .map(|()| id)
     })
-    .on_foreign_key("posts_author", || {
-        Error::Unauthorized("The token's user no longer exists.".into())
-    })?;
+    .on_foreign_key("posts_author", Error::caller_gone)?;
     counters::add_post(db, 1)?;
     Ok(Post {
         id,
@@ -378,6 +378,17 @@ pub fn update(db: &dyn Db, post: Post, changes: &PostChanges, now: i64) -> Resul
         updated_at,
         ..post
     })
+}
+
+impl From<NewPost> for PostChanges {
+    /// An edit that sets every field, as the website's form does.
+    fn from(post: NewPost) -> Self {
+        Self {
+            title: Some(post.title),
+            description: Some(post.description),
+            markdown_url: Some(post.markdown_url),
+        }
+    }
 }
 
 const DELETE: &str = "DELETE FROM posts WHERE id = ?";

@@ -1,5 +1,7 @@
 //! The `users` table.
 
+use serde::{Deserialize, Serialize};
+
 use crate::db::{Db, DbError, OnConstraint, Row};
 use crate::error::Error;
 use crate::model::{Bio, DisplayName, Username};
@@ -7,7 +9,7 @@ use crate::snowflake::{Id, IdKind, NodeId};
 use crate::store::{insert_with_fresh_id, newest};
 
 /// A user as stored, without the password hash.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// Snowflake id; its time part is the creation time.
     pub id: Id,

@@ -3,14 +3,13 @@
 
 use spin_sdk::http::Response;
 
+use crate::actions::accounts;
 use crate::error::Error;
-use crate::handlers::accounts::{check_password, issue_login_token, new_password_hash};
 use crate::http::Request;
-use crate::store::users;
-use crate::web::forms::{Form, LoginForm, SignupForm};
+use crate::web::forms::{LoginForm, SignupForm};
 use crate::web::session::{Visit, local_path};
 use crate::web::templates;
-use crate::web::{Place, Section, Verb, header, page, redirect, unanswered, verb};
+use crate::web::{Place, Section, Verb, checked_form, header, page, redirect, unanswered, verb};
 
 /// Answers a request for one of this family's places.
 pub fn respond(request: &Request, place: Place) -> Result<Response, Error> {
@@ -39,18 +38,32 @@ fn after_login(next: &str) -> String {
     local_path(next).map_or_else(|| Place::Home.href(), str::to_owned)
 }
 
-/// `GET /signup`. A logged-in visitor goes straight on.
-fn signup_form(request: &Request) -> Result<Response, Error> {
+/// The `GET` of a form for logged-out visitors: someone logged in goes
+/// straight on (to `next`, if local); anyone else gets the empty form that
+/// `empty` makes, remembering `next`.
+fn logged_out_form<F>(
+    request: &Request,
+    empty: impl FnOnce(String) -> F,
+    show: impl FnOnce(&mut Visit<'_>, &F, u16) -> Result<Response, Error>,
+) -> Result<Response, Error> {
     let mut visit = Visit::open(request)?;
     let next = next_from_query(request);
     if visit.viewer().is_some() {
         return Ok(redirect(&visit, &after_login(&next)));
     }
-    let form = SignupForm {
-        next,
-        ..SignupForm::default()
-    };
-    show_signup(&mut visit, &form, 200)
+    show(&mut visit, &empty(next), 200)
+}
+
+/// `GET /signup`.
+fn signup_form(request: &Request) -> Result<Response, Error> {
+    logged_out_form(
+        request,
+        |next| SignupForm {
+            next,
+            ..SignupForm::default()
+        },
+        show_signup,
+    )
 }
 
 fn show_signup(visit: &mut Visit<'_>, form: &SignupForm, status: u16) -> Result<Response, Error> {
@@ -61,24 +74,14 @@ fn show_signup(visit: &mut Visit<'_>, form: &SignupForm, status: u16) -> Result<
 
 /// `POST /signup`: creates the account, logs it in, and goes on.
 fn signup(request: &Request) -> Result<Response, Error> {
-    let form = Form::read(request)?;
-    let mut visit = Visit::open(request)?;
-    visit.check_form(&form)?;
+    let (form, mut visit) = checked_form(request)?;
     let signup = match SignupForm::validate(&form) {
         Ok(signup) => signup,
         Err(back) => return show_signup(&mut visit, &back, 422),
     };
-    let config = visit.config().clone();
-    let password_hash = new_password_hash(visit.context(), request, &signup.password)?;
-    let inserted = users::insert(
-        visit.db()?,
-        config.snowflake_node,
-        &signup.username,
-        &password_hash,
-        &signup.display_name,
-    );
-    let user = match inserted {
-        Ok(user) => user,
+    let from = visit.client_address();
+    let user = match accounts::sign_up(visit.context(), &from, &signup, None) {
+        Ok(created) => created.made,
         Err(Error::Conflict(message)) => {
             let mut back = SignupForm {
                 username: signup.username.as_str().to_owned(),
@@ -86,28 +89,26 @@ fn signup(request: &Request) -> Result<Response, Error> {
                 next: form.text("next").to_owned(),
                 ..SignupForm::default()
             };
-            back.errors.insert("username", message);
+            back.errors.add("username", message);
             return show_signup(&mut visit, &back, 409);
         }
         Err(error) => return Err(error),
     };
-    let issued = issue_login_token(visit.context(), user.id)?;
-    visit.log_in(user, &issued.token, config.jwt_ttl_seconds);
+    let token = accounts::session_token(visit.context(), user.id)?;
+    visit.log_in(user, &token);
     Ok(redirect(&visit, &after_login(form.text("next"))))
 }
 
-/// `GET /login`. A logged-in visitor goes straight on.
+/// `GET /login`.
 fn login_form(request: &Request) -> Result<Response, Error> {
-    let mut visit = Visit::open(request)?;
-    let next = next_from_query(request);
-    if visit.viewer().is_some() {
-        return Ok(redirect(&visit, &after_login(&next)));
-    }
-    let form = LoginForm {
-        next,
-        ..LoginForm::default()
-    };
-    show_login(&mut visit, &form, 200)
+    logged_out_form(
+        request,
+        |next| LoginForm {
+            next,
+            ..LoginForm::default()
+        },
+        show_login,
+    )
 }
 
 fn show_login(visit: &mut Visit<'_>, form: &LoginForm, status: u16) -> Result<Response, Error> {
@@ -120,15 +121,13 @@ fn show_login(visit: &mut Visit<'_>, form: &LoginForm, status: u16) -> Result<Re
 /// the user exists), logs in and goes on; or the form again, saying only
 /// that the pair was wrong.
 fn login(request: &Request) -> Result<Response, Error> {
-    let form = Form::read(request)?;
-    let mut visit = Visit::open(request)?;
-    visit.check_form(&form)?;
+    let (form, mut visit) = checked_form(request)?;
     let (username, password) = match LoginForm::validate(&form) {
         Ok(pair) => pair,
         Err(back) => return show_login(&mut visit, &back, 422),
     };
-    let ttl = visit.config().jwt_ttl_seconds;
-    let Some(user) = check_password(visit.context(), request, &username, &password)? else {
+    let from = visit.client_address();
+    let Some(login) = accounts::log_in(visit.context(), &from, &username, &password)? else {
         let back = LoginForm {
             username,
             next: form.text("next").to_owned(),
@@ -137,16 +136,13 @@ fn login(request: &Request) -> Result<Response, Error> {
         };
         return show_login(&mut visit, &back, 422);
     };
-    let issued = issue_login_token(visit.context(), user.id)?;
-    visit.log_in(user, &issued.token, ttl);
+    visit.log_in(login.user, &login.token);
     Ok(redirect(&visit, &after_login(form.text("next"))))
 }
 
 /// `POST /logout`: clears the cookie and shows Home.
 fn logout(request: &Request) -> Result<Response, Error> {
-    let form = Form::read(request)?;
-    let mut visit = Visit::open(request)?;
-    visit.check_form(&form)?;
+    let (_, mut visit) = checked_form(request)?;
     visit.log_out();
     Ok(redirect(&visit, &Place::Home.href()))
 }

@@ -3,16 +3,15 @@
 //! website refuses exactly what the API refuses and says so next to each
 //! field, with the visitor's input kept.
 
-use std::collections::BTreeMap;
-
-use crate::error::Error;
+use crate::actions::accounts::Signup;
+use crate::error::{Error, FieldErrors};
 use crate::http::Request;
 use crate::http::request::percent_decode;
 use crate::model::{
     Bio, CommentBody, Description, DisplayName, MarkdownUrl, Password, Title, Username,
 };
 use crate::store::comments::Comment;
-use crate::store::posts::{NewPost, Post, PostChanges};
+use crate::store::posts::{NewPost, Post};
 use crate::store::users::User;
 
 /// The hidden field that carries the CSRF token in every form.
@@ -67,26 +66,39 @@ impl Form {
             .find(|(n, _)| n == name)
             .map_or("", |(_, v)| v.as_str())
     }
+
+    /// A check of this form's fields, collecting what is wrong with them.
+    fn check(&self) -> Check<'_> {
+        Check {
+            form: self,
+            errors: FieldErrors::new(),
+        }
+    }
 }
 
-/// Messages for the fields that failed, by field name: one message each,
-/// a sentence that names the field by its label.
-pub type FieldErrors = BTreeMap<&'static str, String>;
+/// The fields of a form being checked, and what is wrong with them: one
+/// message per field, a sentence that names the field by its label.
+struct Check<'f> {
+    form: &'f Form,
+    errors: FieldErrors,
+}
 
-/// Parses `value` with `parse` (a domain type's own parser). On failure,
-/// records "<label> <what is wrong>." for `name` and returns `None`.
-fn check<T>(
-    errors: &mut FieldErrors,
-    name: &'static str,
-    label: &str,
-    value: &str,
-    parse: impl FnOnce(&str) -> Result<T, String>,
-) -> Option<T> {
-    match parse(value) {
-        Ok(parsed) => Some(parsed),
-        Err(message) => {
-            errors.insert(name, format!("{label} {message}."));
-            None
+impl Check<'_> {
+    /// Field `name` parsed with `parse` (a domain type's own parser). On
+    /// failure, records "<label> <what is wrong>." for `name` and returns
+    /// `None`.
+    fn field<T>(
+        &mut self,
+        name: &str,
+        label: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match parse(self.form.text(name)) {
+            Ok(parsed) => Some(parsed),
+            Err(message) => {
+                self.errors.add(name, format!("{label} {message}."));
+                None
+            }
         }
     }
 }
@@ -104,56 +116,25 @@ pub struct SignupForm {
     pub errors: FieldErrors,
 }
 
-/// A valid sign-up.
-#[derive(Debug)]
-pub struct Signup {
-    /// The username.
-    pub username: Username,
-    /// The password.
-    pub password: Password,
-    /// The display name.
-    pub display_name: DisplayName,
-}
-
 impl SignupForm {
     /// Validates a submitted sign-up form: the valid sign-up, or the form
     /// back with its errors.
     pub fn validate(form: &Form) -> Result<Signup, SignupForm> {
-        let mut errors = FieldErrors::new();
-        let username = check(
-            &mut errors,
-            "username",
-            "Username",
-            form.text("username"),
-            Username::parse,
-        );
-        let password = check(
-            &mut errors,
-            "password",
-            "Password",
-            form.text("password"),
-            Password::parse,
-        );
-        let display_name = check(
-            &mut errors,
-            "display_name",
-            "Display name",
-            form.text("display_name"),
-            DisplayName::parse,
-        );
+        let mut check = form.check();
+        let username = check.field("username", "Username", Username::parse);
+        let password = check.field("password", "Password", Password::parse);
+        let display_name = check.field("display_name", "Display name", DisplayName::parse);
         match (username, password, display_name) {
-            (Some(username), Some(password), Some(display_name)) if errors.is_empty() => {
-                Ok(Signup {
-                    username,
-                    password,
-                    display_name,
-                })
-            }
+            (Some(username), Some(password), Some(display_name)) => Ok(Signup {
+                username,
+                password,
+                display_name,
+            }),
             _ => Err(SignupForm {
                 username: form.text("username").to_owned(),
                 display_name: form.text("display_name").to_owned(),
                 next: form.text("next").to_owned(),
-                errors,
+                errors: check.errors,
             }),
         }
     }
@@ -176,23 +157,21 @@ impl LoginForm {
     /// The username and password, if both were given; the form back with
     /// its errors otherwise. Like the API, login only requires both.
     pub fn validate(form: &Form) -> Result<(String, String), LoginForm> {
-        let (username, password) = (form.text("username"), form.text("password"));
-        let mut errors = FieldErrors::new();
-        if username.is_empty() {
-            errors.insert("username", "Username is required.".into());
-        }
-        if password.is_empty() {
-            errors.insert("password", "Password is required.".into());
-        }
-        if errors.is_empty() {
-            Ok((username.to_owned(), password.to_owned()))
-        } else {
-            Err(LoginForm {
-                username: username.to_owned(),
+        let required = |text: &str| match text {
+            "" => Err("is required".to_owned()),
+            text => Ok(text.to_owned()),
+        };
+        let mut check = form.check();
+        let username = check.field("username", "Username", required);
+        let password = check.field("password", "Password", required);
+        match (username, password) {
+            (Some(username), Some(password)) => Ok((username, password)),
+            _ => Err(LoginForm {
+                username: form.text("username").to_owned(),
                 next: form.text("next").to_owned(),
-                errors,
+                errors: check.errors,
                 problem: None,
-            })
+            }),
         }
     }
 }
@@ -225,52 +204,22 @@ impl PostForm {
     /// back with its errors. All three fields are always sent, so the same
     /// result serves an edit.
     pub fn validate(form: &Form) -> Result<NewPost, PostForm> {
-        let mut errors = FieldErrors::new();
-        let title = check(
-            &mut errors,
-            "title",
-            "Title",
-            form.text("title"),
-            Title::parse,
-        );
-        let description = check(
-            &mut errors,
-            "description",
-            "Description",
-            form.text("description"),
-            Description::parse,
-        );
-        let markdown_url = check(
-            &mut errors,
-            "markdown_url",
-            "Write-up URL",
-            form.text("markdown_url"),
-            MarkdownUrl::parse,
-        );
+        let mut check = form.check();
+        let title = check.field("title", "Title", Title::parse);
+        let description = check.field("description", "Description", Description::parse);
+        let markdown_url = check.field("markdown_url", "Write-up URL", MarkdownUrl::parse);
         match (title, description, markdown_url) {
-            (Some(title), Some(description), Some(markdown_url)) if errors.is_empty() => {
-                Ok(NewPost {
-                    title,
-                    description,
-                    markdown_url,
-                })
-            }
+            (Some(title), Some(description), Some(markdown_url)) => Ok(NewPost {
+                title,
+                description,
+                markdown_url,
+            }),
             _ => Err(PostForm {
                 title: form.text("title").to_owned(),
                 description: form.text("description").to_owned(),
                 markdown_url: form.text("markdown_url").to_owned(),
-                errors,
+                errors: check.errors,
             }),
-        }
-    }
-}
-
-impl From<NewPost> for PostChanges {
-    fn from(post: NewPost) -> Self {
-        Self {
-            title: Some(post.title),
-            description: Some(post.description),
-            markdown_url: Some(post.markdown_url),
         }
     }
 }
@@ -295,20 +244,13 @@ impl CommentForm {
 
     /// Validates a submitted comment form.
     pub fn validate(form: &Form) -> Result<CommentBody, CommentForm> {
-        let mut errors = FieldErrors::new();
-        match check(
-            &mut errors,
-            "body",
-            "Comment",
-            form.text("body"),
-            CommentBody::parse,
-        ) {
-            Some(body) => Ok(body),
-            None => Err(CommentForm {
+        let mut check = form.check();
+        check
+            .field("body", "Comment", CommentBody::parse)
+            .ok_or_else(|| CommentForm {
                 body: form.text("body").to_owned(),
-                errors,
-            }),
-        }
+                errors: check.errors,
+            })
     }
 }
 
@@ -335,21 +277,15 @@ impl ProfileForm {
 
     /// Validates a submitted profile form.
     pub fn validate(form: &Form) -> Result<(DisplayName, Bio), ProfileForm> {
-        let mut errors = FieldErrors::new();
-        let display_name = check(
-            &mut errors,
-            "display_name",
-            "Display name",
-            form.text("display_name"),
-            DisplayName::parse,
-        );
-        let bio = check(&mut errors, "bio", "Bio", form.text("bio"), Bio::parse);
+        let mut check = form.check();
+        let display_name = check.field("display_name", "Display name", DisplayName::parse);
+        let bio = check.field("bio", "Bio", Bio::parse);
         match (display_name, bio) {
-            (Some(display_name), Some(bio)) if errors.is_empty() => Ok((display_name, bio)),
+            (Some(display_name), Some(bio)) => Ok((display_name, bio)),
             _ => Err(ProfileForm {
                 display_name: form.text("display_name").to_owned(),
                 bio: form.text("bio").to_owned(),
-                errors,
+                errors: check.errors,
             }),
         }
     }
@@ -380,13 +316,13 @@ mod tests {
         let back = PostForm::validate(&form).unwrap_err();
         assert_eq!(
             back.errors["title"],
-            "Title must contain visible characters."
+            ["Title must contain visible characters."]
         );
         assert_eq!(
             back.errors["markdown_url"],
-            "Write-up URL must be an absolute http or https URL."
+            ["Write-up URL must be an absolute http or https URL."]
         );
-        assert!(!back.errors.contains_key("description"));
+        assert!(!back.errors.contains("description"));
         assert_eq!(back.title, "   ");
         assert_eq!(back.markdown_url, "javascript:alert(1)");
     }
@@ -406,14 +342,14 @@ mod tests {
         assert!(
             PostForm::validate(&Form::parse(&long_title))
                 .unwrap_err()
-                .errors["title"]
+                .errors["title"][0]
                 .contains("at most 200")
         );
         let long_bio = format!("display_name=&bio={}", "b".repeat(501));
         assert!(
             ProfileForm::validate(&Form::parse(&long_bio))
                 .unwrap_err()
-                .errors["bio"]
+                .errors["bio"][0]
                 .starts_with("Bio must be at most 500")
         );
         // 5000 characters with line breaks fit, counted as the textarea does.
@@ -430,10 +366,10 @@ mod tests {
         assert_eq!(back.username, "a b");
         assert_eq!(back.display_name, "Ada");
         assert_eq!(back.next, "/new");
-        assert!(back.errors["username"].starts_with("Username may contain only"));
+        assert!(back.errors["username"][0].starts_with("Username may contain only"));
         assert_eq!(
             back.errors["password"],
-            "Password must be at least 8 bytes."
+            ["Password must be at least 8 bytes."]
         );
         assert!(!format!("{back:?}").contains("short"));
     }
@@ -449,11 +385,11 @@ mod tests {
     }
 
     fn post(path: &str, content_type: &str, body: &str) -> Request {
-        Request::new(
+        Request::for_test(
             http::Method::POST,
             path,
-            vec![("content-type".into(), content_type.into())],
-            body.into(),
+            &[("content-type", content_type)],
+            body,
         )
     }
 

@@ -29,6 +29,8 @@ use std::time::Instant;
 
 use crate::cache;
 use crate::http::{self, Method, Request};
+use crate::store::users::User;
+use crate::web::forms::Form;
 use crate::web::session::Visit;
 use crate::web::templates::{Header, Viewer};
 
@@ -117,6 +119,30 @@ fn cached_page(
 /// Sends a logged-out visitor to log in, and back to `next` afterwards.
 fn login_first(visit: &Visit<'_>, next: Place) -> Response {
     redirect(visit, &templates::login_href(&next.href()))
+}
+
+/// A form POST's fields and its visit, once the form is known to come from
+/// this site with this visitor's CSRF token (403 otherwise).
+fn checked_form(request: &Request) -> Result<(Form, Visit<'_>), Error> {
+    let form = Form::read(request)?;
+    let visit = Visit::open(request)?;
+    visit.check_form(&form)?;
+    Ok((form, visit))
+}
+
+/// Answers a checked form POST that needs someone logged in with `act`
+/// (given the form, the visit and who is logged in); a logged-out visitor
+/// is sent to log in, and back to `then` afterwards.
+fn logged_in_post(
+    request: &Request,
+    then: Place,
+    act: impl FnOnce(&Form, &Visit<'_>, &User) -> Result<Response, Error>,
+) -> Result<Response, Error> {
+    let (form, visit) = checked_form(request)?;
+    match visit.viewer() {
+        Some(user) => act(&form, &visit, user),
+        None => Ok(login_first(&visit, then)),
+    }
 }
 
 /// The page header for `visit`, whose forms carry `csrf`.

@@ -2,20 +2,20 @@
 
 use spin_sdk::http::Response;
 
+use crate::actions;
 use crate::cache::versions;
 use crate::error::Error;
-use crate::handlers;
 use crate::http::Request;
 use crate::snowflake::Id;
 use crate::store::posts::{self, Post};
 use crate::store::users::{self, User};
-use crate::web::forms::{Form, ProfileForm};
+use crate::web::forms::ProfileForm;
 use crate::web::paging::{Cursor, page_of};
 use crate::web::session::Visit;
 use crate::web::templates;
 use crate::web::{
-    Place, Section, Verb, cached_page, header, login_first, not_found, page, redirect, unanswered,
-    verb,
+    Place, Section, Verb, cached_page, header, logged_in_post, login_first, not_found, page,
+    redirect, unanswered, verb,
 };
 
 /// Answers a request for one of this family's places.
@@ -78,22 +78,20 @@ fn profile_form(
 
 /// `POST /profile/edit`: saves the profile and shows it.
 fn update_profile(request: &Request) -> Result<Response, Error> {
-    let form = Form::read(request)?;
-    let visit = Visit::open(request)?;
-    visit.check_form(&form)?;
-    let Some(user) = visit.viewer() else {
-        return Ok(login_first(&visit, Place::EditProfile));
-    };
-    match ProfileForm::validate(&form) {
-        Err(back) => profile_form(&visit, user, &back, 422),
-        Ok((display_name, bio)) => {
-            handlers::accounts::update_profile(
-                visit.context(),
-                user.id,
-                Some(&display_name),
-                Some(&bio),
-            )?;
-            Ok(redirect(&visit, &Place::User(user.id).href()))
-        }
-    }
+    logged_in_post(
+        request,
+        Place::EditProfile,
+        |form, visit, user| match ProfileForm::validate(form) {
+            Err(back) => profile_form(visit, user, &back, 422),
+            Ok((display_name, bio)) => {
+                actions::accounts::change_profile(
+                    visit.context(),
+                    user.id,
+                    Some(&display_name),
+                    Some(&bio),
+                )?;
+                Ok(redirect(visit, &Place::User(user.id).href()))
+            }
+        },
+    )
 }

@@ -1,25 +1,24 @@
 //! Home, projects and their comments: the `web-projects` component.
 //!
-//! Writes go through the same rule functions as the API
-//! (`handlers::posts`, `handlers::comments`), so the website allows exactly
-//! what the API allows.
+//! Writes go through the same actions as the API's (`actions::posts`,
+//! `actions::comments`), so the website allows exactly what the API allows.
 
 use spin_sdk::http::Response;
 
+use crate::actions;
 use crate::cache::versions;
 use crate::error::Error;
-use crate::handlers;
 use crate::http::Request;
 use crate::snowflake::Id;
 use crate::store::comments::{self, Comment};
 use crate::store::posts::{self, Post};
-use crate::web::forms::{CommentForm, Form, PostForm};
+use crate::web::forms::{CommentForm, PostForm};
 use crate::web::paging::{Cursor, page_of};
 use crate::web::session::Visit;
 use crate::web::templates;
 use crate::web::{
-    Place, Section, Verb, cached_page, header, login_first, not_found, page, redirect, unanswered,
-    verb,
+    Place, Section, Verb, cached_page, header, logged_in_post, login_first, not_found, page,
+    redirect, unanswered, verb,
 };
 
 /// Answers a request for one of this family's places.
@@ -122,19 +121,17 @@ fn post_form(
 
 /// `POST /new`: publishes the project and shows it.
 fn create_post(request: &Request) -> Result<Response, Error> {
-    let form = Form::read(request)?;
-    let visit = Visit::open(request)?;
-    visit.check_form(&form)?;
-    let Some(caller) = visit.viewer().map(|user| user.id) else {
-        return Ok(login_first(&visit, Place::NewPost));
-    };
-    match PostForm::validate(&form) {
-        Err(back) => post_form(&visit, None, &back, 422),
-        Ok(new_post) => {
-            let post = handlers::posts::create_post(visit.context(), caller, &new_post)?;
-            Ok(redirect(&visit, &Place::Post(post.id).href()))
-        }
-    }
+    logged_in_post(
+        request,
+        Place::NewPost,
+        |form, visit, user| match PostForm::validate(form) {
+            Err(back) => post_form(visit, None, &back, 422),
+            Ok(new_post) => {
+                let created = actions::posts::create(visit.context(), user.id, &new_post, None)?;
+                Ok(redirect(visit, &Place::Post(created.made.id).href()))
+            }
+        },
+    )
 }
 
 /// `GET /posts/{id}/edit`: the author's form.
@@ -144,7 +141,7 @@ fn edit_post(request: &Request, id: Id) -> Result<Response, Error> {
         return Ok(login_first(&visit, Place::EditPost(id)));
     };
     let post = posts::find(visit.db()?, id)?.ok_or_else(not_found)?;
-    if post.author.id != caller {
+    if !actions::posts::may_change(caller, &post) {
         return Err(Error::Forbidden(
             "Only the project's author may edit it.".into(),
         ));
@@ -154,49 +151,42 @@ fn edit_post(request: &Request, id: Id) -> Result<Response, Error> {
 
 /// `POST /posts/{id}/edit`: saves the edit and shows the project.
 fn update_post(request: &Request, id: Id) -> Result<Response, Error> {
-    let form = Form::read(request)?;
-    let visit = Visit::open(request)?;
-    visit.check_form(&form)?;
-    let Some(caller) = visit.viewer().map(|user| user.id) else {
-        return Ok(login_first(&visit, Place::EditPost(id)));
-    };
-    match PostForm::validate(&form) {
-        Err(back) => post_form(&visit, Some(id), &back, 422),
-        Ok(edited) => {
-            handlers::posts::update_post(visit.context(), id, caller, &edited.into())?;
-            Ok(redirect(&visit, &Place::Post(id).href()))
-        }
-    }
+    logged_in_post(
+        request,
+        Place::EditPost(id),
+        |form, visit, user| match PostForm::validate(form) {
+            Err(back) => post_form(visit, Some(id), &back, 422),
+            Ok(edited) => {
+                actions::posts::edit(visit.context(), user.id, id, &edited.into())?;
+                Ok(redirect(visit, &Place::Post(id).href()))
+            }
+        },
+    )
 }
 
 /// `POST /posts/{id}/delete`: deletes the project and shows the author's
 /// profile.
 fn delete_post(request: &Request, id: Id) -> Result<Response, Error> {
-    let form = Form::read(request)?;
-    let visit = Visit::open(request)?;
-    visit.check_form(&form)?;
-    let Some(caller) = visit.viewer().map(|user| user.id) else {
-        return Ok(login_first(&visit, Place::Post(id)));
-    };
-    handlers::posts::delete_post(visit.context(), id, caller)?;
-    Ok(redirect(&visit, &Place::User(caller).href()))
+    logged_in_post(request, Place::Post(id), |_, visit, user| {
+        actions::posts::delete(visit.context(), user.id, id)?;
+        Ok(redirect(visit, &Place::User(user.id).href()))
+    })
 }
 
 /// `POST /posts/{id}/comments`: adds the comment and shows it.
 fn create_comment(request: &Request, post: Id) -> Result<Response, Error> {
-    let form = Form::read(request)?;
-    let visit = Visit::open(request)?;
-    visit.check_form(&form)?;
-    let Some(caller) = visit.viewer().map(|user| user.id) else {
-        return Ok(login_first(&visit, Place::Post(post)));
-    };
-    match CommentForm::validate(&form) {
-        Err(back) => post_page(&visit, post, Cursor::Newest, &back, 422),
-        Ok(body) => {
-            let comment = handlers::comments::create_comment(visit.context(), post, caller, &body)?;
-            Ok(redirect(&visit, &comment_href(&comment)))
-        }
-    }
+    logged_in_post(
+        request,
+        Place::Post(post),
+        |form, visit, user| match CommentForm::validate(form) {
+            Err(back) => post_page(visit, post, Cursor::Newest, &back, 422),
+            Ok(body) => {
+                let created =
+                    actions::comments::create(visit.context(), user.id, post, &body, None)?;
+                Ok(redirect(visit, &comment_href(&created.made)))
+            }
+        },
+    )
 }
 
 /// Where a comment is shown: its post's page, scrolled to it.
@@ -221,7 +211,7 @@ fn edit_comment(request: &Request, id: Id) -> Result<Response, Error> {
 /// Comment `id`, which `caller` must have written: 404 or 403 otherwise.
 fn own_comment(visit: &Visit<'_>, id: Id, caller: Id) -> Result<Comment, Error> {
     let comment = comments::find(visit.db()?, id)?.ok_or_else(not_found)?;
-    if comment.author.id != caller {
+    if !actions::comments::may_edit(caller, &comment) {
         return Err(Error::Forbidden(
             "Only the comment's author may edit it.".into(),
         ));
@@ -242,35 +232,29 @@ fn comment_form(
 
 /// `POST /comments/{id}/edit`: saves the edit and shows the comment.
 fn update_comment(request: &Request, id: Id) -> Result<Response, Error> {
-    let form = Form::read(request)?;
-    let visit = Visit::open(request)?;
-    visit.check_form(&form)?;
-    let Some(caller) = visit.viewer().map(|user| user.id) else {
-        return Ok(login_first(&visit, Place::EditComment(id)));
-    };
-    match CommentForm::validate(&form) {
-        Err(back) => {
-            let comment = own_comment(&visit, id, caller)?;
-            comment_form(&visit, &comment, &back, 422)
-        }
-        Ok(body) => {
-            let comment = handlers::comments::update_comment(visit.context(), id, caller, &body)?;
-            Ok(redirect(&visit, &comment_href(&comment)))
-        }
-    }
+    logged_in_post(
+        request,
+        Place::EditComment(id),
+        |form, visit, user| match CommentForm::validate(form) {
+            Err(back) => {
+                let comment = own_comment(visit, id, user.id)?;
+                comment_form(visit, &comment, &back, 422)
+            }
+            Ok(body) => {
+                let comment = actions::comments::edit(visit.context(), user.id, id, &body)?;
+                Ok(redirect(visit, &comment_href(&comment)))
+            }
+        },
+    )
 }
 
 /// `POST /comments/{id}/delete`: deletes the comment and shows its post.
 fn delete_comment(request: &Request, id: Id) -> Result<Response, Error> {
-    let form = Form::read(request)?;
-    let visit = Visit::open(request)?;
-    visit.check_form(&form)?;
-    let Some(caller) = visit.viewer().map(|user| user.id) else {
-        return Ok(login_first(&visit, Place::Home));
-    };
-    let comment = handlers::comments::delete_comment(visit.context(), id, caller)?;
-    Ok(redirect(
-        &visit,
-        &format!("{}#comments", Place::Post(comment.post_id).href()),
-    ))
+    logged_in_post(request, Place::Home, |_, visit, user| {
+        let comment = actions::comments::delete(visit.context(), user.id, id)?;
+        Ok(redirect(
+            visit,
+            &format!("{}#comments", Place::Post(comment.post_id).href()),
+        ))
+    })
 }

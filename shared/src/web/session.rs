@@ -22,12 +22,13 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::auth::{self, COOKIE, FORM_KEY_PREFIX, SESSION_PREFIX, cookie_value};
+use crate::auth::{self, COOKIE, FORM_KEY_PREFIX, IssuedToken, SESSION_PREFIX, cookie_value};
 use crate::config::Config;
 use crate::context::Context;
 use crate::db::Db;
 use crate::error::Error;
 use crate::http::Request;
+use crate::net::ClientAddress;
 use crate::store::users::User;
 use crate::web::forms::{CSRF_FIELD, Form};
 
@@ -165,7 +166,7 @@ impl<'r> Visit<'r> {
         Ok(visit)
     }
 
-    /// The request's context, for the handlers' rules.
+    /// The request's context, for the actions it runs.
     pub fn context(&self) -> &Context {
         &self.context
     }
@@ -232,10 +233,16 @@ impl<'r> Visit<'r> {
         }
     }
 
-    /// Logs `user` in with a freshly issued `token` valid for `ttl` seconds:
-    /// the response sets the session cookie.
-    pub fn log_in(&mut self, user: User, token: &str, ttl: i64) {
-        let value = format!("{SESSION_PREFIX}{token}");
+    /// The client's address, as the limits of signup and login key it.
+    pub fn client_address(&self) -> ClientAddress {
+        self.request.client_address(&self.config().trusted_proxies)
+    }
+
+    /// Logs `user` in with a freshly issued `token`: the response sets the
+    /// session cookie, which lives as long as a token does.
+    pub fn log_in(&mut self, user: User, token: &IssuedToken) {
+        let value = format!("{SESSION_PREFIX}{}", token.token);
+        let ttl = self.config().jwt_ttl_seconds;
         self.set_cookie = Some(set_cookie(&value, Some(ttl)));
         self.cookie = Some(value);
         self.viewer = Some(user);

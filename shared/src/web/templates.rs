@@ -10,15 +10,15 @@
 
 use maud::{DOCTYPE, Markup, html};
 
+use crate::actions;
+use crate::error::FieldErrors;
 use crate::snowflake::Id;
 use crate::store::comments::Comment;
 use crate::store::posts::{Author, Post};
 use crate::store::users::User;
 use crate::time::rfc3339_ms;
 use crate::web::assets;
-use crate::web::forms::{
-    CSRF_FIELD, CommentForm, FieldErrors, LoginForm, PostForm, ProfileForm, SignupForm,
-};
+use crate::web::forms::{CSRF_FIELD, CommentForm, LoginForm, PostForm, ProfileForm, SignupForm};
 use crate::web::paging::Pager;
 use crate::web::place::Place;
 
@@ -226,7 +226,7 @@ pub fn post_page(
         Header::Full(viewer) => viewer,
         Header::Minimal => None,
     };
-    let is_author = viewer.is_some_and(|v| v.user.id == post.author.id);
+    let is_author = viewer.is_some_and(|v| actions::posts::may_change(v.user.id, post));
     page(
         &post.title,
         header,
@@ -287,9 +287,9 @@ pub fn post_page(
 }
 
 fn comment_item(comment: &Comment, post: &Post, viewer: Option<Viewer<'_>>) -> Markup {
-    let wrote_it = viewer.is_some_and(|v| v.user.id == comment.author.id);
+    let wrote_it = viewer.is_some_and(|v| actions::comments::may_edit(v.user.id, comment));
     let may_delete = viewer.is_some_and(|v| {
-        crate::handlers::comments::may_delete_comment(v.user.id, comment.author.id, post.author.id)
+        actions::comments::may_delete(v.user.id, comment.author.id, post.author.id)
     });
     let label = format!(
         "Comment by {}",
@@ -397,7 +397,7 @@ impl<'a> Field<'a> {
     }
 
     fn invalid(&self) -> bool {
-        self.errors.contains_key(self.name)
+        self.errors.contains(self.name)
     }
 
     /// `aria-describedby`: the hint and the error, if there are any.
@@ -419,7 +419,7 @@ impl<'a> Field<'a> {
                 label for=(self.name) { (self.label) }
                 @if let Some(hint) = self.hint { p.hint id=(format!("{}-hint", self.name)) { (hint) } }
                 (control)
-                @if let Some(message) = self.errors.get(self.name) {
+                @if let Some(message) = self.errors.first(self.name) {
                     p.error id=(format!("{}-error", self.name)) { (message) }
                 }
             }
@@ -704,7 +704,7 @@ mod tests {
         };
         let form = CommentForm {
             body: HOSTILE.into(),
-            errors: FieldErrors::from([("body", HOSTILE.to_owned())]),
+            errors: FieldErrors::one("body", HOSTILE),
         };
         let html = post_page(
             Header::Full(Some(viewer)),
@@ -745,7 +745,7 @@ mod tests {
 
     #[test]
     fn hostile_input_sent_back_in_forms_is_escaped() {
-        let errors = FieldErrors::from([("title", HOSTILE.to_owned())]);
+        let errors = FieldErrors::one("title", HOSTILE);
         let form = PostForm {
             title: HOSTILE.into(),
             description: HOSTILE.into(),
