@@ -36,11 +36,8 @@ fn warn_if_weak(cost: u32) {
     }
 }
 
-/// Bcrypt uses at most this many bytes of a password.
-const BCRYPT_MAX_BYTES: usize = 72;
-
-/// Hashes a new password at `cost`. [`Password`] is at most 72 bytes, so
-/// bcrypt uses all of it. (bcrypt's `non_truncating_*` functions would
+/// Hashes a new password at `cost`. A [`Password`] is at most
+/// [`Password::MAX_BYTES`], all that bcrypt reads, so bcrypt uses all of it. (bcrypt's `non_truncating_*` functions would
 /// refuse exactly 72 bytes, because the C string's terminator no longer
 /// fits; the contract allows 72.)
 pub fn hash_password(password: &Password, cost: u32) -> Result<String, Error> {
@@ -77,8 +74,8 @@ pub fn verify_password(
     if let Ok(parts) = hash.parse::<bcrypt::HashParts>() {
         warn_if_weak(parts.get_cost());
     }
-    let over_long = password.len() > BCRYPT_MAX_BYTES;
-    let checked = &password.as_bytes()[..password.len().min(BCRYPT_MAX_BYTES)];
+    let over_long = password.len() > Password::MAX_BYTES;
+    let checked = &password.as_bytes()[..password.len().min(Password::MAX_BYTES)];
     let matches = bcrypt::verify(checked, hash)
         .map_err(|e| Error::internal(anyhow::Error::new(e).context("stored password hash")))?;
     // Kept observable, so the optimiser cannot drop the dummy run.

@@ -79,16 +79,26 @@ fn free_text(text: &str, min: usize, max: usize) -> Result<String, String> {
     Ok(text)
 }
 
-/// Declares a validated string newtype; `$parse` returns the text to keep.
+/// Declares a validated string newtype of `$min..=$max` characters;
+/// `$parse` returns the text to keep, given the text and those bounds.
 macro_rules! text_type {
-    ($(#[$attribute:meta])* $name:ident, |$text:ident| $parse:expr) => {
+    (
+        $(#[$attribute:meta])* $name:ident, $min_chars:literal..=$max_chars:literal,
+        |$text:ident, $min:ident, $max:ident| $parse:expr
+    ) => {
         $(#[$attribute])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct $name(String);
 
         impl $name {
+            /// The fewest characters accepted.
+            pub const MIN_CHARS: usize = $min_chars;
+            /// The most characters accepted (the database column's size).
+            pub const MAX_CHARS: usize = $max_chars;
+
             /// Validates (and, for free text, normalises) `text`.
             pub fn parse($text: &str) -> Result<Self, String> {
+                let ($min, $max) = (Self::MIN_CHARS, Self::MAX_CHARS);
                 let parsed: Result<String, String> = $parse;
                 Ok(Self(parsed?))
             }
@@ -102,10 +112,11 @@ macro_rules! text_type {
 }
 
 text_type!(
-    /// 3–32 characters of `A–Z a–z 0–9 _`. Unique ignoring case; stored as given.
+    /// Characters of `A–Z a–z 0–9 _`. Unique ignoring case; stored as given.
     Username,
-    |text| {
-        check_length(text, 3, 32).and_then(|()| {
+    3..=32,
+    |text, min, max| {
+        check_length(text, min, max).and_then(|()| {
             if text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 Ok(text.to_owned())
             } else {
@@ -116,42 +127,50 @@ text_type!(
 );
 
 text_type!(
-    /// 0–64 characters of free text; empty by default.
+    /// Free text; empty by default.
     #[derive(Default)]
     DisplayName,
-    |text| free_text(text, 0, 64)
+    0..=64,
+    |text, min, max| free_text(text, min, max)
 );
 
 text_type!(
-    /// 0–500 characters of free text.
+    /// Free text about oneself.
     Bio,
-    |text| free_text(text, 0, 500)
+    0..=500,
+    |text, min, max| free_text(text, min, max)
 );
 
 text_type!(
-    /// A post title: 1–200 characters of free text.
+    /// A post title: free text.
     Title,
-    |text| free_text(text, 1, 200)
+    1..=200,
+    |text, min, max| free_text(text, min, max)
 );
 
 text_type!(
-    /// A post description: 0–5000 characters of free text; empty by default.
+    /// A post description: free text; empty by default.
     #[derive(Default)]
     Description,
-    |text| free_text(text, 0, 5000)
+    0..=5000,
+    |text, min, max| free_text(text, min, max)
 );
 
 text_type!(
-    /// A comment: 1–5000 characters of free text.
+    /// A comment: free text.
     CommentBody,
-    |text| free_text(text, 1, 5000)
+    1..=5000,
+    |text, min, max| free_text(text, min, max)
 );
 
 text_type!(
-    /// An absolute `http` or `https` URL of at most 2048 characters, with a
-    /// host, without user info, white space or control characters.
+    /// An absolute `http` or `https` URL, with a host, without user info,
+    /// white space or control characters.
     MarkdownUrl,
-    |text| check_length(text, 1, 2048).and_then(|()| check_url(text)).map(|()| text.to_owned())
+    1..=2048,
+    |text, min, max| check_length(text, min, max)
+        .and_then(|()| check_url(text))
+        .map(|()| text.to_owned())
 );
 
 /// RFC 3986 `unreserved`, `sub-delims` and `%` (escapes are checked
@@ -237,18 +256,26 @@ fn percent_escapes_are_valid(text: &str) -> bool {
     })
 }
 
-/// 8–72 bytes of UTF-8: bcrypt reads at most 72 bytes, and a longer
-/// password is refused rather than silently truncated.
+/// Bytes of UTF-8, counted in bytes because bcrypt reads at most
+/// [`Password::MAX_BYTES`], and a longer password is refused rather than
+/// silently truncated.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
 impl Password {
+    /// The fewest bytes accepted.
+    pub const MIN_BYTES: usize = 8;
+    /// The most bytes accepted: all that bcrypt reads.
+    pub const MAX_BYTES: usize = 72;
+
     /// Validates `text`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        match text.len() {
-            0..8 => Err("must be at least 8 bytes".into()),
-            8..=72 => Ok(Self(text.to_owned())),
-            _ => Err("must be at most 72 bytes".into()),
+        if text.len() < Self::MIN_BYTES {
+            Err(format!("must be at least {} bytes", Self::MIN_BYTES))
+        } else if text.len() > Self::MAX_BYTES {
+            Err(format!("must be at most {} bytes", Self::MAX_BYTES))
+        } else {
+            Ok(Self(text.to_owned()))
         }
     }
 
@@ -480,5 +507,150 @@ mod tests {
         let base = "https://example.com/";
         assert!(MarkdownUrl::parse(&format!("{base}{}", "a".repeat(2048 - base.len()))).is_ok());
         assert!(MarkdownUrl::parse(&format!("{base}{}", "a".repeat(2049 - base.len()))).is_err());
+    }
+
+    /// Every migration file under `dir` (relative to the repository root)
+    /// whose name ends with `suffix`, concatenated in order.
+    fn migrations(dir: &str, suffix: &str) -> String {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(dir);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.to_string_lossy().ends_with(suffix))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|path| std::fs::read_to_string(path).unwrap())
+            .collect()
+    }
+
+    /// The body of `CREATE TABLE table (…);` in `sql`.
+    fn table<'a>(sql: &'a str, table: &str) -> &'a str {
+        let start = sql
+            .find(&format!("CREATE TABLE {table} ("))
+            .unwrap_or_else(|| panic!("no table {table}"));
+        let body = &sql[start..];
+        &body[..body.find(");").unwrap()]
+    }
+
+    /// The number after `prefix` in `text`, up to the first non-digit.
+    fn number_after(text: &str, prefix: &str) -> Option<usize> {
+        let rest = &text[text.find(prefix)? + prefix.len()..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        rest[..end].parse().ok()
+    }
+
+    /// `minLength` (0 if absent) and `maxLength` of schema `name` in the
+    /// OpenAPI document.
+    fn openapi_lengths(name: &str) -> (usize, Option<usize>) {
+        let document = include_str!("../../openapi.yaml");
+        let start = document
+            .find(&format!("\n    {name}:\n"))
+            .unwrap_or_else(|| panic!("no schema {name}"));
+        let schema: String = document[start + 1..]
+            .lines()
+            .skip(1)
+            .take_while(|line| line.starts_with("      ") || line.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n");
+        (
+            number_after(&schema, "\n      minLength: ").unwrap_or(0),
+            number_after(&schema, "\n      maxLength: "),
+        )
+    }
+
+    #[test]
+    fn field_limits_agree_with_both_migration_trees_and_the_openapi_document() {
+        // (schema, table, column, fewest, most): characters, or bytes for
+        // the password, which is stored only as its hash.
+        let fields = [
+            (
+                "Username",
+                "users",
+                "username",
+                Username::MIN_CHARS,
+                Username::MAX_CHARS,
+            ),
+            ("Password", "", "", Password::MIN_BYTES, Password::MAX_BYTES),
+            (
+                "DisplayName",
+                "users",
+                "display_name",
+                DisplayName::MIN_CHARS,
+                DisplayName::MAX_CHARS,
+            ),
+            ("Bio", "users", "bio", Bio::MIN_CHARS, Bio::MAX_CHARS),
+            (
+                "Title",
+                "posts",
+                "title",
+                Title::MIN_CHARS,
+                Title::MAX_CHARS,
+            ),
+            (
+                "Description",
+                "posts",
+                "description",
+                Description::MIN_CHARS,
+                Description::MAX_CHARS,
+            ),
+            (
+                "MarkdownUrl",
+                "posts",
+                "markdown_url",
+                MarkdownUrl::MIN_CHARS,
+                MarkdownUrl::MAX_CHARS,
+            ),
+            (
+                "CommentBody",
+                "comments",
+                "body",
+                CommentBody::MIN_CHARS,
+                CommentBody::MAX_CHARS,
+            ),
+        ];
+        let mysql = migrations("migrations", ".up.sql");
+        let sqlite = migrations("migrations/sqlite", ".sql");
+        for (schema, table_name, column, min, max) in fields {
+            assert_eq!(
+                openapi_lengths(schema),
+                (min, Some(max)),
+                "openapi.yaml {schema}"
+            );
+            if table_name.is_empty() {
+                continue;
+            }
+            let definition = table(&mysql, table_name)
+                .lines()
+                .find(|line| line.trim_start().starts_with(&format!("{column} ")))
+                .unwrap_or_else(|| panic!("no MySQL column {table_name}.{column}"));
+            assert_eq!(
+                number_after(definition, "VARCHAR("),
+                Some(max),
+                "MySQL {table_name}.{column}"
+            );
+            // SQLite keeps no declared length: a CHECK holds the limits.
+            let checks = table(&sqlite, table_name);
+            let length = format!("length({column}) ");
+            let (fewest, most) = match number_after(checks, &format!("{length}<= ")) {
+                Some(most) => (Some(0), Some(most)),
+                None => (
+                    number_after(checks, &format!("{length}BETWEEN ")),
+                    checks
+                        .find(&format!("{length}BETWEEN "))
+                        .and_then(|at| number_after(&checks[at..], " AND ")),
+                ),
+            };
+            assert_eq!(
+                (fewest, most),
+                (Some(min), Some(max)),
+                "SQLite {table_name}.{column}"
+            );
+        }
     }
 }

@@ -1,0 +1,31 @@
+//! Every page's HTML, written with `maud`: the templates are Rust, checked
+//! when the crate compiles, and every value spliced into them is
+//! HTML-escaped unless it is explicitly `PreEscaped` (nothing is). They
+//! take plain data and decide nothing but how it looks; the page handlers
+//! decide what to show, and `actions` who may see which buttons.
+//!
+//! Accessible names are part of the contract (tests and assistive
+//! technology find things by them): the labels, buttons and links below
+//! use exactly the texts the README lists, and every page has one `<h1>`.
+//!
+//! One module per page family, as the components split them
+//! ([`projects`], [`people`], [`account`]), plus the frame every page
+//! shares ([`layout`]), form fields ([`fields`]) and the error page
+//! ([`errors`]). Field sizes (`maxlength`, hints) come from the domain
+//! types in `model`, so a form allows exactly what the API does.
+
+mod account;
+mod errors;
+mod fields;
+mod layout;
+mod people;
+mod projects;
+
+pub use account::{login, signup};
+pub use errors::error_page;
+pub use layout::{Header, Viewer, login_href};
+pub use people::{profile, profile_form};
+pub use projects::{comment_form, home, post_form, post_page};
+
+#[cfg(test)]
+mod tests;

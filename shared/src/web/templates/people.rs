@@ -1,0 +1,60 @@
+//! A profile with its projects, and the profile form.
+
+use maud::{Markup, html};
+
+use crate::model::{Bio, DisplayName};
+use crate::store::posts::Post;
+use crate::store::users::User;
+use crate::web::forms::ProfileForm;
+use crate::web::paging::Pager;
+use crate::web::place::Place;
+
+use super::fields::{Field, Input, form_alert};
+use super::layout::{Header, csrf_field, date, name_of, page, pager};
+use super::projects::post_list;
+
+/// A profile with the user's projects.
+pub fn profile(header: Header<'_>, user: &User, posts: &[Post], pages: &Pager) -> Markup {
+    let is_owner = matches!(header, Header::Full(Some(v)) if v.user.id == user.id);
+    let name = name_of(&user.display_name, &user.username);
+    page(
+        &name,
+        header,
+        html! {
+            h1 { (name) }
+            p.meta { "@" (user.username) " · member since " (date(user.id.unix_ms())) }
+            @if !user.bio.is_empty() { p.text { (user.bio) } }
+            @if is_owner { p { a href=(Place::EditProfile.href()) { "Edit profile" } } }
+            h2 { "Projects" }
+            @if posts.is_empty() && pages.newer.is_none() { p.muted { "No projects yet." } }
+            (post_list(posts, 3))
+            (pager(pages))
+        },
+    )
+}
+
+/// The form for editing one's profile.
+pub fn profile_form(header: Header<'_>, csrf: &str, user: &User, form: &ProfileForm) -> Markup {
+    let bio_hint = format!("Up to {} characters.", Bio::MAX_CHARS);
+    page(
+        "Edit profile",
+        header,
+        html! {
+            h1 { "Edit profile" }
+            (form_alert(&form.errors, None))
+            form.stack method="post" action=(Place::EditProfile.href()) {
+                (csrf_field(csrf))
+                (Field::new("Display name", "display_name", &form.display_name, &form.errors)
+                    .hint("Leave empty to be shown by your username.").max(DisplayName::MAX_CHARS)
+                    .input(Input::Text, "name", false))
+                (Field::new("Bio", "bio", &form.bio, &form.errors)
+                    .hint(&bio_hint).max(Bio::MAX_CHARS)
+                    .textarea())
+                div.actions {
+                    button type="submit" { "Save" }
+                    a href=(Place::User(user.id).href()) { "Cancel" }
+                }
+            }
+        },
+    )
+}
