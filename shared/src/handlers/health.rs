@@ -7,6 +7,7 @@ use spin_sdk::http::Response;
 use crate::context::Context;
 use crate::error::Error;
 use crate::http::{self, Request};
+use crate::store;
 
 #[derive(Serialize)]
 struct Status {
@@ -21,7 +22,7 @@ pub fn get(request: &Request) -> Result<Response, Error> {
     if request.path() == "/readyz" {
         let context = Context::load()?;
         context.jwt_secret()?;
-        context.db()?.query("SELECT 1 AS ok", &[])?;
+        store::ping(context.db()?)?;
     }
     http::ok(&Status { status: "ok" })
 }

@@ -72,6 +72,15 @@ pub const PAGE_LIMIT: i64 = PAGE_SIZE as i64;
 /// another page follows.
 pub const KEYSET_LIMIT: i64 = PAGE_LIMIT + 1;
 
+const PING: &str = "SELECT 1 AS ok";
+
+/// Asks the database for an answer, any answer: whether it is reachable
+/// (readiness).
+pub fn ping(db: &dyn Db) -> Result<(), Error> {
+    db.query(PING, &[])?;
+    Ok(())
+}
+
 /// The newest id in a table, from `sql` (`SELECT MAX(id) AS newest FROM
 /// …`), which new ids must not fall below even if this node's clock does.
 pub(crate) fn newest(db: &dyn Db, sql: &str) -> Result<Option<Id>, Error> {
