@@ -507,51 +507,47 @@ mod tests {
         assert_eq!(error.variable, "bcrypt_cost");
     }
 
+    /// Asserts that each of `values` for `variable` is refused, naming it.
+    fn assert_refused(variable: &str, values: &[&str]) {
+        for value in values {
+            assert_eq!(
+                error_for(&[(variable, value)]).variable,
+                variable,
+                "{value}"
+            );
+        }
+    }
+
     #[test]
     fn bcrypt_cost_must_be_between_4_and_14() {
-        assert_eq!(error_for(&[("bcrypt_cost", "3")]).variable, "bcrypt_cost");
-        assert_eq!(error_for(&[("bcrypt_cost", "15")]).variable, "bcrypt_cost");
-        assert_eq!(error_for(&[("bcrypt_cost", "ten")]).variable, "bcrypt_cost");
+        assert_refused("bcrypt_cost", &["3", "15", "ten"]);
         assert!(Config::from_source(source(&[("bcrypt_cost", "4")])).is_ok());
         assert!(Config::from_source(source(&[("bcrypt_cost", "14")])).is_ok());
     }
 
     #[test]
     fn the_snowflake_node_must_fit_in_10_bits() {
-        assert_eq!(
-            error_for(&[("snowflake_node", "1024")]).variable,
-            "snowflake_node"
-        );
-        assert_eq!(
-            error_for(&[("snowflake_node", "-1")]).variable,
-            "snowflake_node"
-        );
+        assert_refused("snowflake_node", &["1024", "-1"]);
         assert!(Config::from_source(source(&[("snowflake_node", "1023")])).is_ok());
     }
 
     #[test]
     fn the_token_lifetime_must_be_sane() {
-        assert_eq!(
-            error_for(&[("jwt_ttl_seconds", "0")]).variable,
-            "jwt_ttl_seconds"
-        );
-        assert_eq!(
-            error_for(&[("jwt_ttl_seconds", "99999999")]).variable,
-            "jwt_ttl_seconds"
-        );
+        assert_refused("jwt_ttl_seconds", &["0", "99999999"]);
     }
 
     #[test]
     fn the_db_url_must_be_mysql_or_sqlite() {
-        for bad in [
-            "postgres://x@h/db",
-            "mysql:///db",
-            "sqlite:",
-            "sqlite:../x.db",
-            "",
-        ] {
-            assert_eq!(error_for(&[("db_url", bad)]).variable, "db_url", "{bad}");
-        }
+        assert_refused(
+            "db_url",
+            &[
+                "postgres://x@h/db",
+                "mysql:///db",
+                "sqlite:",
+                "sqlite:../x.db",
+                "",
+            ],
+        );
     }
 
     #[test]
@@ -598,12 +594,10 @@ mod tests {
         assert!(trusted[1].contains("192.168.1.7".parse().unwrap()));
         assert!(!trusted[1].contains("192.168.1.8".parse().unwrap()));
         assert!(trusted[2].contains("fd12::1".parse().unwrap()));
-        for bad in ["10.0.0.0/33", "example.com", "10.0.0.1/x"] {
-            assert_eq!(
-                error_for(&[("trusted_proxies", bad)]).variable,
-                "trusted_proxies"
-            );
-        }
+        assert_refused(
+            "trusted_proxies",
+            &["10.0.0.0/33", "example.com", "10.0.0.1/x"],
+        );
     }
 
     #[test]

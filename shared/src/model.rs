@@ -81,7 +81,14 @@ fn free_text(text: &str, min: usize, max: usize) -> Result<String, String> {
 
 /// Declares a validated string newtype of `$min..=$max` characters;
 /// `$parse` returns the text to keep, given the text and those bounds.
+/// Without `$parse`, the type is free text.
 macro_rules! text_type {
+    ($(#[$attribute:meta])* $name:ident, $min_chars:literal..=$max_chars:literal) => {
+        text_type!(
+            $(#[$attribute])* $name, $min_chars..=$max_chars,
+            |text, min, max| free_text(text, min, max)
+        );
+    };
     (
         $(#[$attribute:meta])* $name:ident, $min_chars:literal..=$max_chars:literal,
         |$text:ident, $min:ident, $max:ident| $parse:expr
@@ -127,43 +134,6 @@ text_type!(
 );
 
 text_type!(
-    /// Free text; empty by default.
-    #[derive(Default)]
-    DisplayName,
-    0..=64,
-    |text, min, max| free_text(text, min, max)
-);
-
-text_type!(
-    /// Free text about oneself.
-    Bio,
-    0..=500,
-    |text, min, max| free_text(text, min, max)
-);
-
-text_type!(
-    /// A post title: free text.
-    Title,
-    1..=200,
-    |text, min, max| free_text(text, min, max)
-);
-
-text_type!(
-    /// A post description: free text; empty by default.
-    #[derive(Default)]
-    Description,
-    0..=5000,
-    |text, min, max| free_text(text, min, max)
-);
-
-text_type!(
-    /// A comment: free text.
-    CommentBody,
-    1..=5000,
-    |text, min, max| free_text(text, min, max)
-);
-
-text_type!(
     /// An absolute `http` or `https` URL, with a host, without user info,
     /// white space or control characters.
     MarkdownUrl,
@@ -172,6 +142,13 @@ text_type!(
         .and_then(|()| check_url(text))
         .map(|()| text.to_owned())
 );
+
+// Free text.
+text_type! { #[doc = "The name a user is shown by; empty by default."] #[derive(Default)] DisplayName, 0..=64 }
+text_type! { #[doc = "What a user says about themselves."] Bio, 0..=500 }
+text_type! { #[doc = "A post's title."] Title, 1..=200 }
+text_type! { #[doc = "What a post is about; empty by default."] #[derive(Default)] Description, 0..=5000 }
+text_type! { #[doc = "A comment's text."] CommentBody, 1..=5000 }
 
 /// RFC 3986 `unreserved`, `sub-delims` and `%` (escapes are checked
 /// separately): what a host name may hold.

@@ -203,13 +203,26 @@ impl<'de> Deserialize<'de> for Id {
     }
 }
 
+/// Shorthands for unit tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use super::{Id, NodeId};
 
-    fn node(n: u16) -> NodeId {
+    /// Id `n`, which must not be negative.
+    pub(crate) fn id(n: i64) -> Id {
+        Id::from_i64(n).unwrap()
+    }
+
+    /// Node `n`, which must be at most 1023.
+    pub(crate) fn node(n: u16) -> NodeId {
         NodeId::new(n).unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::node;
+    use super::*;
 
     #[test]
     fn parts_round_trip_through_an_id() {

@@ -144,7 +144,7 @@ pub fn slice<T, V: From<T>>(mut items: Vec<T>, id: impl Fn(&T) -> Id) -> Slice<V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snowflake::{NodeId, OMNI_EPOCH_MS};
+    use crate::snowflake::{NodeId, OMNI_EPOCH_MS, testing};
 
     fn user() -> User {
         User {
@@ -168,7 +168,7 @@ mod tests {
 
     #[test]
     fn a_slice_of_eleven_says_where_the_next_starts() {
-        let ids: Vec<Id> = (1..=11).rev().map(|n| Id::from_i64(n).unwrap()).collect();
+        let ids: Vec<Id> = (1..=11).rev().map(testing::id).collect();
         let full: Slice<Id> = slice(ids.clone(), |id| *id);
         assert_eq!(full.items.len(), 10);
         assert_eq!(full.next_before, Some(Id::from_i64(2).unwrap()));

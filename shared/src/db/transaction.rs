@@ -134,12 +134,23 @@ mod tests {
         }
     }
 
+    /// A transaction of the one statement `sql`, on a database where the
+    /// first `busy` `UPDATE`s lose a lock race: its result, and what the
+    /// database was sent.
+    fn one_statement(sql: &str, busy: u32) -> (Result<(), Error>, Vec<String>) {
+        let db = Recorder {
+            busy: RefCell::new(busy),
+            ..Recorder::default()
+        };
+        let result = transaction(&db, |db| Ok(db.execute(sql, &[])?));
+        (result, db.log.take())
+    }
+
     #[test]
     fn a_transaction_commits_when_the_work_succeeds() {
-        let db = Recorder::default();
-        let result = transaction(&db, |db| Ok(db.execute("INSERT", &[])?));
+        let (result, log) = one_statement("INSERT", 0);
         assert!(result.is_ok());
-        assert_eq!(*db.log.borrow(), ["BEGIN", "INSERT", "COMMIT"]);
+        assert_eq!(log, ["BEGIN", "INSERT", "COMMIT"]);
     }
 
     #[test]
@@ -171,14 +182,10 @@ mod tests {
 
     #[test]
     fn a_transaction_that_loses_a_lock_race_runs_again_whole() {
-        let db = Recorder {
-            busy: RefCell::new(2),
-            ..Recorder::default()
-        };
-        let result = transaction(&db, |db| Ok(db.execute("UPDATE", &[])?));
+        let (result, log) = one_statement("UPDATE", 2);
         assert!(result.is_ok());
         assert_eq!(
-            *db.log.borrow(),
+            log,
             [
                 "BEGIN", "UPDATE", "ROLLBACK", "BEGIN", "UPDATE", "ROLLBACK", "BEGIN", "UPDATE",
                 "COMMIT"
@@ -188,23 +195,18 @@ mod tests {
 
     #[test]
     fn a_transaction_that_keeps_losing_is_a_503_not_a_500() {
-        let db = Recorder {
-            busy: RefCell::new(u32::MAX),
-            ..Recorder::default()
-        };
-        let result = transaction(&db, |db| Ok(db.execute("UPDATE", &[])?));
+        let (result, log) = one_statement("UPDATE", u32::MAX);
         let error = result.unwrap_err();
         assert_eq!(error.status(), 503);
-        let begins = db.log.borrow().iter().filter(|s| *s == "BEGIN").count();
+        let begins = log.iter().filter(|s| *s == "BEGIN").count();
         assert_eq!(begins, MAX_TRANSACTION_ATTEMPTS as usize);
     }
 
     #[test]
     fn other_failures_are_not_retried() {
-        let db = Recorder::default();
-        let result = transaction(&db, |db| Ok(db.execute("UPDATE FAIL", &[])?));
+        let (result, log) = one_statement("UPDATE FAIL", 0);
         assert!(result.is_err());
-        assert_eq!(*db.log.borrow(), ["BEGIN", "UPDATE FAIL", "ROLLBACK"]);
+        assert_eq!(log, ["BEGIN", "UPDATE FAIL", "ROLLBACK"]);
     }
 
     #[test]

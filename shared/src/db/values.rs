@@ -151,16 +151,6 @@ impl FromValue for i64 {
     }
 }
 
-impl FromValue for u64 {
-    fn from_value(value: &Value) -> Result<Self, TypeMismatch> {
-        match value {
-            Value::UInt(v) => Ok(*v),
-            Value::Int(v) => u64::try_from(*v).map_err(|_| mismatch("a u64", value)),
-            _ => Err(mismatch("an unsigned integer", value)),
-        }
-    }
-}
-
 impl FromValue for String {
     fn from_value(value: &Value) -> Result<Self, TypeMismatch> {
         match value {

@@ -10,7 +10,7 @@ use crate::http::{self, Request};
 use crate::model::{Bio, DisplayName, Password, Username};
 use crate::views::{LoginView, UserView};
 
-use super::{client_address, created, idempotency_key};
+use super::{caller, client_address, created, idempotency_key};
 
 /// `POST /api/signup {username, password, display_name?}`: 201 with the new
 /// user, 409 if the username is taken in any letter case, 422 for bad fields.
@@ -65,8 +65,7 @@ pub fn me(request: &Request) -> Result<Response, Error> {
 
 /// `PATCH /api/me {display_name?, bio?}`: changes the given fields.
 pub fn update_me(request: &Request) -> Result<Response, Error> {
-    let context = Context::load()?;
-    let caller = auth::token_user_id(request, &context)?;
+    let (context, caller) = caller(request)?;
     let mut fields = request.json()?;
     let display_name = fields.optional::<DisplayName>("display_name");
     let bio = fields.optional::<Bio>("bio");

@@ -4,7 +4,6 @@
 use spin_sdk::http::Response;
 
 use crate::actions;
-use crate::auth;
 use crate::cache::{self, versions};
 use crate::context::Context;
 use crate::error::Error;
@@ -14,7 +13,7 @@ use crate::paging::Paging;
 use crate::store::comments;
 use crate::views::CommentView;
 
-use super::{created, idempotency_key, routes};
+use super::{caller, created, idempotency_key, routes};
 
 /// `GET /api/posts/:id/comments`: newest first, by `?page=` or `?before=`;
 /// 404 for an unknown post.
@@ -49,8 +48,7 @@ fn comment_body(request: &Request) -> Result<CommentBody, Error> {
 
 /// `POST /api/posts/:id/comments {body}`: 201 with the comment.
 pub fn create(request: &Request) -> Result<Response, Error> {
-    let context = Context::load()?;
-    let caller = auth::token_user_id(request, &context)?;
+    let (context, caller) = caller(request)?;
     let post = request.path_id(routes::POST_COMMENTS)?;
     let body = comment_body(request)?;
     let key = idempotency_key(request)?;
@@ -64,8 +62,7 @@ pub fn create(request: &Request) -> Result<Response, Error> {
 
 /// `PATCH /api/comments/:id {body}`: the comment's author only.
 pub fn update(request: &Request) -> Result<Response, Error> {
-    let context = Context::load()?;
-    let caller = auth::token_user_id(request, &context)?;
+    let (context, caller) = caller(request)?;
     let id = request.path_id(routes::COMMENT)?;
     let body = comment_body(request)?;
     let comment = actions::comments::edit(&context, caller, id, &body)?;
@@ -74,8 +71,7 @@ pub fn update(request: &Request) -> Result<Response, Error> {
 
 /// `DELETE /api/comments/:id`: the comment's author or the post's author.
 pub fn delete(request: &Request) -> Result<Response, Error> {
-    let context = Context::load()?;
-    let caller = auth::token_user_id(request, &context)?;
+    let (context, caller) = caller(request)?;
     let id = request.path_id(routes::COMMENT)?;
     actions::comments::delete(&context, caller, id)?;
     Ok(http::no_content())

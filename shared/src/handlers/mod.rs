@@ -30,6 +30,7 @@ use std::time::Instant;
 use spin_sdk::http::{IncomingRequest, Response};
 
 use crate::actions::Created;
+use crate::auth;
 use crate::context::Context;
 use crate::error::Error;
 use crate::http::{self, Method, Request};
@@ -51,6 +52,14 @@ pub fn not_found(incoming: &IncomingRequest) -> Response {
         Instant::now(),
         Err(Error::NotFound("No resource at this path.".into())),
     )
+}
+
+/// The request's context and the caller its bearer token names: a 401
+/// without a valid token, before any database work.
+fn caller(request: &Request) -> Result<(Context, Id), Error> {
+    let context = Context::load()?;
+    let caller = auth::token_user_id(request, &context)?;
+    Ok((context, caller))
 }
 
 /// The client's address, as the limits of signup and login key it.

@@ -3,7 +3,6 @@
 use spin_sdk::http::Response;
 
 use crate::actions;
-use crate::auth;
 use crate::cache::{self, versions};
 use crate::context::Context;
 use crate::error::Error;
@@ -13,7 +12,7 @@ use crate::paging::Paging;
 use crate::store::posts::{self, NewPost, PostChanges};
 use crate::views::PostView;
 
-use super::{created, idempotency_key, routes};
+use super::{caller, created, idempotency_key, routes};
 
 /// `GET /api/posts`: every post, newest first, by `?page=` or `?before=`.
 pub fn list(request: &Request) -> Result<Response, Error> {
@@ -39,8 +38,7 @@ pub fn list(request: &Request) -> Result<Response, Error> {
 
 /// `POST /api/posts {title, description?, markdown_url}`: 201 with the post.
 pub fn create(request: &Request) -> Result<Response, Error> {
-    let context = Context::load()?;
-    let caller = auth::token_user_id(request, &context)?;
+    let (context, caller) = caller(request)?;
     let mut fields = request.json()?;
     let title = fields.required::<Title>("title");
     let description = fields.optional::<Description>("description");
@@ -78,8 +76,7 @@ pub fn get(request: &Request) -> Result<Response, Error> {
 /// `PATCH /api/posts/:id {title?, description?, markdown_url?}`: the
 /// author only.
 pub fn update(request: &Request) -> Result<Response, Error> {
-    let context = Context::load()?;
-    let caller = auth::token_user_id(request, &context)?;
+    let (context, caller) = caller(request)?;
     let id = request.path_id(routes::POST)?;
     let mut fields = request.json()?;
     let title = fields.optional::<Title>("title");
@@ -98,8 +95,7 @@ pub fn update(request: &Request) -> Result<Response, Error> {
 /// `DELETE /api/posts/:id`: the author only; its comments go too, in the
 /// same transaction.
 pub fn delete(request: &Request) -> Result<Response, Error> {
-    let context = Context::load()?;
-    let caller = auth::token_user_id(request, &context)?;
+    let (context, caller) = caller(request)?;
     let id = request.path_id(routes::POST)?;
     actions::posts::delete(&context, caller, id)?;
     Ok(http::no_content())

@@ -268,13 +268,17 @@ impl Request {
 mod tests {
     use super::*;
 
+    fn get_with(path_with_query: &str, headers: &[(&str, &str)]) -> Request {
+        Request::for_test(Method::GET, path_with_query, headers, "")
+    }
+
     fn get(path_with_query: &str) -> Request {
-        Request::for_test(Method::GET, path_with_query, &[], "")
+        get_with(path_with_query, &[])
     }
 
     #[test]
     fn headers_are_found_in_any_case() {
-        let request = Request::for_test(Method::GET, "/", &[("Authorization", "Bearer x")], "");
+        let request = get_with("/", &[("Authorization", "Bearer x")]);
         assert_eq!(request.header("authorization"), Some("Bearer x"));
         assert_eq!(request.header("AUTHORIZATION"), Some("Bearer x"));
     }
@@ -362,12 +366,8 @@ mod tests {
 
     #[test]
     fn cookies_are_found_by_name_across_headers() {
-        let request = Request::for_test(
-            Method::GET,
-            "/",
-            &[("cookie", "a=1; theme=dark"), ("cookie", "__Host-omni=s.t")],
-            "",
-        );
+        let cookies = [("cookie", "a=1; theme=dark"), ("cookie", "__Host-omni=s.t")];
+        let request = get_with("/", &cookies);
         assert_eq!(request.cookie("theme"), Some("dark"));
         assert_eq!(request.cookie("__Host-omni"), Some("s.t"));
         assert_eq!(request.cookie("__Host"), None);

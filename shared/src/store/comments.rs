@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Db, DbError, OnConstraint, Row};
+use crate::db::{Db, DbError, OnConstraint, Param, Row};
 use crate::error::Error;
 use crate::model::CommentBody;
 use crate::snowflake::{Id, IdKind, NodeId};
@@ -57,54 +57,60 @@ macro_rules! comment_columns {
     };
 }
 
-/// Page `?` of a post's comments, with the post's total; no row if there is
-/// no such post.
-pub const PAGE_FOR_POST: &str = concat!(
-    "SELECT ",
-    comment_count!("p.id"),
-    " AS total, ",
-    comment_columns!(),
-    " FROM posts p \
-     LEFT JOIN (SELECT id, post_id, author_id, body, updated_at FROM comments \
-                WHERE post_id = ? ORDER BY id DESC LIMIT ? OFFSET ?) m ON TRUE \
-     LEFT JOIN users a ON a.id = m.author_id \
-     WHERE p.id = ?"
-);
+/// A post's comments that the inner query's `$slice` (its WHERE, ORDER and
+/// LIMIT) selects, with the post's total; no row if there is no such post.
+macro_rules! comments_for_post {
+    ($slice:literal) => {
+        concat!(
+            "SELECT ",
+            comment_count!("p.id"),
+            " AS total, ",
+            comment_columns!(),
+            " FROM posts p \
+             LEFT JOIN (SELECT id, post_id, author_id, body, updated_at FROM comments ",
+            $slice,
+            ") m ON TRUE \
+             LEFT JOIN users a ON a.id = m.author_id \
+             WHERE p.id = ?"
+        )
+    };
+}
 
-/// A post's comments older than `?`; no row if there is no such post.
-pub const BEFORE_FOR_POST: &str = concat!(
-    "SELECT ",
-    comment_count!("p.id"),
-    " AS total, ",
-    comment_columns!(),
-    " FROM posts p \
-     LEFT JOIN (SELECT id, post_id, author_id, body, updated_at FROM comments \
-                WHERE post_id = ? AND id < ? ORDER BY id DESC LIMIT ?) m ON TRUE \
-     LEFT JOIN users a ON a.id = m.author_id \
-     WHERE p.id = ?"
-);
+/// Page `?` of a post's comments.
+pub const PAGE_FOR_POST: &str =
+    comments_for_post!("WHERE post_id = ? ORDER BY id DESC LIMIT ? OFFSET ?");
+
+/// A post's comments older than `?`.
+pub const BEFORE_FOR_POST: &str =
+    comments_for_post!("WHERE post_id = ? AND id < ? ORDER BY id DESC LIMIT ?");
+
+/// The listing `sql` gives with `params`.
+fn listing(db: &dyn Db, sql: &str, params: &[Param]) -> Result<Listing<Comment>, Error> {
+    Ok(decode_listing(
+        &db.query(sql, params)?,
+        decode_comment,
+        |c| c.id,
+    )?)
+}
 
 /// Page `page` of `post`'s comments.
 pub fn page(db: &dyn Db, post: Id, page: u32) -> Result<Listing<Comment>, Error> {
-    let rows = db.query(
+    let (limit, offset) = (PAGE_LIMIT.into(), offset(page).into());
+    listing(
+        db,
         PAGE_FOR_POST,
-        &[
-            post.into(),
-            PAGE_LIMIT.into(),
-            offset(page).into(),
-            post.into(),
-        ],
-    )?;
-    Ok(decode_listing(&rows, decode_comment, |c| c.id)?)
+        &[post.into(), limit, offset, post.into()],
+    )
 }
 
 /// Up to a page and one more of `post`'s comments older than `before`.
 pub fn before(db: &dyn Db, post: Id, before: Id) -> Result<Listing<Comment>, Error> {
-    let rows = db.query(
+    let (before, limit) = (before.into(), KEYSET_LIMIT.into());
+    listing(
+        db,
         BEFORE_FOR_POST,
-        &[post.into(), before.into(), KEYSET_LIMIT.into(), post.into()],
-    )?;
-    Ok(decode_listing(&rows, decode_comment, |c| c.id)?)
+        &[post.into(), before, limit, post.into()],
+    )
 }
 
 /// [`crate::store::posts::NEWER_ANCHOR_ALL`] among a post's comments.

@@ -156,10 +156,7 @@ pub(crate) fn decode_listing<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn node(n: u16) -> NodeId {
-        NodeId::new(n).unwrap()
-    }
+    use crate::snowflake::testing::node;
 
     #[test]
     fn a_primary_key_collision_is_retried_with_a_new_id() {

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Db, DbError, OnConstraint, Row};
+use crate::db::{Db, DbError, OnConstraint, Param, Row};
 use crate::error::Error;
 use crate::model::{Description, MarkdownUrl, Title};
 use crate::snowflake::{Id, IdKind, NodeId};
@@ -96,53 +96,56 @@ macro_rules! post_columns {
     };
 }
 
-/// Page `?` of all posts, newest first, with the total summed from the
-/// counter slots (one row however many posts there are), so that a page
-/// past the end still has its total.
-pub const PAGE_ALL: &str = concat!(
-    "SELECT t.total AS total, ",
-    post_columns!(),
-    " FROM (",
-    posts_total!(),
-    ") t \
-     LEFT JOIN (SELECT id, author_id, title, description, markdown_url, updated_at \
-                FROM posts ORDER BY id DESC LIMIT ? OFFSET ?) p ON TRUE \
-     LEFT JOIN users a ON a.id = p.author_id"
-);
+/// All posts, newest first, that the inner query's `$slice` (its WHERE,
+/// ORDER and LIMIT) selects, with the total summed from the counter slots
+/// (one row however many posts there are), so that a page past the end
+/// still has its total.
+macro_rules! all_posts {
+    ($slice:literal) => {
+        concat!(
+            "SELECT t.total AS total, ",
+            post_columns!(),
+            " FROM (",
+            posts_total!(),
+            ") t \
+             LEFT JOIN (SELECT id, author_id, title, description, markdown_url, updated_at \
+                        FROM posts ",
+            $slice,
+            ") p ON TRUE \
+             LEFT JOIN users a ON a.id = p.author_id"
+        )
+    };
+}
 
-/// All posts older than `?`, newest first, with the total. Shaped like
-/// [`PAGE_ALL`], so every list query decodes alike.
-pub const BEFORE_ALL: &str = concat!(
-    "SELECT t.total AS total, ",
-    post_columns!(),
-    " FROM (",
-    posts_total!(),
-    ") t \
-     LEFT JOIN (SELECT id, author_id, title, description, markdown_url, updated_at \
-                FROM posts WHERE id < ? ORDER BY id DESC LIMIT ?) p ON TRUE \
-     LEFT JOIN users a ON a.id = p.author_id"
-);
+/// One user's posts that `$slice` selects, with the user's total; no row
+/// if there is no such user.
+macro_rules! posts_by_author {
+    ($slice:literal) => {
+        concat!(
+            "SELECT a.post_count AS total, ",
+            post_columns!(),
+            " FROM users a \
+             LEFT JOIN (SELECT id, title, description, markdown_url, updated_at FROM posts ",
+            $slice,
+            ") p ON TRUE WHERE a.id = ?"
+        )
+    };
+}
 
-/// Page `?` of one user's posts, with the user's total; no row if there is
-/// no such user.
-pub const PAGE_BY_AUTHOR: &str = concat!(
-    "SELECT a.post_count AS total, ",
-    post_columns!(),
-    " FROM users a \
-     LEFT JOIN (SELECT id, title, description, markdown_url, updated_at \
-                FROM posts WHERE author_id = ? ORDER BY id DESC LIMIT ? OFFSET ?) p ON TRUE \
-     WHERE a.id = ?"
-);
+/// Page `?` of all posts.
+pub const PAGE_ALL: &str = all_posts!("ORDER BY id DESC LIMIT ? OFFSET ?");
 
-/// One user's posts older than `?`; no row if there is no such user.
-pub const BEFORE_BY_AUTHOR: &str = concat!(
-    "SELECT a.post_count AS total, ",
-    post_columns!(),
-    " FROM users a \
-     LEFT JOIN (SELECT id, title, description, markdown_url, updated_at \
-                FROM posts WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?) p ON TRUE \
-     WHERE a.id = ?"
-);
+/// All posts older than `?`, shaped like [`PAGE_ALL`], so every list query
+/// decodes alike.
+pub const BEFORE_ALL: &str = all_posts!("WHERE id < ? ORDER BY id DESC LIMIT ?");
+
+/// Page `?` of one user's posts.
+pub const PAGE_BY_AUTHOR: &str =
+    posts_by_author!("WHERE author_id = ? ORDER BY id DESC LIMIT ? OFFSET ?");
+
+/// One user's posts older than `?`.
+pub const BEFORE_BY_AUTHOR: &str =
+    posts_by_author!("WHERE author_id = ? AND id < ? ORDER BY id DESC LIMIT ?");
 
 /// The 11th post newer than `?` (oldest first), if there is one: the
 /// `?before=` start of the page just newer than that post. None means the
@@ -159,44 +162,41 @@ const FIND: &str = concat!(
     " FROM posts p JOIN users a ON a.id = p.author_id WHERE p.id = ?"
 );
 
+/// The listing `sql` gives with `params`.
+fn listing(db: &dyn Db, sql: &str, params: &[Param]) -> Result<Listing<Post>, Error> {
+    Ok(decode_listing(&db.query(sql, params)?, decode_post, |p| {
+        p.id
+    })?)
+}
+
 /// Page `page` of all posts.
 pub fn page(db: &dyn Db, page: u32) -> Result<Listing<Post>, Error> {
-    let rows = db.query(PAGE_ALL, &[PAGE_LIMIT.into(), offset(page).into()])?;
-    Ok(decode_listing(&rows, decode_post, |p| p.id)?)
+    listing(db, PAGE_ALL, &[PAGE_LIMIT.into(), offset(page).into()])
 }
 
 /// Up to a page and one more of all posts older than `before`.
 pub fn before(db: &dyn Db, before: Id) -> Result<Listing<Post>, Error> {
-    let rows = db.query(BEFORE_ALL, &[before.into(), KEYSET_LIMIT.into()])?;
-    Ok(decode_listing(&rows, decode_post, |p| p.id)?)
+    listing(db, BEFORE_ALL, &[before.into(), KEYSET_LIMIT.into()])
 }
 
 /// Page `page` of `author`'s posts.
 pub fn page_by_author(db: &dyn Db, author: Id, page: u32) -> Result<Listing<Post>, Error> {
-    let rows = db.query(
+    let (limit, offset) = (PAGE_LIMIT.into(), offset(page).into());
+    listing(
+        db,
         PAGE_BY_AUTHOR,
-        &[
-            author.into(),
-            PAGE_LIMIT.into(),
-            offset(page).into(),
-            author.into(),
-        ],
-    )?;
-    Ok(decode_listing(&rows, decode_post, |p| p.id)?)
+        &[author.into(), limit, offset, author.into()],
+    )
 }
 
 /// Up to a page and one more of `author`'s posts older than `before`.
 pub fn before_by_author(db: &dyn Db, author: Id, before: Id) -> Result<Listing<Post>, Error> {
-    let rows = db.query(
+    let (before, limit) = (before.into(), KEYSET_LIMIT.into());
+    listing(
+        db,
         BEFORE_BY_AUTHOR,
-        &[
-            author.into(),
-            before.into(),
-            KEYSET_LIMIT.into(),
-            author.into(),
-        ],
-    )?;
-    Ok(decode_listing(&rows, decode_post, |p| p.id)?)
+        &[author.into(), before, limit, author.into()],
+    )
 }
 
 /// Where the page of posts just newer than `after` starts, as a `before`

@@ -9,7 +9,7 @@ use crate::http::Request;
 use crate::web::forms::{LoginForm, SignupForm};
 use crate::web::session::{Visit, local_path};
 use crate::web::templates;
-use crate::web::{Place, Section, Verb, checked_form, header, page, redirect, unanswered, verb};
+use crate::web::{Place, Section, Verb, checked_form, page, redirect, unanswered, verb};
 
 /// Answers a request for one of this family's places.
 pub fn respond(request: &Request, place: Place) -> Result<Response, Error> {
@@ -67,9 +67,10 @@ fn signup_form(request: &Request) -> Result<Response, Error> {
 }
 
 fn show_signup(visit: &mut Visit<'_>, form: &SignupForm, status: u16) -> Result<Response, Error> {
-    let csrf = visit.form_csrf()?;
-    let markup = templates::signup(header(visit, &csrf), &csrf, form);
-    Ok(page(visit, status, markup))
+    visit.form_csrf()?;
+    page(visit, status, |header, csrf| {
+        templates::signup(header, csrf, form)
+    })
 }
 
 /// `POST /signup`: creates the account, logs it in, and goes on.
@@ -112,9 +113,10 @@ fn login_form(request: &Request) -> Result<Response, Error> {
 }
 
 fn show_login(visit: &mut Visit<'_>, form: &LoginForm, status: u16) -> Result<Response, Error> {
-    let csrf = visit.form_csrf()?;
-    let markup = templates::login(header(visit, &csrf), &csrf, form);
-    Ok(page(visit, status, markup))
+    visit.form_csrf()?;
+    page(visit, status, |header, csrf| {
+        templates::login(header, csrf, form)
+    })
 }
 
 /// `POST /login`: checks the password (the same bcrypt work whether or not

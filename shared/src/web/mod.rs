@@ -81,9 +81,17 @@ fn see_other(location: &str) -> Response {
     )
 }
 
-/// A page for `visit`, with the cookie its visit set, if any.
-fn page(visit: &Visit<'_>, status: u16, markup: Markup) -> Response {
-    with_cookie(visit, html(status, markup))
+/// A page for `visit`: HTML with `status`, made by `render` from the
+/// page header and the CSRF token the page's forms carry, with the cookie
+/// the visit set, if any.
+fn page(
+    visit: &Visit<'_>,
+    status: u16,
+    render: impl FnOnce(Header<'_>, &str) -> Markup,
+) -> Result<Response, Error> {
+    let csrf = visit.csrf()?;
+    let markup = render(header(visit, &csrf), &csrf);
+    Ok(with_cookie(visit, html(status, markup)))
 }
 
 /// A 303 for `visit`, with the cookie its visit set, if any.

@@ -95,9 +95,10 @@ mod tests {
     use http::Method;
 
     use super::*;
+    use crate::snowflake::testing::id;
 
     fn ids(range: std::ops::RangeInclusive<i64>) -> Vec<Id> {
-        range.rev().map(|n| Id::from_i64(n).unwrap()).collect()
+        range.rev().map(id).collect()
     }
 
     /// Items 1..=25 as the store would list them: up to 11 older than `before`.
@@ -124,10 +125,6 @@ mod tests {
         let (listing, pager) =
             page_of(cursor, "/", "", |id: &Id| *id, store_anchor, store_before).unwrap();
         (listing.items.iter().map(|id| id.as_i64()).collect(), pager)
-    }
-
-    fn id(n: i64) -> Id {
-        Id::from_i64(n).unwrap()
     }
 
     #[test]

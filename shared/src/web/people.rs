@@ -14,8 +14,8 @@ use crate::web::paging::{Cursor, page_of};
 use crate::web::session::Visit;
 use crate::web::templates;
 use crate::web::{
-    Place, Section, Verb, cached_page, header, logged_in_post, login_first, not_found, page,
-    redirect, unanswered, verb,
+    Place, Section, Verb, cached_page, logged_in_post, login_first, not_found, page, redirect,
+    unanswered, verb,
 };
 
 /// Answers a request for one of this family's places.
@@ -50,9 +50,9 @@ fn profile(request: &Request, id: Id) -> Result<Response, Error> {
         )?;
         // Deleted between the two reads.
         listing.total.ok_or_else(not_found)?;
-        let csrf = visit.csrf()?;
-        let markup = templates::profile(header(&visit, &csrf), &user, &listing.items, &pager);
-        Ok(page(&visit, 200, markup))
+        page(&visit, 200, |header, _| {
+            templates::profile(header, &user, &listing.items, &pager)
+        })
     })
 }
 
@@ -71,9 +71,9 @@ fn profile_form(
     form: &ProfileForm,
     status: u16,
 ) -> Result<Response, Error> {
-    let csrf = visit.csrf()?;
-    let markup = templates::profile_form(header(visit, &csrf), &csrf, user, form);
-    Ok(page(visit, status, markup))
+    page(visit, status, |header, csrf| {
+        templates::profile_form(header, csrf, user, form)
+    })
 }
 
 /// `POST /profile/edit`: saves the profile and shows it.

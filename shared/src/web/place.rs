@@ -131,10 +131,7 @@ impl Place {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn id(n: i64) -> Id {
-        Id::from_i64(n).unwrap()
-    }
+    use crate::snowflake::testing::id;
 
     #[test]
     fn every_place_parses_back_from_its_own_href() {

@@ -17,8 +17,8 @@ use crate::web::paging::{Cursor, page_of};
 use crate::web::session::Visit;
 use crate::web::templates;
 use crate::web::{
-    Place, Section, Verb, cached_page, header, logged_in_post, login_first, not_found, page,
-    redirect, unanswered, verb,
+    Place, Section, Verb, cached_page, logged_in_post, login_first, not_found, page, redirect,
+    unanswered, verb,
 };
 
 /// Answers a request for one of this family's places.
@@ -57,9 +57,9 @@ fn home(request: &Request) -> Result<Response, Error> {
                 |after| posts::newer_anchor(db, after),
                 |before| posts::before(db, before),
             )?;
-            let csrf = visit.csrf()?;
-            let markup = templates::home(header(&visit, &csrf), &listing.items, &pager);
-            Ok(page(&visit, 200, markup))
+            page(&visit, 200, |header, _| {
+                templates::home(header, &listing.items, &pager)
+            })
         },
     )
 }
@@ -94,9 +94,9 @@ fn post_page(
     )?;
     // Deleted between the two reads.
     listing.total.ok_or_else(not_found)?;
-    let csrf = visit.csrf()?;
-    let markup = templates::post_page(header(visit, &csrf), &post, &listing.items, &pager, form);
-    Ok(page(visit, status, markup))
+    page(visit, status, |header, _| {
+        templates::post_page(header, &post, &listing.items, &pager, form)
+    })
 }
 
 /// `GET /new`: the form for a new project.
@@ -114,9 +114,9 @@ fn post_form(
     form: &PostForm,
     status: u16,
 ) -> Result<Response, Error> {
-    let csrf = visit.csrf()?;
-    let markup = templates::post_form(header(visit, &csrf), &csrf, editing, form);
-    Ok(page(visit, status, markup))
+    page(visit, status, |header, csrf| {
+        templates::post_form(header, csrf, editing, form)
+    })
 }
 
 /// `POST /new`: publishes the project and shows it.
@@ -225,9 +225,9 @@ fn comment_form(
     form: &CommentForm,
     status: u16,
 ) -> Result<Response, Error> {
-    let csrf = visit.csrf()?;
-    let markup = templates::comment_form(header(visit, &csrf), &csrf, comment, form);
-    Ok(page(visit, status, markup))
+    page(visit, status, |header, csrf| {
+        templates::comment_form(header, csrf, comment, form)
+    })
 }
 
 /// `POST /comments/{id}/edit`: saves the edit and shows the comment.

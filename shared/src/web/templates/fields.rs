@@ -4,6 +4,36 @@
 use maud::{Markup, html};
 
 use crate::error::FieldErrors;
+use crate::web::place::Place;
+
+use super::layout::{Header, csrf_field, page};
+
+/// A page that is one form: `title` as its heading, `alert` (see
+/// [`form_alert`]), then the form, which posts `fields` to `action` with
+/// the CSRF token, and `after` below it.
+pub(super) fn form_page(
+    title: &str,
+    header: Header<'_>,
+    alert: Markup,
+    action: Place,
+    csrf: &str,
+    fields: Markup,
+    after: Markup,
+) -> Markup {
+    page(
+        title,
+        header,
+        html! {
+            h1 { (title) }
+            (alert)
+            form.stack method="post" action=(action.href()) {
+                (csrf_field(csrf))
+                (fields)
+            }
+            (after)
+        },
+    )
+}
 
 /// The kinds of one-line input.
 #[derive(Clone, Copy)]

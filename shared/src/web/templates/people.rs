@@ -9,8 +9,8 @@ use crate::web::forms::ProfileForm;
 use crate::web::paging::Pager;
 use crate::web::place::Place;
 
-use super::fields::{Field, Input, form_alert};
-use super::layout::{Header, csrf_field, date, name_of, page, pager};
+use super::fields::{Field, Input, form_alert, form_page};
+use super::layout::{Header, date, name_of, page, pager};
 use super::projects::post_list;
 
 /// A profile with the user's projects.
@@ -36,25 +36,26 @@ pub fn profile(header: Header<'_>, user: &User, posts: &[Post], pages: &Pager) -
 /// The form for editing one's profile.
 pub fn profile_form(header: Header<'_>, csrf: &str, user: &User, form: &ProfileForm) -> Markup {
     let bio_hint = format!("Up to {} characters.", Bio::MAX_CHARS);
-    page(
+    let fields = html! {
+        (Field::new("Display name", "display_name", &form.display_name, &form.errors)
+            .hint("Leave empty to be shown by your username.").max(DisplayName::MAX_CHARS)
+            .input(Input::Text, "name", false))
+        (Field::new("Bio", "bio", &form.bio, &form.errors)
+            .hint(&bio_hint).max(Bio::MAX_CHARS)
+            .textarea())
+        div.actions {
+            button type="submit" { "Save" }
+            a href=(Place::User(user.id).href()) { "Cancel" }
+        }
+    };
+    let alert = form_alert(&form.errors, None);
+    form_page(
         "Edit profile",
         header,
-        html! {
-            h1 { "Edit profile" }
-            (form_alert(&form.errors, None))
-            form.stack method="post" action=(Place::EditProfile.href()) {
-                (csrf_field(csrf))
-                (Field::new("Display name", "display_name", &form.display_name, &form.errors)
-                    .hint("Leave empty to be shown by your username.").max(DisplayName::MAX_CHARS)
-                    .input(Input::Text, "name", false))
-                (Field::new("Bio", "bio", &form.bio, &form.errors)
-                    .hint(&bio_hint).max(Bio::MAX_CHARS)
-                    .textarea())
-                div.actions {
-                    button type="submit" { "Save" }
-                    a href=(Place::User(user.id).href()) { "Cancel" }
-                }
-            }
-        },
+        alert,
+        Place::EditProfile,
+        csrf,
+        fields,
+        html! {},
     )
 }

@@ -11,7 +11,7 @@ use crate::web::forms::{CommentForm, PostForm};
 use crate::web::paging::Pager;
 use crate::web::place::Place;
 
-use super::fields::{Field, Input, form_alert};
+use super::fields::{Field, Input, form_alert, form_page};
 use super::layout::{
     Header, Viewer, author_link, count, csrf_field, date, excerpt, http_href, login_href, name_of,
     page, pager,
@@ -169,29 +169,22 @@ pub fn post_form(header: Header<'_>, csrf: &str, editing: Option<Id>, form: &Pos
         None => ("New project", Place::NewPost, "Publish"),
         Some(id) => ("Edit project", Place::EditPost(id), "Save"),
     };
-    page(
-        title,
-        header,
-        html! {
-            h1 { (title) }
-            (form_alert(&form.errors, None))
-            form.stack method="post" action=(action.href()) {
-                (csrf_field(csrf))
-                (Field::new("Title", "title", &form.title, &form.errors).max(Title::MAX_CHARS)
-                    .input(Input::Text, "off", true))
-                (Field::new("Description", "description", &form.description, &form.errors)
-                    .hint("Optional: what it is and why you built it.").max(Description::MAX_CHARS)
-                    .textarea())
-                (Field::new("Write-up URL", "markdown_url", &form.markdown_url, &form.errors)
-                    .hint("An http or https link to the project's markdown write-up.").max(MarkdownUrl::MAX_CHARS)
-                    .input(Input::Url, "url", true))
-                div.actions {
-                    button type="submit" { (button) }
-                    @if let Some(id) = editing { a href=(Place::Post(id).href()) { "Cancel" } }
-                }
-            }
-        },
-    )
+    let fields = html! {
+        (Field::new("Title", "title", &form.title, &form.errors).max(Title::MAX_CHARS)
+            .input(Input::Text, "off", true))
+        (Field::new("Description", "description", &form.description, &form.errors)
+            .hint("Optional: what it is and why you built it.").max(Description::MAX_CHARS)
+            .textarea())
+        (Field::new("Write-up URL", "markdown_url", &form.markdown_url, &form.errors)
+            .hint("An http or https link to the project's markdown write-up.").max(MarkdownUrl::MAX_CHARS)
+            .input(Input::Url, "url", true))
+        div.actions {
+            button type="submit" { (button) }
+            @if let Some(id) = editing { a href=(Place::Post(id).href()) { "Cancel" } }
+        }
+    };
+    let alert = form_alert(&form.errors, None);
+    form_page(title, header, alert, action, csrf, fields, html! {})
 }
 
 /// The form for editing a comment.
@@ -201,20 +194,24 @@ pub fn comment_form(
     comment: &Comment,
     form: &CommentForm,
 ) -> Markup {
-    page(
+    let fields = html! {
+        (Field::new("Comment", "body", &form.body, &form.errors).max(CommentBody::MAX_CHARS).textarea())
+        div.actions {
+            button type="submit" { "Save" }
+            a href=(format!("{}#comment-{}", Place::Post(comment.post_id).href(), comment.id)) { "Cancel" }
+        }
+    };
+    let (alert, action) = (
+        form_alert(&form.errors, None),
+        Place::EditComment(comment.id),
+    );
+    form_page(
         "Edit comment",
         header,
-        html! {
-            h1 { "Edit comment" }
-            (form_alert(&form.errors, None))
-            form.stack method="post" action=(Place::EditComment(comment.id).href()) {
-                (csrf_field(csrf))
-                (Field::new("Comment", "body", &form.body, &form.errors).max(CommentBody::MAX_CHARS).textarea())
-                div.actions {
-                    button type="submit" { "Save" }
-                    a href=(format!("{}#comment-{}", Place::Post(comment.post_id).href(), comment.id)) { "Cancel" }
-                }
-            }
-        },
+        alert,
+        action,
+        csrf,
+        fields,
+        html! {},
     )
 }

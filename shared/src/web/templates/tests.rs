@@ -127,6 +127,28 @@ fn hostile_input_sent_back_in_forms_is_escaped() {
     assert_no_raw_markup(&signup(Header::Full(None), "t", &signup_form).into_string());
 }
 
+/// The page of `post`, without comments, as `viewer` sees it.
+fn post_page_for(post: &Post, viewer: Option<&User>) -> String {
+    post_page(
+        Header::Full(viewer.map(|user| Viewer { user, csrf: "t" })),
+        post,
+        &[],
+        &Pager::default(),
+        &CommentForm::default(),
+    )
+    .into_string()
+}
+
+/// A user other than the hostile one.
+fn eve() -> User {
+    User {
+        id: id(9),
+        username: "eve".into(),
+        display_name: String::new(),
+        bio: String::new(),
+    }
+}
+
 #[test]
 fn only_http_and_https_write_ups_become_links() {
     let mut post = hostile_post();
@@ -137,26 +159,12 @@ fn only_http_and_https_write_ups_become_links() {
         "//evil.example",
     ] {
         post.markdown_url = url.into();
-        let html = post_page(
-            Header::Full(None),
-            &post,
-            &[],
-            &Pager::default(),
-            &CommentForm::default(),
-        )
-        .into_string();
+        let html = post_page_for(&post, None);
         assert!(!html.contains("href=\"javascript"), "{url}");
         assert!(!html.contains("Read the write-up"), "{url} became a link");
     }
     post.markdown_url = "HTTPS://example.com/readme.md".into();
-    let html = post_page(
-        Header::Full(None),
-        &post,
-        &[],
-        &Pager::default(),
-        &CommentForm::default(),
-    )
-    .into_string();
+    let html = post_page_for(&post, None);
     assert!(html.contains(
         r#"<a class="writeup" href="HTTPS://example.com/readme.md" rel="noopener nofollow ugc">"#
     ));
@@ -165,22 +173,8 @@ fn only_http_and_https_write_ups_become_links() {
 #[test]
 fn only_the_author_sees_edit_and_delete_and_others_see_neither() {
     let author = hostile_user();
-    let stranger = User {
-        id: id(9),
-        username: "eve".into(),
-        display_name: String::new(),
-        bio: String::new(),
-    };
-    let render = |viewer: Option<&User>| {
-        post_page(
-            Header::Full(viewer.map(|user| Viewer { user, csrf: "t" })),
-            &hostile_post(),
-            &[],
-            &Pager::default(),
-            &CommentForm::default(),
-        )
-        .into_string()
-    };
+    let stranger = eve();
+    let render = |viewer: Option<&User>| post_page_for(&hostile_post(), viewer);
     let as_author = render(Some(&author));
     assert!(as_author.contains(">Edit</a>"));
     assert!(as_author.contains(">Delete</button>"));
@@ -193,12 +187,7 @@ fn only_the_author_sees_edit_and_delete_and_others_see_neither() {
 #[test]
 fn the_post_author_may_delete_any_comment_but_edit_none() {
     let post_author = hostile_user();
-    let commenter = User {
-        id: id(9),
-        username: "eve".into(),
-        display_name: String::new(),
-        bio: String::new(),
-    };
+    let commenter = eve();
     let mut comment = hostile_comment();
     comment.author = Author::from(&commenter);
     let as_post_author = comment_item(
