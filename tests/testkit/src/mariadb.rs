@@ -202,11 +202,21 @@ pub fn migrations() -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// The server's own directory for temporary tables, so that nothing else
+/// on the machine touches them: with the shared `/tmp`, bootstraps failed
+/// now and then, their temporary tables gone, while other servers ran.
+fn tmpdir(dir: &Path) -> anyhow::Result<String> {
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    Ok(format!("--tmpdir={}", tmp.display()))
+}
+
 fn install(dir: &Path) -> anyhow::Result<()> {
     let mut command = Command::new(program("mariadb-install-db"));
     command
         .arg("--no-defaults")
         .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(tmpdir(dir)?)
         .arg("--auth-root-authentication-method=normal")
         .arg("--skip-test-db");
     if is_root() {
@@ -233,6 +243,7 @@ fn launch(dir: &Path, port: u16, extra_args: &[String]) -> anyhow::Result<u32> {
         .arg(format!("--datadir={}", dir.join("data").display()))
         .arg(format!("--socket={}", dir.join("mariadbd.sock").display()))
         .arg(format!("--pid-file={}", dir.join("mariadbd.pid").display()))
+        .arg(tmpdir(dir)?)
         .arg(format!("--port={port}"))
         .arg("--bind-address=127.0.0.1")
         .arg("--skip-name-resolve")
