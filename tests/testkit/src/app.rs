@@ -42,6 +42,18 @@ impl Backend {
     }
 }
 
+/// Fails a test that applies to MariaDB only when it runs on another
+/// backend, saying `why` it does not apply there. Such a test lives in a
+/// module named `mariadb_only`, which the SQLite run leaves out by name
+/// (`--skip mariadb_only::`), so that it is reported as filtered out there
+/// rather than passed without testing anything.
+pub fn mariadb_only(why: &str) {
+    assert!(
+        Backend::from_env() == Backend::MySql,
+        "a MariaDB-only test run on SQLite ({why}): leave it out with `--skip mariadb_only::`"
+    );
+}
+
 /// Every rate-limit variable in `spin.toml`.
 pub const RATE_LIMITS: [&str; 6] = [
     "limit_logins_per_ip_per_minute",
@@ -89,6 +101,7 @@ pub struct TestApp {
     _scratch: Option<tempfile::TempDir>,
     client: reqwest::Client,
     database: Database,
+    clock: ClockOffset,
     /// Whether responses are checked against `openapi.yaml` (for Omni's
     /// own manifest, not for fixtures).
     check_contract: bool,
@@ -234,6 +247,7 @@ impl TestApp {
             _scratch: scratch,
             client: reqwest::Client::new(),
             database,
+            clock: options.clock,
             check_contract,
         }
     }
@@ -263,6 +277,12 @@ impl TestApp {
     /// The running host, for its stats.
     pub fn host(&self) -> &RunningApp {
         &self.app
+    }
+
+    /// The shift of the components' wall clock: set it to move their time
+    /// while the app runs (the same offset as [`AppOptions::clock`]).
+    pub fn clock(&self) -> &ClockOffset {
+        &self.clock
     }
 
     /// Everything the components and the host logged.

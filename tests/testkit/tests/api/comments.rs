@@ -165,7 +165,9 @@ async fn only_the_comments_author_may_edit_it() {
         .await
         .json();
     assert_eq!(unchanged["items"][0], original);
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // A second later by the components' clock, so that `updated_at` can
+    // only move forward, however fast the test runs.
+    app.clock().set(1_000);
     let response = app
         .patch(
             &path,

@@ -199,8 +199,9 @@ async fn the_author_edits_only_the_given_fields_and_updated_at_moves() {
     let ada = app.create_user("ada").await;
     let post = create_post(&app, &ada, "Engine").await;
     let path = format!("/api/posts/{}", post["id"].as_str().unwrap());
-    // Timestamps have millisecond resolution.
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // Timestamps have millisecond resolution: the edit happens a second
+    // later by the components' clock, however fast the test runs.
+    app.clock().set(1_000);
     let response = app
         .patch(
             &path,

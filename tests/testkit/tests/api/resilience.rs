@@ -5,7 +5,8 @@
 use futures::future::join_all;
 use mysql_async::prelude::Queryable;
 use omni_testkit::{
-    AppOptions, Backend, ClockOffset, TestApp, TestUser, spawn_app, spawn_app_with,
+    AppOptions, ClockOffset, TestApp, TestUser, mariadb_only, spawn_app, spawn_app_with,
+    until_checking_every,
 };
 use serde_json::{Value, json};
 
@@ -337,72 +338,97 @@ async fn counters_stay_true_under_concurrent_creates_and_deletes() {
     }
 }
 
-/// Opens a transaction of the test's own that holds (and has changed, so
-/// that InnoDB weighs it as the heavier) every post-counter slot. The
-/// caller rolls it back.
-async fn lock_counter_slots(app: &TestApp) -> mysql_async::Conn {
-    let mut db = app.db().await;
-    db.query_drop("START TRANSACTION").await.unwrap();
-    db.query_drop("UPDATE counters SET value = value + 1 WHERE name = 'posts'")
-        .await
-        .unwrap();
-    db
-}
+/// Lock conflicts that only MariaDB has: SQLite has a single writer. The
+/// SQLite run leaves them out (`--skip mariadb_only::`).
+mod mariadb_only {
+    use super::*;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_deadlock_provoked_on_purpose_is_retried_and_the_create_succeeds() {
-    if Backend::from_env() == Backend::Sqlite {
-        eprintln!("MariaDB only: SQLite's single writer cannot deadlock");
-        return;
-    }
-    let app = spawn_app().await;
-    let ada = app.create_user("ada").await;
-    // The test's transaction holds every post-counter slot. Ada's create
-    // locks her user row, inserts, then waits for a slot; the test then
-    // asks for Ada's row: a deadlock, which InnoDB breaks by rolling back
-    // the lighter transaction, the app's.
-    let mut db = lock_counter_slots(&app).await;
-    let body = post_body("deadlocked");
-    let create = app.post("/api/posts", &body, Some(&ada.token));
-    let provoke = async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        db.exec_drop(
-            "UPDATE users SET bio = 'the test was here' WHERE id = ?",
-            (ada.id.parse::<i64>().unwrap(),),
+    /// Returns once a transaction of the app waits for a row lock, as InnoDB
+    /// reports it: by then it holds every lock it took before. (Only the app
+    /// uses this test's database besides the test itself.) InnoDB refreshes
+    /// its `information_schema` tables only when they have gone unread for
+    /// 0.1 s, so they are read every 0.2 s; the app waits 2 s for a lock
+    /// before it gives up and tries again.
+    async fn until_the_app_waits_for_a_lock(app: &TestApp) {
+        let pace = std::time::Duration::from_millis(200);
+        until_checking_every(
+            pace,
+            "a transaction of the app waits for a lock",
+            async || {
+                let waiting: i64 = app
+                    .scalar(
+                        "SELECT COUNT(*) FROM information_schema.INNODB_TRX t \
+                     JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+                     WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()",
+                    )
+                    .await;
+                waiting > 0
+            },
         )
-        .await
-        .expect("InnoDB chose the app's transaction as the deadlock victim");
-        db.query_drop("ROLLBACK").await.unwrap();
-    };
-    let (response, ()) = futures::join!(create, provoke);
-    assert_eq!(response.status, 201, "{}", response.text());
-    let logs = app.logs().join("\n");
-    assert!(
-        logs.contains(r#""event":"transaction_retried""#) && logs.contains("Deadlock"),
-        "{logs}"
-    );
-    assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM posts").await, 1);
-    assert_eq!(app.get("/api/posts", None).await.json()["total_items"], 1);
-    db.disconnect().await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_lock_held_too_long_is_a_503_with_retry_after_and_nothing_written() {
-    if Backend::from_env() == Backend::Sqlite {
-        eprintln!("MariaDB only: the SQLite run covers a locked database in outage.rs");
-        return;
-    }
-    let app = spawn_app().await;
-    let ada = app.create_user("ada").await;
-    let mut db = lock_counter_slots(&app).await;
-    let response = app
-        .post("/api/posts", &post_body("blocked"), Some(&ada.token))
         .await;
-    db.query_drop("ROLLBACK").await.unwrap();
-    db.disconnect().await.unwrap();
-    assert_problem(&response, 503);
-    assert_eq!(response.header("retry-after"), Some("5"));
-    assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM posts").await, 0);
-    assert!(app.logs().join("\n").contains("Lock wait timeout"));
-    assert_eq!(create_post(&app, &ada, "later").await["title"], "later");
+    }
+
+    /// Opens a transaction of the test's own that holds (and has changed, so
+    /// that InnoDB weighs it as the heavier) every post-counter slot. The
+    /// caller rolls it back.
+    async fn lock_counter_slots(app: &TestApp) -> mysql_async::Conn {
+        let mut db = app.db().await;
+        db.query_drop("START TRANSACTION").await.unwrap();
+        db.query_drop("UPDATE counters SET value = value + 1 WHERE name = 'posts'")
+            .await
+            .unwrap();
+        db
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_deadlock_provoked_on_purpose_is_retried_and_the_create_succeeds() {
+        mariadb_only("SQLite's single writer cannot deadlock");
+        let app = spawn_app().await;
+        let ada = app.create_user("ada").await;
+        // The test's transaction holds every post-counter slot. Ada's create
+        // locks her user row, inserts, then waits for a slot; the test then
+        // asks for Ada's row: a deadlock, which InnoDB breaks by rolling back
+        // the lighter transaction, the app's.
+        let mut db = lock_counter_slots(&app).await;
+        let body = post_body("deadlocked");
+        let create = app.post("/api/posts", &body, Some(&ada.token));
+        let provoke = async {
+            until_the_app_waits_for_a_lock(&app).await;
+            db.exec_drop(
+                "UPDATE users SET bio = 'the test was here' WHERE id = ?",
+                (ada.id.parse::<i64>().unwrap(),),
+            )
+            .await
+            .expect("InnoDB chose the app's transaction as the deadlock victim");
+            db.query_drop("ROLLBACK").await.unwrap();
+        };
+        let (response, ()) = futures::join!(create, provoke);
+        assert_eq!(response.status, 201, "{}", response.text());
+        let logs = app.logs().join("\n");
+        assert!(
+            logs.contains(r#""event":"transaction_retried""#) && logs.contains("Deadlock"),
+            "{logs}"
+        );
+        assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM posts").await, 1);
+        assert_eq!(app.get("/api/posts", None).await.json()["total_items"], 1);
+        db.disconnect().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_lock_held_too_long_is_a_503_with_retry_after_and_nothing_written() {
+        mariadb_only("the SQLite run covers a locked database in outage.rs");
+        let app = spawn_app().await;
+        let ada = app.create_user("ada").await;
+        let mut db = lock_counter_slots(&app).await;
+        let response = app
+            .post("/api/posts", &post_body("blocked"), Some(&ada.token))
+            .await;
+        db.query_drop("ROLLBACK").await.unwrap();
+        db.disconnect().await.unwrap();
+        assert_problem(&response, 503);
+        assert_eq!(response.header("retry-after"), Some("5"));
+        assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM posts").await, 0);
+        assert!(app.logs().join("\n").contains("Lock wait timeout"));
+        assert_eq!(create_post(&app, &ada, "later").await["title"], "later");
+    }
 }

@@ -2,7 +2,7 @@
 //! `fermyon:spin/key-value@2.0.0` and `wasi:keyvalue@0.2.0-draft2`, on
 //! Spin's SQLite file (each app's fresh state directory) and on Redis.
 
-use omni_testkit::Redis;
+use omni_testkit::{Redis, until};
 
 use super::*;
 
@@ -320,17 +320,21 @@ async fn a_call_while_redis_is_down_waits_for_the_reconnection() {
         ops(&app, false, json!([set("k", "v")])).await[0],
         ok(Value::Null)
     );
-    redis.stop().unwrap();
-    // `open` pings on the dead connection, which starts a reconnection
-    // (an attempt now, the next after 1-2 s, then every 60-120 s); `get`
-    // waits for it rather than failing.
+    // The host reconnects as soon as the connection drops (an attempt now,
+    // the next after 1-2 s, then every 60-120 s), and `open`'s ping and
+    // `get` wait for that reconnection rather than failing. The test stands
+    // in for Redis on its port, so it sees the reconnection arrive.
+    let outage = redis.stop_and_watch_its_port().await.unwrap();
+    let routed = || app.host().stats().component("probe").requests;
+    let before = routed();
     let pending = tokio::spawn({
         let app = app.clone();
         async move { ops(&app, false, json!([op("get", "k")])).await }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    until("the call reaches the probe", async || routed() > before).await;
+    let held = outage.client_connects().await.unwrap();
     assert!(!pending.is_finished(), "the call failed instead of waiting");
-    redis.restart().unwrap();
+    held.restart_redis().await.unwrap();
     assert_eq!(pending.await.unwrap()[0], ok(bytes("v")));
 }
 
