@@ -42,6 +42,30 @@ impl Backend {
     }
 }
 
+/// The body of a 201; the test fails on any other answer.
+fn created(response: TestResponse) -> Value {
+    assert_eq!(response.status, 201, "{}", response.text());
+    response.json()
+}
+
+/// A valid post to create: `title`, with a description and a write-up URL
+/// made from it.
+pub fn post_body(title: &str) -> Value {
+    json!({
+        "title": title,
+        "description": format!("All about {title}."),
+        "markdown_url": format!("https://example.com/{}.md", title.replace(' ', "-")),
+    })
+}
+
+/// The `id` of a resource the API returned.
+pub fn id(resource: &Value) -> String {
+    resource["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {resource}"))
+        .to_owned()
+}
+
 /// Fails a test that applies to MariaDB only when it runs on another
 /// backend, saying `why` it does not apply there. Such a test lives in a
 /// module named `mariadb_only`, which the SQLite run leaves out by name
@@ -404,6 +428,23 @@ impl TestApp {
             password,
             token: login.json()["token"].as_str().expect("a token").to_owned(),
         }
+    }
+
+    /// Creates a post titled `title` (see [`post_body`]) as `user`, and
+    /// returns it; the test fails unless it is created.
+    pub async fn create_post(&self, user: &TestUser, title: &str) -> Value {
+        let path = "/api/posts";
+        created(self.post(path, &post_body(title), Some(&user.token)).await)
+    }
+
+    /// Comments `body` on the post `post_id` as `user`, and returns the
+    /// comment; the test fails unless it is created.
+    pub async fn create_comment(&self, user: &TestUser, post_id: &str, body: &str) -> Value {
+        let path = format!("/api/posts/{post_id}/comments");
+        created(
+            self.post(&path, &json!({ "body": body }), Some(&user.token))
+                .await,
+        )
     }
 
     /// The `db_url` of a MariaDB app, to point a second app at the same

@@ -3,11 +3,9 @@
 //! a failing store costs no error.
 
 use omni_testkit::{
-    AppOptions, Redis, TestApp, TestUser, mariadb_only, spawn_app, spawn_app_with, until,
+    AppOptions, Redis, TestApp, TestUser, id, mariadb_only, spawn_app, spawn_app_with, until,
 };
 use serde_json::json;
-
-use crate::posts::create_post;
 
 /// What a public read looks like to the cache's client.
 struct Read {
@@ -31,7 +29,7 @@ async fn read(app: &TestApp, path: &str) -> Read {
 async fn a_second_read_is_a_hit_that_skips_the_database_and_an_etag_gets_a_304() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
-    create_post(&app, &ada, "Engine").await;
+    app.create_post(&ada, "Engine").await;
     let statements = || app.host().stats().component("posts").statements;
 
     let first = read(&app, "/api/posts").await;
@@ -80,21 +78,8 @@ struct World {
 async fn world(app: &TestApp) -> World {
     let ada = app.create_user("ada").await;
     let bob = app.create_user("bob").await;
-    let post = create_post(app, &ada, "Analytical Engine").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let comment = app
-        .post(
-            &format!("/api/posts/{post}/comments"),
-            &json!({ "body": "First comment" }),
-            Some(&bob.token),
-        )
-        .await
-        .json()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let post = id(&app.create_post(&ada, "Analytical Engine").await);
+    let comment = id(&app.create_comment(&bob, &post, "First comment").await);
     World {
         ada,
         bob,
@@ -337,7 +322,7 @@ async fn every_write_shows_at_once_in_every_cached_read_of_what_it_changed() {
 async fn a_broken_store_costs_no_error_and_reads_fall_through_to_the_database() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
-    create_post(&app, &ada, "Engine").await;
+    app.create_post(&ada, "Engine").await;
     read(&app, "/api/posts").await;
     assert_eq!(read(&app, "/api/posts").await.cache, "hit");
     // The key-value file is replaced by garbage: every store call fails.
@@ -348,7 +333,7 @@ async fn a_broken_store_costs_no_error_and_reads_fall_through_to_the_database() 
     assert_eq!(fell_through.cache, "unavailable");
     assert!(fell_through.body.contains("Engine"));
     // Writes still work, and show.
-    create_post(&app, &ada, "Difference Engine").await;
+    app.create_post(&ada, "Difference Engine").await;
     assert!(
         read(&app, "/api/posts")
             .await
@@ -378,7 +363,7 @@ mod mariadb_only {
         })
         .await;
         let ada = app.create_user("ada").await;
-        create_post(&app, &ada, "Engine").await;
+        app.create_post(&ada, "Engine").await;
         read(&app, "/api/posts").await;
         assert_eq!(read(&app, "/api/posts").await.cache, "hit");
 
@@ -399,7 +384,7 @@ mod mariadb_only {
         let (during, ()) = futures::join!(during, restart);
         assert_eq!(during.status, 200);
         assert!(during.body.contains("Engine"));
-        create_post(&app, &ada, "Difference Engine").await;
+        app.create_post(&ada, "Difference Engine").await;
         let after = read(&app, "/api/posts").await;
         assert!(
             after.body.contains("Difference Engine"),

@@ -5,17 +5,11 @@
 use futures::future::join_all;
 use mysql_async::prelude::Queryable;
 use omni_testkit::{
-    AppOptions, ClockOffset, TestApp, TestUser, mariadb_only, spawn_app, spawn_app_with,
-    until_checking_every,
+    TestApp, TestUser, id, mariadb_only, post_body, spawn_app, until_checking_every,
 };
 use serde_json::{Value, json};
 
-use crate::posts::create_post;
 use crate::problems::{assert_invalid_fields, assert_problem};
-
-fn post_body(title: &str) -> Value {
-    json!({ "title": title, "markdown_url": "https://example.com/readme.md" })
-}
 
 async fn keyed_post(
     app: &TestApp,
@@ -111,12 +105,8 @@ async fn concurrent_retries_with_one_key_make_one_resource() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_expire_after_a_day_and_signup_and_comments_take_them_too() {
-    let clock = ClockOffset::default();
-    let app = spawn_app_with(AppOptions {
-        clock: clock.clone(),
-        ..AppOptions::default()
-    })
-    .await;
+    let app = spawn_app().await;
+    let clock = app.clock();
     let signup = || {
         app.send(
             app.request(reqwest::Method::POST, "/api/signup")
@@ -137,7 +127,7 @@ async fn keys_expire_after_a_day_and_signup_and_comments_take_them_too() {
             .unwrap()
             .to_owned(),
     };
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let comment = |token: String| {
         app.send(
             app.request(
@@ -168,17 +158,13 @@ async fn keys_expire_after_a_day_and_signup_and_comments_take_them_too() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ids_keep_growing_when_a_node_clock_falls_behind() {
-    let clock = ClockOffset::default();
-    let app = spawn_app_with(AppOptions {
-        clock: clock.clone(),
-        ..AppOptions::default()
-    })
-    .await;
+    let app = spawn_app().await;
+    let clock = app.clock();
     let ada = app.create_user("ada").await;
-    let before = create_post(&app, &ada, "before").await;
+    let before = app.create_post(&ada, "before").await;
     // This node's clock jumps an hour back (a Pi without a real-time clock).
     clock.set(-3_600_000);
-    let after = create_post(&app, &ada, "after").await;
+    let after = app.create_post(&ada, "after").await;
     let id = |post: &Value| post["id"].as_str().unwrap().parse::<i64>().unwrap();
     assert!(id(&after) > id(&before));
     let newest = app.get("/api/posts", None).await.json();
@@ -194,12 +180,8 @@ async fn ids_keep_growing_when_a_node_clock_falls_behind() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_clock_before_the_omni_epoch_is_a_503_with_a_logged_reason() {
-    let clock = ClockOffset::default();
-    let app = spawn_app_with(AppOptions {
-        clock: clock.clone(),
-        ..AppOptions::default()
-    })
-    .await;
+    let app = spawn_app().await;
+    let clock = app.clock();
     // 2020: years before 2025-01-01, and nothing written yet to follow.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -219,30 +201,10 @@ async fn users_deleting_each_others_comments_at_once_never_get_a_500() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
     let bob = app.create_user("bob").await;
-    let on_adas = create_post(&app, &ada, "ada's").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let on_bobs = create_post(&app, &bob, "bob's").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let comment = |post: &str, user: &TestUser| {
-        let (post, token) = (post.to_owned(), user.token.clone());
-        let app = &app;
-        async move {
-            app.post(
-                &format!("/api/posts/{post}/comments"),
-                &json!({ "body": "hi" }),
-                Some(&token),
-            )
-            .await
-            .json()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
+    let on_adas = id(&app.create_post(&ada, "ada's").await);
+    let on_bobs = id(&app.create_post(&bob, "bob's").await);
+    let comment =
+        async |post: &str, user: &TestUser| id(&app.create_comment(user, post, "hi").await);
     for _ in 0..10 {
         // Bob's comment on Ada's post, Ada's on Bob's: each post's author
         // deletes the other's comment, at the same moment.
@@ -276,23 +238,13 @@ async fn users_deleting_each_others_comments_at_once_never_get_a_500() {
 async fn counters_stay_true_under_concurrent_creates_and_deletes() {
     let app = spawn_app().await;
     let users = join_all(["ada", "bob", "cyd", "dan"].map(|name| app.create_user(name))).await;
-    let target = create_post(&app, &users[0], "target").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let target = id(&app.create_post(&users[0], "target").await);
     let app = &app;
     let target = &target;
     let work = users.iter().flat_map(|user| {
         (0..6).map(move |i| async move {
-            let post = create_post(app, user, &format!("{i}")).await;
-            let comment = app
-                .post(
-                    &format!("/api/posts/{target}/comments"),
-                    &json!({ "body": "x" }),
-                    Some(&user.token),
-                )
-                .await
-                .json();
+            let post = app.create_post(user, &format!("{i}")).await;
+            let comment = app.create_comment(user, target, "x").await;
             if i % 2 == 0 {
                 let id = post["id"].as_str().unwrap();
                 assert_eq!(
@@ -429,6 +381,6 @@ mod mariadb_only {
         assert_eq!(response.header("retry-after"), Some("5"));
         assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM posts").await, 0);
         assert!(app.logs().join("\n").contains("Lock wait timeout"));
-        assert_eq!(create_post(&app, &ada, "later").await["title"], "later");
+        assert_eq!(app.create_post(&ada, "later").await["title"], "later");
     }
 }
