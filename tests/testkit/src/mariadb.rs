@@ -18,7 +18,7 @@ use std::thread;
 use anyhow::{Context, bail};
 use mysql_async::prelude::Queryable;
 
-use crate::process::{self, LogStream, free_port, is_root, next_serial, program, stop_pid};
+use crate::process::{self, LogStream, is_root, next_serial, program, stop_pid};
 
 /// A MariaDB server: the shared one, or one a test owns.
 #[derive(Debug)]
@@ -73,30 +73,19 @@ impl MariaDb {
     pub fn start() -> anyhow::Result<Self> {
         let dir = process::scratch_dir("mariadb", "mariadbd.pid")?;
         install(&dir)?;
-        let mut last_error = None;
-        // The free port is found by binding and releasing it, so another
-        // process can take it in between; try a few.
-        for _ in 0..5 {
-            let port = free_port()?;
-            match launch(&dir, port, &[]) {
-                Ok(pid) => {
-                    let password = "omni-test-password";
-                    create_test_user(&dir, password)?;
-                    return Ok(Self {
-                        authority: format!("omni:{password}@127.0.0.1:{port}"),
-                        host: format!("127.0.0.1:{port}"),
-                        process: Some(Process {
-                            dir,
-                            port,
-                            pid,
-                            extra_args: Vec::new(),
-                        }),
-                    });
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
+        let (port, pid) = process::on_a_free_port(|port| launch(&dir, port, &[]))?;
+        let password = "omni-test-password";
+        create_test_user(&dir, password)?;
+        Ok(Self {
+            authority: format!("omni:{password}@127.0.0.1:{port}"),
+            host: format!("127.0.0.1:{port}"),
+            process: Some(Process {
+                dir,
+                port,
+                pid,
+                extra_args: Vec::new(),
+            }),
+        })
     }
 
     /// The server's process id, if this process started it.

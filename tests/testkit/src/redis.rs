@@ -24,7 +24,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::process::{self, LogStream, free_port, program, stop_pid};
+use crate::process::{self, LogStream, program, stop_pid};
 
 /// A Redis server: the shared one, or one a test owns.
 #[derive(Debug)]
@@ -60,22 +60,11 @@ impl Redis {
     /// Starts a throwaway server of this test's own.
     pub fn start() -> anyhow::Result<Self> {
         let dir = process::scratch_dir("redis", "redis.pid")?;
-        let mut last_error = None;
-        // The free port is found by binding and releasing it, so another
-        // process can take it in between; try a few.
-        for _ in 0..5 {
-            let port = free_port()?;
-            match launch(&dir, port) {
-                Ok(pid) => {
-                    return Ok(Self {
-                        url: format!("redis://127.0.0.1:{port}"),
-                        process: Some(Process { dir, port, pid }),
-                    });
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
+        let (port, pid) = process::on_a_free_port(|port| launch(&dir, port))?;
+        Ok(Self {
+            url: format!("redis://127.0.0.1:{port}"),
+            process: Some(Process { dir, port, pid }),
+        })
     }
 
     /// The server's process id, if this process started it.
