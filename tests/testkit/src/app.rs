@@ -392,22 +392,14 @@ impl TestApp {
 
     /// `POST /api/signup`.
     pub async fn signup(&self, username: &str, password: &str) -> TestResponse {
-        self.post(
-            "/api/signup",
-            &json!({ "username": username, "password": password }),
-            None,
-        )
-        .await
+        let credentials = json!({ "username": username, "password": password });
+        self.post("/api/signup", &credentials, None).await
     }
 
     /// `POST /api/login`.
     pub async fn login(&self, username: &str, password: &str) -> TestResponse {
-        self.post(
-            "/api/login",
-            &json!({ "username": username, "password": password }),
-            None,
-        )
-        .await
+        let credentials = json!({ "username": username, "password": password });
+        self.post("/api/login", &credentials, None).await
     }
 
     /// Signs `username` up and logs them in.

@@ -158,11 +158,12 @@ async fn incrementing_a_value_that_is_not_eight_bytes_breaks_the_sqlite_store() 
     assert!(logs.contains("not 8 (Spin panics here)"), "{logs}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn compare_and_swap_on_sqlite_fails_after_a_concurrent_write() {
-    let app = probe().await;
-    let results = ops(
-        &app,
+/// Through `wasi:keyvalue` atomics: `k` set to `a`, a swap to `c` that
+/// another write (`b`) overtakes between its read and its swap, then a swap
+/// to `d` with nothing in between, each swap followed by a read of `k`.
+async fn two_swaps(app: &TestApp) -> Value {
+    ops(
+        app,
         true,
         json!([
             set("k", "a"),
@@ -172,7 +173,13 @@ async fn compare_and_swap_on_sqlite_fails_after_a_concurrent_write() {
             op("get", "k"),
         ]),
     )
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compare_and_swap_on_sqlite_fails_after_a_concurrent_write() {
+    let app = probe().await;
+    let results = two_swaps(&app).await;
     // The failed swap hands back a fresh CAS that has read the new value.
     assert_eq!(
         results[1],
@@ -343,18 +350,7 @@ async fn compare_and_swap_on_redis_always_reports_a_failed_swap() {
     let redis = Redis::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let app = on_redis(&redis, dir.path()).await;
-    let results = ops(
-        &app,
-        true,
-        json!([
-            set("k", "a"),
-            { "op": "cas", "key": "k", "value": bytes("c"), "meanwhile": bytes("b") },
-            op("get", "k"),
-            { "op": "cas", "key": "k", "value": bytes("d") },
-            op("get", "k"),
-        ]),
-    )
-    .await;
+    let results = two_swaps(&app).await;
     // WATCH makes the first swap lose to the concurrent write, as it
     // should. But Spin then sends UNWATCH with an argument, which Redis
     // refuses, and reports that as a failed swap: so the second swap,
