@@ -38,12 +38,13 @@ use crate::{now_ms, procfs, seed, write_json};
 /// Clients at once, unless a section says otherwise.
 pub const CONCURRENCY: usize = 8;
 
-/// Real Spin 3.6.3 on the same kind of 2-core machine (issue 14), at 8
-/// clients: what the calibration compares the host with.
+/// Real Spin 3.6.3 on the same kind of 2-core machine, at 8 clients,
+/// measured by hand (the `spin` CLI cannot run where the benchmark does):
+/// what the calibration compares the host with.
 const REAL_SPIN_LIVEZ: f64 = 4_098.0;
 const REAL_SPIN_READYZ: f64 = 1_239.0;
-/// A native server with a warm connection pool, same SQL and JSON (issue
-/// 14): page 1 and one post.
+/// A native server with a warm connection pool, same SQL and JSON, measured
+/// the same way: page 1 and one post, what hot reads on Spin aim to beat.
 const NATIVE_PAGE_1: f64 = 2_229.0;
 const NATIVE_POST: f64 = 4_068.0;
 

@@ -1,4 +1,5 @@
-//! Contended writes (issue 13): many clients writing the same rows at once.
+//! Contended writes: many clients writing the same rows at once, where
+//! hot rows, lock-order inversions and retries would show.
 //!
 //! - 32 clients creating posts, each as a user of its own: every create
 //!   adds to the global post count (16 slot rows) and inserts at the end of
@@ -13,8 +14,9 @@
 //!   comments on `i`'s post (as the post's author) and its own odd-numbered
 //!   comments on `j`'s post (as their author), while `j` does the same the
 //!   other way round. So both clients delete comments on both posts at once,
-//!   the lock-order inversion of issue 13, and every comment is deleted
-//!   exactly once: any 404 or 403 is an error.
+//!   locking the same rows in opposite orders unless the app takes only the
+//!   comment's lock, and every comment is deleted exactly once: any 404 or
+//!   403 is an error.
 //!
 //! Retries are counted from the app's log (`"event":"transaction_retried"`),
 //! and after each scenario every counter is checked against the true count.

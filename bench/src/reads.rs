@@ -64,7 +64,7 @@ pub struct ReadFigures {
     pub cold: Measured,
     pub hot: Measured,
     pub mixed: Measured,
-    /// Hot throughput over uncached (issue 14's target for page 1 and a
+    /// Hot throughput over uncached (the cache's target for page 1 and a
     /// post: at least 3).
     pub hot_over_uncached: f64,
     /// Uncached CPU per request over hot: the throughput ratio a machine

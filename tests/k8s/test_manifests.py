@@ -180,7 +180,7 @@ def spin_manifest() -> dict:
 
 @pytest.fixture(scope="session")
 def example_secrets() -> dict[str, dict[str, str]]:
-    """The values of the example Secrets, which the README tells operators to
+    """The values of the example Secrets, which docs/deploying.md tells operators to
     recreate with random values."""
     return secret_values(load_yaml_documents(K8S_DIR / EXAMPLE_SECRETS_FILE))
 

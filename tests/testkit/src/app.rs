@@ -42,6 +42,42 @@ impl Backend {
     }
 }
 
+/// The body of a 201; the test fails on any other answer.
+fn created(response: TestResponse) -> Value {
+    assert_eq!(response.status, 201, "{}", response.text());
+    response.json()
+}
+
+/// A valid post to create: `title`, with a description and a write-up URL
+/// made from it.
+pub fn post_body(title: &str) -> Value {
+    json!({
+        "title": title,
+        "description": format!("All about {title}."),
+        "markdown_url": format!("https://example.com/{}.md", title.replace(' ', "-")),
+    })
+}
+
+/// The `id` of a resource the API returned.
+pub fn id(resource: &Value) -> String {
+    resource["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {resource}"))
+        .to_owned()
+}
+
+/// Fails a test that applies to MariaDB only when it runs on another
+/// backend, saying `why` it does not apply there. Such a test lives in a
+/// module named `mariadb_only`, which the SQLite run leaves out by name
+/// (`--skip mariadb_only::`), so that it is reported as filtered out there
+/// rather than passed without testing anything.
+pub fn mariadb_only(why: &str) {
+    assert!(
+        Backend::from_env() == Backend::MySql,
+        "a MariaDB-only test run on SQLite ({why}): leave it out with `--skip mariadb_only::`"
+    );
+}
+
 /// Every rate-limit variable in `spin.toml`.
 pub const RATE_LIMITS: [&str; 6] = [
     "limit_logins_per_ip_per_minute",
@@ -89,6 +125,7 @@ pub struct TestApp {
     _scratch: Option<tempfile::TempDir>,
     client: reqwest::Client,
     database: Database,
+    clock: ClockOffset,
     /// Whether responses are checked against `openapi.yaml` (for Omni's
     /// own manifest, not for fixtures).
     check_contract: bool,
@@ -234,6 +271,7 @@ impl TestApp {
             _scratch: scratch,
             client: reqwest::Client::new(),
             database,
+            clock: options.clock,
             check_contract,
         }
     }
@@ -263,6 +301,12 @@ impl TestApp {
     /// The running host, for its stats.
     pub fn host(&self) -> &RunningApp {
         &self.app
+    }
+
+    /// The shift of the components' wall clock: set it to move their time
+    /// while the app runs (the same offset as [`AppOptions::clock`]).
+    pub fn clock(&self) -> &ClockOffset {
+        &self.clock
     }
 
     /// Everything the components and the host logged.
@@ -348,22 +392,14 @@ impl TestApp {
 
     /// `POST /api/signup`.
     pub async fn signup(&self, username: &str, password: &str) -> TestResponse {
-        self.post(
-            "/api/signup",
-            &json!({ "username": username, "password": password }),
-            None,
-        )
-        .await
+        let credentials = json!({ "username": username, "password": password });
+        self.post("/api/signup", &credentials, None).await
     }
 
     /// `POST /api/login`.
     pub async fn login(&self, username: &str, password: &str) -> TestResponse {
-        self.post(
-            "/api/login",
-            &json!({ "username": username, "password": password }),
-            None,
-        )
-        .await
+        let credentials = json!({ "username": username, "password": password });
+        self.post("/api/login", &credentials, None).await
     }
 
     /// Signs `username` up and logs them in.
@@ -384,6 +420,23 @@ impl TestApp {
             password,
             token: login.json()["token"].as_str().expect("a token").to_owned(),
         }
+    }
+
+    /// Creates a post titled `title` (see [`post_body`]) as `user`, and
+    /// returns it; the test fails unless it is created.
+    pub async fn create_post(&self, user: &TestUser, title: &str) -> Value {
+        let path = "/api/posts";
+        created(self.post(path, &post_body(title), Some(&user.token)).await)
+    }
+
+    /// Comments `body` on the post `post_id` as `user`, and returns the
+    /// comment; the test fails unless it is created.
+    pub async fn create_comment(&self, user: &TestUser, post_id: &str, body: &str) -> Value {
+        let path = format!("/api/posts/{post_id}/comments");
+        created(
+            self.post(&path, &json!({ "body": body }), Some(&user.token))
+                .await,
+        )
     }
 
     /// The `db_url` of a MariaDB app, to point a second app at the same

@@ -14,13 +14,40 @@ pub mod redis;
 pub mod wasm;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub use app::{
-    AppOptions, Backend, Scalar, TestApp, TestResponse, TestUser, spawn_app, spawn_app_with,
+    AppOptions, Backend, Scalar, TestApp, TestResponse, TestUser, id, mariadb_only, post_body,
+    spawn_app, spawn_app_with,
 };
 pub use mariadb::MariaDb;
 pub use omni_test_host::ClockOffset;
 pub use redis::Redis;
+
+/// Returns once `condition` holds, checking it every 10 ms: a test waits
+/// for the event it needs, not for a time. Fails the test, naming `what`,
+/// if the condition does not hold within 30 s, a bound for a stuck run and
+/// never the wait a test expects.
+pub async fn until(what: &str, condition: impl AsyncFnMut() -> bool) {
+    until_checking_every(Duration::from_millis(10), what, condition).await;
+}
+
+/// [`until`], checking every `pace`: for a condition that must not be
+/// read too often.
+pub async fn until_checking_every(
+    pace: Duration,
+    what: &str,
+    mut condition: impl AsyncFnMut() -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited 30 s in vain until {what}"
+        );
+        tokio::time::sleep(pace).await;
+    }
+}
 
 /// The repository root.
 pub fn workspace_root() -> PathBuf {

@@ -18,7 +18,7 @@ use std::thread;
 use anyhow::{Context, bail};
 use mysql_async::prelude::Queryable;
 
-use crate::process::{self, LogStream, free_port, is_root, next_serial, program, stop_pid};
+use crate::process::{self, LogStream, is_root, next_serial, program, stop_pid};
 
 /// A MariaDB server: the shared one, or one a test owns.
 #[derive(Debug)]
@@ -73,30 +73,19 @@ impl MariaDb {
     pub fn start() -> anyhow::Result<Self> {
         let dir = process::scratch_dir("mariadb", "mariadbd.pid")?;
         install(&dir)?;
-        let mut last_error = None;
-        // The free port is found by binding and releasing it, so another
-        // process can take it in between; try a few.
-        for _ in 0..5 {
-            let port = free_port()?;
-            match launch(&dir, port, &[]) {
-                Ok(pid) => {
-                    let password = "omni-test-password";
-                    create_test_user(&dir, password)?;
-                    return Ok(Self {
-                        authority: format!("omni:{password}@127.0.0.1:{port}"),
-                        host: format!("127.0.0.1:{port}"),
-                        process: Some(Process {
-                            dir,
-                            port,
-                            pid,
-                            extra_args: Vec::new(),
-                        }),
-                    });
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
+        let (port, pid) = process::on_a_free_port(|port| launch(&dir, port, &[]))?;
+        let password = "omni-test-password";
+        create_test_user(&dir, password)?;
+        Ok(Self {
+            authority: format!("omni:{password}@127.0.0.1:{port}"),
+            host: format!("127.0.0.1:{port}"),
+            process: Some(Process {
+                dir,
+                port,
+                pid,
+                extra_args: Vec::new(),
+            }),
+        })
     }
 
     /// The server's process id, if this process started it.
@@ -202,11 +191,21 @@ pub fn migrations() -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// The server's own directory for temporary tables, so that nothing else
+/// on the machine touches them: with the shared `/tmp`, bootstraps failed
+/// now and then, their temporary tables gone, while other servers ran.
+fn tmpdir(dir: &Path) -> anyhow::Result<String> {
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    Ok(format!("--tmpdir={}", tmp.display()))
+}
+
 fn install(dir: &Path) -> anyhow::Result<()> {
     let mut command = Command::new(program("mariadb-install-db"));
     command
         .arg("--no-defaults")
         .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(tmpdir(dir)?)
         .arg("--auth-root-authentication-method=normal")
         .arg("--skip-test-db");
     if is_root() {
@@ -233,6 +232,7 @@ fn launch(dir: &Path, port: u16, extra_args: &[String]) -> anyhow::Result<u32> {
         .arg(format!("--datadir={}", dir.join("data").display()))
         .arg(format!("--socket={}", dir.join("mariadbd.sock").display()))
         .arg(format!("--pid-file={}", dir.join("mariadbd.pid").display()))
+        .arg(tmpdir(dir)?)
         .arg(format!("--port={port}"))
         .arg("--bind-address=127.0.0.1")
         .arg("--skip-name-resolve")

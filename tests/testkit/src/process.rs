@@ -78,10 +78,21 @@ pub(crate) fn next_serial() -> u64 {
     SERIAL.fetch_add(1, Ordering::Relaxed)
 }
 
-/// A port nothing listens on right now. Another process can take it before
-/// the caller does, so callers retry.
-pub(crate) fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Runs `launch` with a port nothing listens on, and returns the port and
+/// what `launch` returned. The port is found by binding and releasing it,
+/// so another process can take it in between; a few are tried.
+pub(crate) fn on_a_free_port<T>(
+    mut launch: impl FnMut(u16) -> anyhow::Result<T>,
+) -> anyhow::Result<(u16, T)> {
+    let mut last_error = None;
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        match launch(port) {
+            Ok(launched) => return Ok((port, launched)),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
 }
 
 pub(crate) fn is_root() -> bool {

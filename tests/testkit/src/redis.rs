@@ -10,14 +10,21 @@
 //! A throwaway server keeps its data in an append-only file, so a restart
 //! after [`Redis::stop`] finds it again. It is killed, and its directory
 //! removed, when the test process exits (see [`crate::process`]).
+//!
+//! A test that needs to know when a client is waiting for a stopped Redis
+//! stops it with [`Redis::stop_and_watch_its_port`] instead: the test then
+//! sees the client's reconnection arrive, and hands it to Redis once Redis
+//! is back.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use anyhow::Context;
+use tokio::net::{TcpListener, TcpStream};
 
-use crate::process::{self, LogStream, free_port, program, stop_pid};
+use crate::process::{self, LogStream, program, stop_pid};
 
 /// A Redis server: the shared one, or one a test owns.
 #[derive(Debug)]
@@ -53,22 +60,11 @@ impl Redis {
     /// Starts a throwaway server of this test's own.
     pub fn start() -> anyhow::Result<Self> {
         let dir = process::scratch_dir("redis", "redis.pid")?;
-        let mut last_error = None;
-        // The free port is found by binding and releasing it, so another
-        // process can take it in between; try a few.
-        for _ in 0..5 {
-            let port = free_port()?;
-            match launch(&dir, port) {
-                Ok(pid) => {
-                    return Ok(Self {
-                        url: format!("redis://127.0.0.1:{port}"),
-                        process: Some(Process { dir, port, pid }),
-                    });
-                }
-                Err(e) => last_error = Some(e),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
+        let (port, pid) = process::on_a_free_port(|port| launch(&dir, port))?;
+        Ok(Self {
+            url: format!("redis://127.0.0.1:{port}"),
+            process: Some(Process { dir, port, pid }),
+        })
     }
 
     /// The server's process id, if this process started it.
@@ -106,6 +102,29 @@ impl Redis {
         Ok(())
     }
 
+    /// Stops a server this test started, and listens on its port in its
+    /// place, so that the test sees the first connection a client makes
+    /// while Redis is down.
+    pub async fn stop_and_watch_its_port(&mut self) -> anyhow::Result<Outage<'_>> {
+        self.stop()?;
+        let port = self.port()?;
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .with_context(|| format!("cannot listen on the stopped server's port {port}"))?;
+        Ok(Outage {
+            redis: self,
+            listener,
+        })
+    }
+
+    fn port(&self) -> anyhow::Result<u16> {
+        Ok(self
+            .process
+            .as_ref()
+            .context("not a server this process started")?
+            .port)
+    }
+
     /// Starts a stopped server again, on the same port and data.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         let process = self
@@ -122,6 +141,52 @@ impl Drop for Redis {
         if let Some(process) = &self.process {
             stop_pid(process.pid);
         }
+    }
+}
+
+/// A stopped server whose port the test listens on.
+#[derive(Debug)]
+pub struct Outage<'a> {
+    redis: &'a mut Redis,
+    listener: TcpListener,
+}
+
+impl<'a> Outage<'a> {
+    /// Waits for a client to connect, as one that reconnects does, and holds
+    /// the connection unanswered: to the client, Redis has not answered yet.
+    /// Fails after a minute, far beyond the second or two a reconnection
+    /// takes to arrive.
+    pub async fn client_connects(self) -> anyhow::Result<HeldClient<'a>> {
+        let (client, _) = tokio::time::timeout(Duration::from_secs(60), self.listener.accept())
+            .await
+            .context("no client connected within a minute")??;
+        Ok(HeldClient {
+            redis: self.redis,
+            client,
+        })
+    }
+}
+
+/// A client's connection, held while its server is down.
+#[derive(Debug)]
+pub struct HeldClient<'a> {
+    redis: &'a mut Redis,
+    client: TcpStream,
+}
+
+impl HeldClient<'_> {
+    /// Starts the server again and joins the held connection to it: what the
+    /// client sent, and sends from now on, reaches Redis as if Redis had just
+    /// come back and accepted it.
+    pub async fn restart_redis(self) -> anyhow::Result<()> {
+        let Self { redis, mut client } = self;
+        tokio::task::block_in_place(|| redis.restart())?;
+        let mut server = TcpStream::connect(("127.0.0.1", redis.port()?)).await?;
+        tokio::spawn(async move {
+            // Either side closing ends the joined connection; nothing to report.
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        });
+        Ok(())
     }
 }
 

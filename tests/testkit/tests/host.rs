@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use omni_test_host::{ClockOffset, HostOptions, Logs, Providers, StateDir};
-use omni_testkit::{AppOptions, MariaDb, TestApp, mariadb, spawn_app_with, wasm, workspace_root};
+use omni_testkit::{
+    AppOptions, MariaDb, TestApp, mariadb, spawn_app_with, until, wasm, workspace_root,
+};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "token-value";
@@ -736,15 +738,11 @@ async fn each_phase_of_a_request_is_measured() {
     assert_eq!(stats.instantiations, 1);
     assert!(stats.instantiate_total > std::time::Duration::ZERO);
     // The peak is recorded when the guest returns, possibly just after the
-    // response arrived: wait for it, within a bound.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while app.host().stats().component("probe").peak_memory_max == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no peak memory recorded"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    // response arrived: wait for it.
+    until("a peak memory is recorded", async || {
+        app.host().stats().component("probe").peak_memory_max > 0
+    })
+    .await;
     let peak = app.host().stats().component("probe").peak_memory_max;
     // A Rust component starts with its stack and data: at least one 64 KiB page.
     assert!(peak >= 64 * 1024, "{peak}");

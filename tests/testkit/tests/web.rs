@@ -473,14 +473,7 @@ async fn a_projects_author_may_delete_anyones_comment_on_it_but_not_edit_it() {
     ada.sign_up("ada").await;
     let post = publish(&mut ada, "Engine").await;
     let grace = app.create_user("grace").await;
-    let comment = app
-        .post(
-            &format!("/api/posts/{post}/comments"),
-            &json!({ "body": "Nice" }),
-            Some(&grace.token),
-        )
-        .await
-        .json();
+    let comment = app.create_comment(&grace, &post, "Nice").await;
     let id = comment["id"].as_str().unwrap();
     let csrf = ada.csrf().await;
 

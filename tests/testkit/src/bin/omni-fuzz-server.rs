@@ -8,27 +8,14 @@
 #![allow(clippy::expect_used)]
 
 use omni_testkit::spawn_app;
-use serde_json::json;
 
 #[tokio::main]
 async fn main() {
     let app = spawn_app().await;
     let user = app.create_user("fuzzer").await;
-    let post = app
-        .post(
-            "/api/posts",
-            &json!({ "title": "Seed", "markdown_url": "https://example.com/seed.md" }),
-            Some(&user.token),
-        )
-        .await
-        .json();
+    let post = app.create_post(&user, "Seed").await;
     let post_id = post["id"].as_str().expect("the seed post has an id");
-    app.post(
-        &format!("/api/posts/{post_id}/comments"),
-        &json!({ "body": "Seed comment" }),
-        Some(&user.token),
-    )
-    .await;
+    app.create_comment(&user, post_id, "Seed comment").await;
     println!("{} {} {post_id}", app.url(), user.token);
     std::future::pending::<()>().await;
 }

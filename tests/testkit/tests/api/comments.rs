@@ -1,19 +1,14 @@
 //! `/api/posts/:id/comments` and `/api/comments/:id`.
 
-use omni_testkit::{TestApp, TestUser, spawn_app};
+use omni_testkit::{TestApp, TestUser, id, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::posts::create_post;
 use crate::problems::{assert_invalid_fields, assert_problem};
 
 async fn comment(app: &TestApp, user: &TestUser, post: &Value, body: &str) -> Value {
-    let path = format!("/api/posts/{}/comments", post["id"].as_str().unwrap());
-    let response = app
-        .post(&path, &json!({ "body": body }), Some(&user.token))
-        .await;
-    assert_eq!(response.status, 201, "{}", response.text());
-    response.json()
+    app.create_comment(user, post["id"].as_str().unwrap(), body)
+        .await
 }
 
 async fn post_of(app: &TestApp, post: &Value) -> Value {
@@ -30,7 +25,7 @@ async fn commenting_returns_201_and_counts_the_comment() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
     let bob = app.create_user("bob").await;
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let path = format!("/api/posts/{}/comments", post["id"].as_str().unwrap());
     let response = app
         .post(
@@ -62,7 +57,7 @@ async fn commenting_returns_201_and_counts_the_comment() {
 async fn commenting_needs_a_token_a_post_and_a_body() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let path = format!("/api/posts/{}/comments", post["id"].as_str().unwrap());
     assert_problem(&app.post(&path, &json!({ "body": "hi" }), None).await, 401);
     assert_problem(
@@ -91,15 +86,12 @@ async fn commenting_needs_a_token_a_post_and_a_body() {
 async fn comments_list_newest_first_by_page_and_by_before() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let mut created = Vec::new();
     for n in 0..12 {
-        created.push(
-            comment(&app, &ada, &post, &format!("comment {n}")).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        created.push(id(
+            &comment(&app, &ada, &post, &format!("comment {n}")).await
+        ));
     }
     let path = format!("/api/posts/{}/comments", post["id"].as_str().unwrap());
     let page = app.get(&path, None).await.json();
@@ -142,7 +134,7 @@ async fn only_the_comments_author_may_edit_it() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
     let bob = app.create_user("bob").await;
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let original = comment(&app, &bob, &post, "first draft").await;
     let path = format!("/api/comments/{}", original["id"].as_str().unwrap());
     // Not even the post's author.
@@ -165,7 +157,9 @@ async fn only_the_comments_author_may_edit_it() {
         .await
         .json();
     assert_eq!(unchanged["items"][0], original);
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // A second later by the components' clock, so that `updated_at` can
+    // only move forward, however fast the test runs.
+    app.clock().set(1_000);
     let response = app
         .patch(
             &path,
@@ -195,7 +189,7 @@ async fn the_comments_author_or_the_posts_author_may_delete_it() {
     let ada = app.create_user("ada").await;
     let bob = app.create_user("bob").await;
     let eve = app.create_user("eve").await;
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let by_bob = comment(&app, &bob, &post, "bob's").await;
     let also_bob = comment(&app, &bob, &post, "bob's too").await;
     let bob_path = format!("/api/comments/{}", by_bob["id"].as_str().unwrap());
@@ -230,7 +224,7 @@ async fn a_comment_path_answers_405_with_allow_for_other_methods() {
 async fn concurrent_comments_keep_the_count_exact() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
-    let post = create_post(&app, &ada, "Popular").await;
+    let post = app.create_post(&ada, "Popular").await;
     let mut users = Vec::new();
     for n in 0..8 {
         users.push(app.create_user(&format!("fan{n}")).await);

@@ -5,7 +5,6 @@
 use omni_testkit::{AppOptions, ClockOffset, Redis, TestApp, TestResponse, spawn_app_with};
 use serde_json::json;
 
-use crate::posts::create_post;
 use crate::problems::assert_problem;
 
 /// An app with the limits in `limits` on (every other limit stays off).
@@ -118,7 +117,7 @@ async fn writes_per_user_trip_at_the_limit_for_that_user_only() {
     let app = app_with(&[("limit_writes_per_user_per_minute", "3")], &clock).await;
     let ada = app.create_user("ada").await;
     let bob = app.create_user("bob").await;
-    let post = create_post(&app, &ada, "one").await;
+    let post = app.create_post(&ada, "one").await;
     let id = post["id"].as_str().unwrap();
     let comment = app
         .post(
@@ -141,9 +140,9 @@ async fn writes_per_user_trip_at_the_limit_for_that_user_only() {
         .await;
     assert_limited(&refused, 60);
     assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM posts").await, 1);
-    assert_eq!(create_post(&app, &bob, "bob's").await["title"], "bob's");
+    assert_eq!(app.create_post(&bob, "bob's").await["title"], "bob's");
     clock.set(base + 61_000);
-    assert_eq!(create_post(&app, &ada, "five").await["title"], "five");
+    assert_eq!(app.create_post(&ada, "five").await["title"], "five");
 }
 
 #[tokio::test(flavor = "multi_thread")]

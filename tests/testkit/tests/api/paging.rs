@@ -3,10 +3,10 @@
 
 use mysql_async::prelude::Queryable;
 use omni_shared::store::{comments, posts};
-use omni_testkit::{Backend, TestApp, spawn_app};
+use omni_testkit::{Backend, TestApp, id, spawn_app};
 use serde_json::{Value, json};
 
-use crate::posts::{create_post, ids};
+use crate::posts::ids;
 use crate::problems::assert_problem;
 
 /// Creates `n` posts by one user, oldest first, and returns their ids.
@@ -14,12 +14,7 @@ async fn posts(app: &TestApp, n: usize) -> Vec<String> {
     let ada = app.create_user("ada").await;
     let mut created = Vec::new();
     for i in 0..n {
-        created.push(
-            create_post(app, &ada, &format!("post {i}")).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        created.push(id(&app.create_post(&ada, &format!("post {i}")).await));
     }
     created
 }
@@ -106,7 +101,7 @@ async fn walking_by_before_sees_every_post_once_while_new_ones_arrive() {
     let start: i64 = created.last().unwrap().parse::<i64>().unwrap() + 1;
     let writer = async {
         for i in 0..20 {
-            create_post(&app, &bob, &format!("new {i}")).await;
+            app.create_post(&bob, &format!("new {i}")).await;
         }
     };
     let reader = async {
@@ -135,7 +130,7 @@ async fn walking_by_before_sees_every_post_once_while_new_ones_arrive() {
 async fn bad_paging_parameters_are_a_400_on_every_list() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let lists = [
         "/api/posts".to_owned(),
         format!("/api/users/{}/posts", ada.id),

@@ -1,26 +1,10 @@
 //! `/api/posts`, `/api/posts/:id` and `/api/users/:id/posts`.
 
-use omni_testkit::{TestApp, TestUser, spawn_app};
+use omni_testkit::{post_body, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::problems::{assert_invalid_fields, assert_problem};
-
-pub fn post_body(title: &str) -> Value {
-    json!({
-        "title": title,
-        "description": format!("All about {title}."),
-        "markdown_url": format!("https://example.com/{}.md", title.replace(' ', "-")),
-    })
-}
-
-pub async fn create_post(app: &TestApp, user: &TestUser, title: &str) -> Value {
-    let response = app
-        .post("/api/posts", &post_body(title), Some(&user.token))
-        .await;
-    assert_eq!(response.status, 201, "{}", response.text());
-    response.json()
-}
 
 /// The ids of a list's items, in order.
 pub fn ids(list: &Value) -> Vec<String> {
@@ -197,10 +181,11 @@ async fn every_post_path_answers_405_with_allow_for_other_methods() {
 async fn the_author_edits_only_the_given_fields_and_updated_at_moves() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let path = format!("/api/posts/{}", post["id"].as_str().unwrap());
-    // Timestamps have millisecond resolution.
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // Timestamps have millisecond resolution: the edit happens a second
+    // later by the components' clock, however fast the test runs.
+    app.clock().set(1_000);
     let response = app
         .patch(
             &path,
@@ -222,7 +207,7 @@ async fn the_author_edits_only_the_given_fields_and_updated_at_moves() {
 async fn an_empty_patch_changes_nothing_not_even_updated_at() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let path = format!("/api/posts/{}", post["id"].as_str().unwrap());
     let response = app
         .patch(
@@ -240,7 +225,7 @@ async fn another_user_cannot_edit_or_delete_a_post() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
     let bob = app.create_user("bob").await;
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let path = format!("/api/posts/{}", post["id"].as_str().unwrap());
     assert_problem(
         &app.patch(&path, &json!({ "title": "Mine now" }), Some(&bob.token))
@@ -255,7 +240,7 @@ async fn another_user_cannot_edit_or_delete_a_post() {
 async fn editing_needs_a_token_and_valid_fields() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let path = format!("/api/posts/{}", post["id"].as_str().unwrap());
     assert_problem(&app.patch(&path, &json!({ "title": "x" }), None).await, 401);
     assert_problem(&app.delete(&path, None).await, 401);
@@ -275,9 +260,9 @@ async fn deleting_a_post_deletes_its_comments_and_counts() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
     let bob = app.create_user("bob").await;
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let id = post["id"].as_str().unwrap();
-    let keep = create_post(&app, &ada, "Keep").await;
+    let keep = app.create_post(&ada, "Keep").await;
     for n in 0..3 {
         let comment = app
             .post(
@@ -325,7 +310,7 @@ async fn deleting_a_post_deletes_its_comments_and_counts() {
 async fn a_delete_that_fails_part_way_leaves_everything_as_it_was() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let id = post["id"].as_str().unwrap();
     app.post(
         &format!("/api/posts/{id}/comments"),
@@ -356,9 +341,9 @@ async fn a_user_lists_only_their_own_posts_and_an_unknown_user_is_a_404() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
     let bob = app.create_user("bob").await;
-    let a1 = create_post(&app, &ada, "a1").await;
-    create_post(&app, &bob, "b1").await;
-    let a2 = create_post(&app, &ada, "a2").await;
+    let a1 = app.create_post(&ada, "a1").await;
+    app.create_post(&bob, "b1").await;
+    let a2 = app.create_post(&ada, "a2").await;
     let list = app
         .get(&format!("/api/users/{}/posts", ada.id), None)
         .await

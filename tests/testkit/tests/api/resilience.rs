@@ -5,16 +5,11 @@
 use futures::future::join_all;
 use mysql_async::prelude::Queryable;
 use omni_testkit::{
-    AppOptions, Backend, ClockOffset, TestApp, TestUser, spawn_app, spawn_app_with,
+    TestApp, TestUser, id, mariadb_only, post_body, spawn_app, until_checking_every,
 };
 use serde_json::{Value, json};
 
-use crate::posts::create_post;
 use crate::problems::{assert_invalid_fields, assert_problem};
-
-fn post_body(title: &str) -> Value {
-    json!({ "title": title, "markdown_url": "https://example.com/readme.md" })
-}
 
 async fn keyed_post(
     app: &TestApp,
@@ -110,12 +105,8 @@ async fn concurrent_retries_with_one_key_make_one_resource() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_expire_after_a_day_and_signup_and_comments_take_them_too() {
-    let clock = ClockOffset::default();
-    let app = spawn_app_with(AppOptions {
-        clock: clock.clone(),
-        ..AppOptions::default()
-    })
-    .await;
+    let app = spawn_app().await;
+    let clock = app.clock();
     let signup = || {
         app.send(
             app.request(reqwest::Method::POST, "/api/signup")
@@ -136,7 +127,7 @@ async fn keys_expire_after_a_day_and_signup_and_comments_take_them_too() {
             .unwrap()
             .to_owned(),
     };
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let comment = |token: String| {
         app.send(
             app.request(
@@ -167,17 +158,13 @@ async fn keys_expire_after_a_day_and_signup_and_comments_take_them_too() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ids_keep_growing_when_a_node_clock_falls_behind() {
-    let clock = ClockOffset::default();
-    let app = spawn_app_with(AppOptions {
-        clock: clock.clone(),
-        ..AppOptions::default()
-    })
-    .await;
+    let app = spawn_app().await;
+    let clock = app.clock();
     let ada = app.create_user("ada").await;
-    let before = create_post(&app, &ada, "before").await;
+    let before = app.create_post(&ada, "before").await;
     // This node's clock jumps an hour back (a Pi without a real-time clock).
     clock.set(-3_600_000);
-    let after = create_post(&app, &ada, "after").await;
+    let after = app.create_post(&ada, "after").await;
     let id = |post: &Value| post["id"].as_str().unwrap().parse::<i64>().unwrap();
     assert!(id(&after) > id(&before));
     let newest = app.get("/api/posts", None).await.json();
@@ -193,12 +180,8 @@ async fn ids_keep_growing_when_a_node_clock_falls_behind() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_clock_before_the_omni_epoch_is_a_503_with_a_logged_reason() {
-    let clock = ClockOffset::default();
-    let app = spawn_app_with(AppOptions {
-        clock: clock.clone(),
-        ..AppOptions::default()
-    })
-    .await;
+    let app = spawn_app().await;
+    let clock = app.clock();
     // 2020: years before 2025-01-01, and nothing written yet to follow.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -218,30 +201,10 @@ async fn users_deleting_each_others_comments_at_once_never_get_a_500() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
     let bob = app.create_user("bob").await;
-    let on_adas = create_post(&app, &ada, "ada's").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let on_bobs = create_post(&app, &bob, "bob's").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let comment = |post: &str, user: &TestUser| {
-        let (post, token) = (post.to_owned(), user.token.clone());
-        let app = &app;
-        async move {
-            app.post(
-                &format!("/api/posts/{post}/comments"),
-                &json!({ "body": "hi" }),
-                Some(&token),
-            )
-            .await
-            .json()["id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        }
-    };
+    let on_adas = id(&app.create_post(&ada, "ada's").await);
+    let on_bobs = id(&app.create_post(&bob, "bob's").await);
+    let comment =
+        async |post: &str, user: &TestUser| id(&app.create_comment(user, post, "hi").await);
     for _ in 0..10 {
         // Bob's comment on Ada's post, Ada's on Bob's: each post's author
         // deletes the other's comment, at the same moment.
@@ -275,23 +238,13 @@ async fn users_deleting_each_others_comments_at_once_never_get_a_500() {
 async fn counters_stay_true_under_concurrent_creates_and_deletes() {
     let app = spawn_app().await;
     let users = join_all(["ada", "bob", "cyd", "dan"].map(|name| app.create_user(name))).await;
-    let target = create_post(&app, &users[0], "target").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let target = id(&app.create_post(&users[0], "target").await);
     let app = &app;
     let target = &target;
     let work = users.iter().flat_map(|user| {
         (0..6).map(move |i| async move {
-            let post = create_post(app, user, &format!("{i}")).await;
-            let comment = app
-                .post(
-                    &format!("/api/posts/{target}/comments"),
-                    &json!({ "body": "x" }),
-                    Some(&user.token),
-                )
-                .await
-                .json();
+            let post = app.create_post(user, &format!("{i}")).await;
+            let comment = app.create_comment(user, target, "x").await;
             if i % 2 == 0 {
                 let id = post["id"].as_str().unwrap();
                 assert_eq!(
@@ -337,72 +290,97 @@ async fn counters_stay_true_under_concurrent_creates_and_deletes() {
     }
 }
 
-/// Opens a transaction of the test's own that holds (and has changed, so
-/// that InnoDB weighs it as the heavier) every post-counter slot. The
-/// caller rolls it back.
-async fn lock_counter_slots(app: &TestApp) -> mysql_async::Conn {
-    let mut db = app.db().await;
-    db.query_drop("START TRANSACTION").await.unwrap();
-    db.query_drop("UPDATE counters SET value = value + 1 WHERE name = 'posts'")
-        .await
-        .unwrap();
-    db
-}
+/// Lock conflicts that only MariaDB has: SQLite has a single writer. The
+/// SQLite run leaves them out (`--skip mariadb_only::`).
+mod mariadb_only {
+    use super::*;
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_deadlock_provoked_on_purpose_is_retried_and_the_create_succeeds() {
-    if Backend::from_env() == Backend::Sqlite {
-        eprintln!("MariaDB only: SQLite's single writer cannot deadlock");
-        return;
-    }
-    let app = spawn_app().await;
-    let ada = app.create_user("ada").await;
-    // The test's transaction holds every post-counter slot. Ada's create
-    // locks her user row, inserts, then waits for a slot; the test then
-    // asks for Ada's row: a deadlock, which InnoDB breaks by rolling back
-    // the lighter transaction, the app's.
-    let mut db = lock_counter_slots(&app).await;
-    let body = post_body("deadlocked");
-    let create = app.post("/api/posts", &body, Some(&ada.token));
-    let provoke = async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        db.exec_drop(
-            "UPDATE users SET bio = 'the test was here' WHERE id = ?",
-            (ada.id.parse::<i64>().unwrap(),),
+    /// Returns once a transaction of the app waits for a row lock, as InnoDB
+    /// reports it: by then it holds every lock it took before. (Only the app
+    /// uses this test's database besides the test itself.) InnoDB refreshes
+    /// its `information_schema` tables only when they have gone unread for
+    /// 0.1 s, so they are read every 0.2 s; the app waits 2 s for a lock
+    /// before it gives up and tries again.
+    async fn until_the_app_waits_for_a_lock(app: &TestApp) {
+        let pace = std::time::Duration::from_millis(200);
+        until_checking_every(
+            pace,
+            "a transaction of the app waits for a lock",
+            async || {
+                let waiting: i64 = app
+                    .scalar(
+                        "SELECT COUNT(*) FROM information_schema.INNODB_TRX t \
+                     JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+                     WHERE t.trx_state = 'LOCK WAIT' AND p.DB = DATABASE()",
+                    )
+                    .await;
+                waiting > 0
+            },
         )
-        .await
-        .expect("InnoDB chose the app's transaction as the deadlock victim");
-        db.query_drop("ROLLBACK").await.unwrap();
-    };
-    let (response, ()) = futures::join!(create, provoke);
-    assert_eq!(response.status, 201, "{}", response.text());
-    let logs = app.logs().join("\n");
-    assert!(
-        logs.contains(r#""event":"transaction_retried""#) && logs.contains("Deadlock"),
-        "{logs}"
-    );
-    assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM posts").await, 1);
-    assert_eq!(app.get("/api/posts", None).await.json()["total_items"], 1);
-    db.disconnect().await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_lock_held_too_long_is_a_503_with_retry_after_and_nothing_written() {
-    if Backend::from_env() == Backend::Sqlite {
-        eprintln!("MariaDB only: the SQLite run covers a locked database in outage.rs");
-        return;
-    }
-    let app = spawn_app().await;
-    let ada = app.create_user("ada").await;
-    let mut db = lock_counter_slots(&app).await;
-    let response = app
-        .post("/api/posts", &post_body("blocked"), Some(&ada.token))
         .await;
-    db.query_drop("ROLLBACK").await.unwrap();
-    db.disconnect().await.unwrap();
-    assert_problem(&response, 503);
-    assert_eq!(response.header("retry-after"), Some("5"));
-    assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM posts").await, 0);
-    assert!(app.logs().join("\n").contains("Lock wait timeout"));
-    assert_eq!(create_post(&app, &ada, "later").await["title"], "later");
+    }
+
+    /// Opens a transaction of the test's own that holds (and has changed, so
+    /// that InnoDB weighs it as the heavier) every post-counter slot. The
+    /// caller rolls it back.
+    async fn lock_counter_slots(app: &TestApp) -> mysql_async::Conn {
+        let mut db = app.db().await;
+        db.query_drop("START TRANSACTION").await.unwrap();
+        db.query_drop("UPDATE counters SET value = value + 1 WHERE name = 'posts'")
+            .await
+            .unwrap();
+        db
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_deadlock_provoked_on_purpose_is_retried_and_the_create_succeeds() {
+        mariadb_only("SQLite's single writer cannot deadlock");
+        let app = spawn_app().await;
+        let ada = app.create_user("ada").await;
+        // The test's transaction holds every post-counter slot. Ada's create
+        // locks her user row, inserts, then waits for a slot; the test then
+        // asks for Ada's row: a deadlock, which InnoDB breaks by rolling back
+        // the lighter transaction, the app's.
+        let mut db = lock_counter_slots(&app).await;
+        let body = post_body("deadlocked");
+        let create = app.post("/api/posts", &body, Some(&ada.token));
+        let provoke = async {
+            until_the_app_waits_for_a_lock(&app).await;
+            db.exec_drop(
+                "UPDATE users SET bio = 'the test was here' WHERE id = ?",
+                (ada.id.parse::<i64>().unwrap(),),
+            )
+            .await
+            .expect("InnoDB chose the app's transaction as the deadlock victim");
+            db.query_drop("ROLLBACK").await.unwrap();
+        };
+        let (response, ()) = futures::join!(create, provoke);
+        assert_eq!(response.status, 201, "{}", response.text());
+        let logs = app.logs().join("\n");
+        assert!(
+            logs.contains(r#""event":"transaction_retried""#) && logs.contains("Deadlock"),
+            "{logs}"
+        );
+        assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM posts").await, 1);
+        assert_eq!(app.get("/api/posts", None).await.json()["total_items"], 1);
+        db.disconnect().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_lock_held_too_long_is_a_503_with_retry_after_and_nothing_written() {
+        mariadb_only("the SQLite run covers a locked database in outage.rs");
+        let app = spawn_app().await;
+        let ada = app.create_user("ada").await;
+        let mut db = lock_counter_slots(&app).await;
+        let response = app
+            .post("/api/posts", &post_body("blocked"), Some(&ada.token))
+            .await;
+        db.query_drop("ROLLBACK").await.unwrap();
+        db.disconnect().await.unwrap();
+        assert_problem(&response, 503);
+        assert_eq!(response.header("retry-after"), Some("5"));
+        assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM posts").await, 0);
+        assert!(app.logs().join("\n").contains("Lock wait timeout"));
+        assert_eq!(app.create_post(&ada, "later").await["title"], "later");
+    }
 }

@@ -5,24 +5,17 @@
 use std::collections::HashSet;
 
 use futures::future::join_all;
-use omni_testkit::{TestApp, spawn_app};
+use omni_testkit::{TestApp, id, spawn_app};
 use serde_json::json;
 
-use crate::posts::create_post;
 use crate::problems::{assert_invalid_fields, assert_problem};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_spoofed_path_match_header_is_ignored() {
     let app = spawn_app().await;
     let ada = app.create_user("ada").await;
-    let first = create_post(&app, &ada, "first").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let second = create_post(&app, &ada, "second").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let first = id(&app.create_post(&ada, "first").await);
+    let second = id(&app.create_post(&ada, "second").await);
     // The client names the second post in Spin's own header; the path
     // names the first. Spin appends its header after the client's.
     let response = app
@@ -90,7 +83,7 @@ async fn text_made_only_of_invisible_characters_or_with_control_characters_is_re
             .await;
         assert_invalid_fields(&response, &["title"]);
     }
-    let post = create_post(&app, &ada, "Engine").await;
+    let post = app.create_post(&ada, "Engine").await;
     let id = post["id"].as_str().unwrap();
     let comment = app
         .post(
@@ -156,10 +149,7 @@ async fn a_markdown_url_with_user_info_is_refused() {
 /// Creates `n` posts and `n` comments at once, and returns every id.
 async fn create_concurrently(app: &TestApp, n: usize) -> Vec<String> {
     let ada = app.create_user("ada").await;
-    let post = create_post(app, &ada, "target").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let post = id(&app.create_post(&ada, "target").await);
     let ada = &ada;
     let post = &post;
     let posts = (0..n).map(|i| async move {

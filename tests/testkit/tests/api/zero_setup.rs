@@ -17,11 +17,11 @@ async fn zero_setup_app() -> TestApp {
     .await
 }
 
-/// The shell block under "A session with curl" in the README.
+/// The shell block under the heading "A session with curl" in the README.
 fn readme_curl_session() -> String {
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
     let section = readme
-        .split("### A session with curl")
+        .split("# A session with curl\n")
         .nth(1)
         .expect("the README has a curl session");
     let block = section.split("```sh\n").nth(1).expect("a sh block");

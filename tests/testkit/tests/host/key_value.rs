@@ -2,7 +2,7 @@
 //! `fermyon:spin/key-value@2.0.0` and `wasi:keyvalue@0.2.0-draft2`, on
 //! Spin's SQLite file (each app's fresh state directory) and on Redis.
 
-use omni_testkit::Redis;
+use omni_testkit::{Redis, until};
 
 use super::*;
 
@@ -158,11 +158,12 @@ async fn incrementing_a_value_that_is_not_eight_bytes_breaks_the_sqlite_store() 
     assert!(logs.contains("not 8 (Spin panics here)"), "{logs}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn compare_and_swap_on_sqlite_fails_after_a_concurrent_write() {
-    let app = probe().await;
-    let results = ops(
-        &app,
+/// Through `wasi:keyvalue` atomics: `k` set to `a`, a swap to `c` that
+/// another write (`b`) overtakes between its read and its swap, then a swap
+/// to `d` with nothing in between, each swap followed by a read of `k`.
+async fn two_swaps(app: &TestApp) -> Value {
+    ops(
+        app,
         true,
         json!([
             set("k", "a"),
@@ -172,7 +173,13 @@ async fn compare_and_swap_on_sqlite_fails_after_a_concurrent_write() {
             op("get", "k"),
         ]),
     )
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compare_and_swap_on_sqlite_fails_after_a_concurrent_write() {
+    let app = probe().await;
+    let results = two_swaps(&app).await;
     // The failed swap hands back a fresh CAS that has read the new value.
     assert_eq!(
         results[1],
@@ -320,17 +327,21 @@ async fn a_call_while_redis_is_down_waits_for_the_reconnection() {
         ops(&app, false, json!([set("k", "v")])).await[0],
         ok(Value::Null)
     );
-    redis.stop().unwrap();
-    // `open` pings on the dead connection, which starts a reconnection
-    // (an attempt now, the next after 1-2 s, then every 60-120 s); `get`
-    // waits for it rather than failing.
+    // The host reconnects as soon as the connection drops (an attempt now,
+    // the next after 1-2 s, then every 60-120 s), and `open`'s ping and
+    // `get` wait for that reconnection rather than failing. The test stands
+    // in for Redis on its port, so it sees the reconnection arrive.
+    let outage = redis.stop_and_watch_its_port().await.unwrap();
+    let routed = || app.host().stats().component("probe").requests;
+    let before = routed();
     let pending = tokio::spawn({
         let app = app.clone();
         async move { ops(&app, false, json!([op("get", "k")])).await }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    until("the call reaches the probe", async || routed() > before).await;
+    let held = outage.client_connects().await.unwrap();
     assert!(!pending.is_finished(), "the call failed instead of waiting");
-    redis.restart().unwrap();
+    held.restart_redis().await.unwrap();
     assert_eq!(pending.await.unwrap()[0], ok(bytes("v")));
 }
 
@@ -339,18 +350,7 @@ async fn compare_and_swap_on_redis_always_reports_a_failed_swap() {
     let redis = Redis::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let app = on_redis(&redis, dir.path()).await;
-    let results = ops(
-        &app,
-        true,
-        json!([
-            set("k", "a"),
-            { "op": "cas", "key": "k", "value": bytes("c"), "meanwhile": bytes("b") },
-            op("get", "k"),
-            { "op": "cas", "key": "k", "value": bytes("d") },
-            op("get", "k"),
-        ]),
-    )
-    .await;
+    let results = two_swaps(&app).await;
     // WATCH makes the first swap lose to the concurrent write, as it
     // should. But Spin then sends UNWATCH with an argument, which Redis
     // refuses, and reports that as a failed swap: so the second swap,
