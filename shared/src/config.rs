@@ -68,7 +68,7 @@ pub struct Config {
 }
 
 /// The rate limits, each a Spin variable (0 turns one off). Why each
-/// default is what it is: see the README's "Limits".
+/// default is what it is: see `docs/design.md`, "Rate limits".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Login attempts per client IP per minute.

@@ -5,7 +5,7 @@
 use crate::snowflake::Id;
 
 /// The component family that serves a place. Each is one Spin component
-/// (`functions/web-*`); see the README for why the site is split this way.
+/// (`functions/web-*`); `docs/website.md` says why the site is split this way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Section {
     /// `web-projects`: Home, projects and their comments.

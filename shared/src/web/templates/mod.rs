@@ -6,7 +6,7 @@
 //!
 //! Accessible names are part of the contract (tests and assistive
 //! technology find things by them): the labels, buttons and links below
-//! use exactly the texts the README lists, and every page has one `<h1>`.
+//! use exactly the texts `docs/website.md` lists, and every page has one `<h1>`.
 //!
 //! One module per page family, as the components split them
 //! ([`projects`], [`people`], [`account`]), plus the frame every page
