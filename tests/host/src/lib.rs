@@ -11,6 +11,8 @@
 //! `allowed_outbound_hosts`. Production and `spin up` use real Spin.
 
 mod clock;
+mod headers;
+mod instance;
 mod key_value;
 mod locked_connection;
 pub mod logs;
@@ -21,12 +23,16 @@ pub mod routes;
 mod runtime_config;
 mod server;
 mod sqlite;
+mod startup;
+mod stats;
 pub mod variables;
 
 pub use clock::ClockOffset;
 pub use logs::Logs;
 pub use runtime_config::StateDir;
-pub use server::{ComponentStats, HostOptions, RunningApp, Stats, start};
+pub use server::RunningApp;
+pub use startup::{HostOptions, start};
+pub use stats::{ComponentStats, Stats};
 pub use variables::Providers;
 
 /// Host bindings for the Spin interfaces in `wit/`.

@@ -29,7 +29,7 @@ use crate::bindings::fermyon::spin::mysql::{Host, HostConnection};
 use crate::bindings::fermyon::spin::rdbms_types::{
     self, Column, DbDataType, DbValue, Error, ParameterValue, RowSet,
 };
-use crate::server::RequestState;
+use crate::instance::RequestState;
 
 /// The most a result set may hold, counted as Spin counts it.
 const MAX_RESULT_BYTES: usize = 128 << 20;
