@@ -28,7 +28,7 @@ use crate::clock::ClockOffset;
 use crate::key_value::{KeyValueInstance, Stores};
 use crate::logs::Logs;
 use crate::mysql::MysqlConnection;
-use crate::outbound::AllowedHosts;
+use crate::outbound::{AllowedHosts, Verdict};
 use crate::sqlite::{Databases, SqliteInstance};
 use crate::stats::Stats;
 use crate::variables::{ComponentVariables, GetError};
@@ -244,8 +244,43 @@ impl wasmtime::ResourceLimiter for MemoryTracker {
 }
 
 impl RequestState {
-    pub(crate) fn allowed_hosts(&self) -> &AllowedHosts {
-        &self.component.allowed_hosts
+    /// Spin's `allowed_outbound_hosts` check of `address` (see
+    /// [`AllowedHosts::check_url`]), reporting a denied destination in the
+    /// log as `spin up` does. `Err` holds the error of a list that did not
+    /// resolve.
+    pub(crate) fn check_outbound(
+        &self,
+        address: &str,
+        default_scheme: &str,
+    ) -> Result<bool, String> {
+        let verdict = self
+            .component
+            .allowed_hosts
+            .check_url(address, default_scheme)?;
+        Ok(self.report(verdict))
+    }
+
+    fn report(&self, verdict: Verdict) -> bool {
+        let destination = match verdict {
+            Verdict::Allowed => return true,
+            Verdict::Denied { destination: None } => return false,
+            Verdict::Denied {
+                destination: Some(destination),
+            } => destination,
+        };
+        if destination.starts_with("http") && destination.ends_with("://self") {
+            self.log_host(
+                "A component tried to make an HTTP request to its own app but it does not have permission.",
+            );
+        } else {
+            self.log_host(&format!(
+                "A component tried to make an outbound network connection to disallowed destination '{destination}'."
+            ));
+        }
+        self.log_host(&format!(
+            "To allow this request, add 'allowed_outbound_hosts = [\"{destination}\"]' to the manifest component section."
+        ));
+        false
     }
 
     pub(crate) fn log_host(&self, message: &str) {

@@ -60,6 +60,14 @@ pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
     let manifest = Manifest::load(&options.manifest)?;
     let resolved = Resolved::resolve(&manifest.variables, &options.providers)?;
     resolved.check_templates(&manifest)?;
+    for (id, component) in &manifest.components {
+        AllowedHosts::validate(
+            &component.allowed_outbound_hosts,
+            &manifest.variables,
+            &resolved,
+        )
+        .with_context(|| format!("Failed to load component `{id}`"))?;
+    }
     let triggers = select_triggers(&manifest, &options.component_ids)?;
     let (router, duplicates) = Router::build(
         triggers
@@ -143,17 +151,11 @@ pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
             pre_instantiate: compiled.elapsed(),
             ..Counters::default()
         };
-        let allowed = decl
-            .allowed_outbound_hosts
-            .iter()
-            .map(|entry| resolved.expand(entry))
-            .collect::<anyhow::Result<Vec<_>>>()?;
         let runtime = ComponentRuntime {
             id: id.clone(),
             pre,
             variables: ComponentVariables::new(&id, &decl.variables, &resolved)?,
-            allowed_hosts: AllowedHosts::parse(&allowed)
-                .with_context(|| format!("component {id:?}"))?,
+            allowed_hosts: AllowedHosts::resolve(&decl.allowed_outbound_hosts, &resolved),
             environment: decl.environment.clone().into_iter().collect(),
             key_value_stores: Arc::new(decl.key_value_stores.iter().cloned().collect()),
             sqlite_databases: Arc::new(decl.sqlite_databases.iter().cloned().collect()),
