@@ -24,10 +24,10 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
 use crate::bindings::SpinHost;
 use crate::bindings::fermyon::spin::variables;
+use crate::blocked_networks::BlockedNetworks;
 use crate::clock::ClockOffset;
 use crate::key_value::{KeyValueInstance, Stores};
 use crate::logs::Logs;
-use crate::mysql::MysqlConnection;
 use crate::outbound::{AllowedHosts, Verdict};
 use crate::sqlite::{Databases, SqliteInstance};
 use crate::stats::Stats;
@@ -105,6 +105,7 @@ pub(crate) struct AppContext {
     pub databases: Arc<Databases>,
     pub clock_offset: ClockOffset,
     pub count_fuel: bool,
+    pub blocked_networks: Arc<BlockedNetworks>,
 }
 
 /// A guest handling one request: the response it sends (or the error
@@ -193,7 +194,9 @@ impl AppContext {
             component: component.clone(),
             logs: self.logs.clone(),
             stats: self.stats.clone(),
-            open_connections: 0,
+            mysql_connections: OpenConnections::default(),
+            redis_connections: OpenConnections::default(),
+            blocked_networks: self.blocked_networks.clone(),
             memory: MemoryTracker::default(),
         }
     }
@@ -210,8 +213,46 @@ pub struct RequestState {
     component: Arc<ComponentRuntime>,
     logs: Logs,
     stats: Arc<Stats>,
-    open_connections: usize,
+    pub(crate) mysql_connections: OpenConnections,
+    pub(crate) redis_connections: OpenConnections,
+    pub(crate) blocked_networks: Arc<BlockedNetworks>,
     memory: MemoryTracker,
+}
+
+/// One interface's open connections in an instance. Spin keeps each
+/// interface's connections in a table of its own, with a fixed capacity.
+#[derive(Debug, Default)]
+pub(crate) struct OpenConnections {
+    open: usize,
+}
+
+impl OpenConnections {
+    /// Adds `connection` to `table`, or gives it back if `capacity`
+    /// connections are open already.
+    pub fn push<T: Send + 'static>(
+        &mut self,
+        table: &mut ResourceTable,
+        capacity: usize,
+        connection: T,
+    ) -> Result<Result<Resource<T>, T>, ResourceTableError> {
+        if self.open >= capacity {
+            return Ok(Err(connection));
+        }
+        let handle = table.push(connection)?;
+        self.open += 1;
+        Ok(Ok(handle))
+    }
+
+    /// Takes a connection out of `table`.
+    pub fn remove<T: 'static>(
+        &mut self,
+        table: &mut ResourceTable,
+        handle: Resource<T>,
+    ) -> Result<T, ResourceTableError> {
+        let connection = table.delete(handle)?;
+        self.open -= 1;
+        Ok(connection)
+    }
 }
 
 /// Records how much linear memory an instance reaches. It refuses nothing:
@@ -285,35 +326,6 @@ impl RequestState {
 
     pub(crate) fn log_host(&self, message: &str) {
         self.logs.line("host", message);
-    }
-
-    pub(crate) fn open_connections(&self) -> usize {
-        self.open_connections
-    }
-
-    pub(crate) fn push_connection(
-        &mut self,
-        connection: MysqlConnection,
-    ) -> Result<Resource<MysqlConnection>, ResourceTableError> {
-        let handle = self.table.push(connection)?;
-        self.open_connections += 1;
-        Ok(handle)
-    }
-
-    pub(crate) fn connection(
-        &mut self,
-        handle: &Resource<MysqlConnection>,
-    ) -> Result<&mut MysqlConnection, ResourceTableError> {
-        self.table.get_mut(handle)
-    }
-
-    pub(crate) fn remove_connection(
-        &mut self,
-        handle: Resource<MysqlConnection>,
-    ) -> Result<MysqlConnection, ResourceTableError> {
-        let connection = self.table.delete(handle)?;
-        self.open_connections -= 1;
-        Ok(connection)
     }
 
     pub(crate) fn count_statement(&self) {

@@ -84,12 +84,17 @@ impl HostConnection for RequestState {
                 ))));
             }
         };
-        if self.open_connections() >= MAX_CONNECTIONS {
-            return Ok(Err(Error::ConnectionFailed("too many connections".into())));
-        }
-        Ok(self
-            .push_connection(MysqlConnection { conn })
-            .map_err(|e| Error::ConnectionFailed(e.to_string())))
+        Ok(
+            match self.mysql_connections.push(
+                &mut self.table,
+                MAX_CONNECTIONS,
+                MysqlConnection { conn },
+            ) {
+                Ok(Ok(handle)) => Ok(handle),
+                Ok(Err(_)) => Err(Error::ConnectionFailed("too many connections".into())),
+                Err(e) => Err(Error::ConnectionFailed(e.to_string())),
+            },
+        )
     }
 
     async fn query(
@@ -100,7 +105,8 @@ impl HostConnection for RequestState {
     ) -> Result<RowSet, Error> {
         self.count_statement();
         let conn = &mut self
-            .connection(&connection)
+            .table
+            .get_mut(&connection)
             .map_err(|_| Error::ConnectionFailed("no connection found".into()))?
             .conn;
         let params = Params::Positional(params.into_iter().map(to_value).collect());
@@ -144,7 +150,8 @@ impl HostConnection for RequestState {
     ) -> Result<(), Error> {
         self.count_statement();
         let conn = &mut self
-            .connection(&connection)
+            .table
+            .get_mut(&connection)
             .map_err(|_| Error::ConnectionFailed("no connection found".into()))?
             .conn;
         let params = Params::Positional(params.into_iter().map(to_value).collect());
@@ -155,7 +162,7 @@ impl HostConnection for RequestState {
 
     async fn drop(&mut self, connection: Resource<MysqlConnection>) -> wasmtime::Result<()> {
         // Back to its pool's recycler, as in Spin.
-        drop(self.remove_connection(connection)?);
+        drop(self.mysql_connections.remove(&mut self.table, connection)?);
         Ok(())
     }
 }

@@ -182,6 +182,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
         databases,
         clock_offset: options.clock_offset,
         count_fuel: options.count_fuel,
+        blocked_networks: Arc::new(config.blocked_networks),
     };
     serve(
         listener,

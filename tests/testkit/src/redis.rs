@@ -8,7 +8,8 @@
 //! key of the database), starts its own with [`Redis::start`].
 //!
 //! A throwaway server keeps its data in an append-only file, so a restart
-//! after [`Redis::stop`] finds it again. It is killed, and its directory
+//! after [`Redis::stop`] finds it again. [`Redis::freeze`] and
+//! [`Redis::resume`] SIGSTOP and SIGCONT it. It is killed, and its directory
 //! removed, when the test process exits (see [`crate::process`]).
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use std::sync::OnceLock;
 
 use anyhow::Context;
 
-use crate::process::{self, LogStream, free_port, program, stop_pid};
+use crate::process::{self, LogStream, free_port, program, signal_pid, stop_pid};
 
 /// A Redis server: the shared one, or one a test owns.
 #[derive(Debug)]
@@ -104,6 +105,30 @@ impl Redis {
             .context("not a server this process started")?;
         stop_pid(process.pid);
         Ok(())
+    }
+
+    /// Freezes a server this test started (SIGSTOP): its kernel still
+    /// accepts connections and data, but nothing answers until
+    /// [`Redis::resume`].
+    pub fn freeze(&self) -> anyhow::Result<()> {
+        signal_pid(self.own_pid()?, libc::SIGSTOP)
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn resume(&self) -> anyhow::Result<()> {
+        signal_pid(self.own_pid()?, libc::SIGCONT)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or(6379)
+    }
+
+    fn own_pid(&self) -> anyhow::Result<u32> {
+        self.pid().context("not a server this process started")
     }
 
     /// Starts a stopped server again, on the same port and data.
