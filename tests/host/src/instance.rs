@@ -20,7 +20,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::bindings::ProxyPre;
 use wasmtime_wasi_http::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::body::HyperOutgoingBody;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
+use wasmtime_wasi_http::types::{HostFutureIncomingResponse, OutgoingRequestConfig};
+use wasmtime_wasi_http::{HttpResult, WasiHttpCtx, WasiHttpView};
 
 use crate::bindings::SpinHost;
 use crate::bindings::fermyon::spin::variables;
@@ -29,6 +30,7 @@ use crate::clock::ClockOffset;
 use crate::key_value::{KeyValueInstance, Stores};
 use crate::logs::Logs;
 use crate::outbound::{AllowedHosts, Verdict};
+use crate::outbound_http::OutboundHttp;
 use crate::sqlite::{Databases, SqliteInstance};
 use crate::stats::Stats;
 use crate::variables::{ComponentVariables, GetError};
@@ -106,6 +108,7 @@ pub(crate) struct AppContext {
     pub clock_offset: ClockOffset,
     pub count_fuel: bool,
     pub blocked_networks: Arc<BlockedNetworks>,
+    pub outbound_http: Arc<OutboundHttp>,
 }
 
 /// A guest handling one request: the response it sends (or the error
@@ -197,6 +200,7 @@ impl AppContext {
             mysql_connections: OpenConnections::default(),
             redis_connections: OpenConnections::default(),
             blocked_networks: self.blocked_networks.clone(),
+            outbound_http: self.outbound_http.clone(),
             memory: MemoryTracker::default(),
         }
     }
@@ -216,6 +220,7 @@ pub struct RequestState {
     pub(crate) mysql_connections: OpenConnections,
     pub(crate) redis_connections: OpenConnections,
     pub(crate) blocked_networks: Arc<BlockedNetworks>,
+    pub(crate) outbound_http: Arc<OutboundHttp>,
     memory: MemoryTracker,
 }
 
@@ -301,6 +306,15 @@ impl RequestState {
         Ok(self.report(verdict))
     }
 
+    /// The same check for a relative ("self") HTTP request.
+    pub(crate) fn check_self_request(&self) -> Result<bool, String> {
+        let verdict = self
+            .component
+            .allowed_hosts
+            .check_relative(&["http", "https"])?;
+        Ok(self.report(verdict))
+    }
+
     fn report(&self, verdict: Verdict) -> bool {
         let destination = match verdict {
             Verdict::Allowed => return true,
@@ -351,6 +365,14 @@ impl WasiHttpView for RequestState {
 
     fn table(&mut self) -> &mut ResourceTable {
         &mut self.table
+    }
+
+    fn send_request(
+        &mut self,
+        request: hyper::Request<HyperOutgoingBody>,
+        config: OutgoingRequestConfig,
+    ) -> HttpResult<HostFutureIncomingResponse> {
+        Ok(self.send_outbound(request, config))
     }
 }
 

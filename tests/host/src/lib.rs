@@ -7,9 +7,9 @@
 //! `fermyon:spin/mysql` (on MariaDB), SQLite (`fermyon:spin/sqlite`,
 //! `spin:sqlite/sqlite`), key-value (`fermyon:spin/key-value`,
 //! `wasi:keyvalue`, on Spin's SQLite file or Redis) with Spin's semantics,
-//! outbound Redis (`fermyon:spin/redis`), the runtime config file and state
-//! directory, `allowed_outbound_hosts` and `block_networks`. Production and
-//! `spin up` use real Spin.
+//! outbound Redis (`fermyon:spin/redis`) and HTTP (`wasi:http`), the
+//! runtime config file and state directory, `allowed_outbound_hosts` and
+//! `block_networks`. Production and `spin up` use real Spin.
 
 mod blocked_networks;
 mod clock;
@@ -21,6 +21,7 @@ pub mod logs;
 pub mod manifest;
 mod mysql;
 pub mod outbound;
+mod outbound_http;
 mod outbound_redis;
 pub mod routes;
 mod runtime_config;

@@ -21,6 +21,8 @@
 //!   created at startup when a component uses it, and again by every
 //!   `open`; the file appears on the first statement.
 //! - `[outbound_networking] block_networks`: see [`BlockedNetworks`].
+//! - `[outbound_http] connection_pooling, max_concurrent_requests`: see
+//!   [`crate::outbound_http`].
 //!
 //! What else Spin accepts in the file (libSQL, Azure and AWS stores,
 //! variable providers, TLS, logs, memory limits) is refused with an error
@@ -33,17 +35,19 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::blocked_networks::BlockedNetworks;
+use crate::outbound_http::OutboundHttpTable;
 
 /// The file name of the default SQLite database in the state directory.
 const DEFAULT_SQLITE_FILE: &str = "sqlite_db.db";
 /// The file name of the default key-value store in the state directory.
 const DEFAULT_KEY_VALUE_FILE: &str = "sqlite_key_value.db";
 /// The top-level keys this host reads.
-const SUPPORTED_KEYS: [&str; 4] = [
+const SUPPORTED_KEYS: [&str; 5] = [
     "state_dir",
     "key_value_store",
     "sqlite_database",
     "outbound_networking",
+    "outbound_http",
 ];
 
 /// `spin up --state-dir`.
@@ -118,6 +122,8 @@ pub(crate) struct RuntimeConfig {
     pub sqlite: BTreeMap<String, SqliteBackend>,
     /// `[outbound_networking] block_networks`.
     pub blocked_networks: BlockedNetworks,
+    /// `[outbound_http]`.
+    pub outbound_http: OutboundHttpTable,
 }
 
 #[derive(Deserialize)]
@@ -199,10 +205,15 @@ impl RuntimeConfig {
             ),
             None => BlockedNetworks::default(),
         };
+        let outbound_http = match table.get("outbound_http") {
+            Some(value) => value.clone().try_into()?,
+            None => OutboundHttpTable::default(),
+        };
         Ok(Self {
             key_value,
             sqlite,
             blocked_networks,
+            outbound_http,
         })
     }
 }

@@ -18,6 +18,7 @@ use crate::key_value::Stores;
 use crate::logs::Logs;
 use crate::manifest::{ComponentDecl, HttpTrigger, Manifest};
 use crate::outbound::AllowedHosts;
+use crate::outbound_http::OutboundHttp;
 use crate::routes::Router;
 use crate::runtime_config::{RuntimeConfig, StateDir};
 use crate::server::{RunningApp, Server, serve};
@@ -174,6 +175,7 @@ pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
             .logs
             .line("host", &format!("  {component}: {route}"));
     }
+    let blocked_networks = Arc::new(config.blocked_networks);
     let app = AppContext {
         engine: engine.clone(),
         logs: options.logs,
@@ -182,7 +184,12 @@ pub async fn start(options: HostOptions) -> anyhow::Result<RunningApp> {
         databases,
         clock_offset: options.clock_offset,
         count_fuel: options.count_fuel,
-        blocked_networks: Arc::new(config.blocked_networks),
+        blocked_networks: blocked_networks.clone(),
+        outbound_http: Arc::new(OutboundHttp::new(
+            config.outbound_http,
+            blocked_networks,
+            addr,
+        )?),
     };
     serve(
         listener,

@@ -1,7 +1,7 @@
 //! The test host behaves like Spin 3.6 where a component can tell: routing,
 //! headers, instances, variables, MySQL, SQLite ([`sqlite`]), key-value
-//! ([`key_value`]), outbound Redis ([`outbound_redis`]), outbound
-//! permissions, logs. These run the probe fixture
+//! ([`key_value`]), outbound Redis ([`outbound_redis`]) and HTTP
+//! ([`outbound_http`]), outbound permissions, logs. These run the probe fixture
 //! (`tests/fixtures/probe`) against real MariaDB and Redis.
 
 // Test code: a panic is how a helper fails the test.
@@ -9,6 +9,8 @@
 
 #[path = "host/key_value.rs"]
 mod key_value;
+#[path = "host/outbound_http.rs"]
+mod outbound_http;
 #[path = "host/outbound_redis.rs"]
 mod outbound_redis;
 #[path = "host/sqlite.rs"]
@@ -64,6 +66,11 @@ async fn report(app: &TestApp, path: &str, body: &Value) -> Value {
 /// A manifest in `dir` whose one component, the probe, serves every path
 /// and has `permissions` (TOML lines) in its table.
 fn probe_manifest(dir: &Path, permissions: &str) -> PathBuf {
+    probe_manifest_with(dir, "", permissions)
+}
+
+/// [`probe_manifest`] with `variables` (TOML lines) in `[variables]`.
+fn probe_manifest_with(dir: &Path, variables: &str, permissions: &str) -> PathBuf {
     let source = workspace_root().join("target/wasm32-wasip2/release/omni_probe.wasm");
     let manifest = dir.join("spin.toml");
     std::fs::write(
@@ -71,6 +78,7 @@ fn probe_manifest(dir: &Path, permissions: &str) -> PathBuf {
         format!(
             "spin_manifest_version = 2\n\
              [application]\nname = \"stores\"\n\
+             [variables]\n{variables}\n\
              [[trigger.http]]\nroute = \"/...\"\ncomponent = \"probe\"\n\
              [component.probe]\nsource = {source:?}\n{permissions}\n"
         ),
@@ -108,13 +116,26 @@ struct Probe {
 
 impl Probe {
     async fn start(permissions: &str, runtime_config: Option<&str>) -> Self {
-        Self::try_start(permissions, runtime_config).await.unwrap()
+        Self::try_start_with("", &[], permissions, runtime_config)
+            .await
+            .unwrap()
     }
 
-    async fn try_start(permissions: &str, runtime_config: Option<&str>) -> anyhow::Result<Self> {
+    /// With `variables` declared (TOML lines) and set to `values`.
+    async fn try_start_with(
+        variables: &str,
+        values: &[(&str, &str)],
+        permissions: &str,
+        runtime_config: Option<&str>,
+    ) -> anyhow::Result<Self> {
         wasm::ensure_built();
         let dir = tempfile::tempdir().unwrap();
-        let mut options = options_for(probe_manifest(dir.path(), permissions), StateDir::Unset);
+        let manifest = probe_manifest_with(dir.path(), variables, permissions);
+        let mut options = options_for(manifest, StateDir::Unset);
+        options.providers.explicit = values
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         if let Some(text) = runtime_config {
             let path = dir.path().join("runtime-config.toml");
             std::fs::write(&path, text).unwrap();
