@@ -1,11 +1,13 @@
 //! Outbound Redis through the probe (`spin_sdk::redis`,
 //! `fermyon:spin/redis@2.0.0`), against a real redis-server of each test's
 //! own: every operation, Spin's errors, `allowed_outbound_hosts` and
-//! `block_networks`, and a Redis killed, frozen (SIGSTOP) and restarted.
+//! `block_networks`, and a Redis killed, frozen (SIGSTOP) and restarted,
+//! before a connection opens and under an open one (the probe waits at a
+//! test server's gate in between).
 
 use std::time::Duration;
 
-use omni_testkit::Redis;
+use omni_testkit::{HttpServer, Redis, Reply};
 
 use super::*;
 
@@ -353,4 +355,76 @@ async fn open_on_a_frozen_redis_waits_until_it_resumes() {
     let report = pending.await.unwrap();
     assert_eq!(report["open"], "ok");
     assert_eq!(report["results"], json!([ok(Value::Null), ok(json!("v"))]));
+}
+
+/// The probe allowed to reach `redis` and the test's `gate` server, and
+/// the ops that write `k`, wait at the gate, then `then`.
+async fn gated(redis: &Redis, gate: &HttpServer, then: Value) -> (Probe, Value) {
+    let probe = Probe::start(
+        &format!(
+            "allowed_outbound_hosts = [\"redis://127.0.0.1:{}\", \"{}\"]",
+            redis.port(),
+            gate.url()
+        ),
+        None,
+    )
+    .await;
+    let mut ops = vec![set("k", "v"), json!({ "op": "gate", "url": gate.url() })];
+    ops.extend(then.as_array().unwrap().iter().cloned());
+    (probe, json!(ops))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_on_a_frozen_redis_waits_until_it_resumes() {
+    let redis = Redis::start().unwrap();
+    let gate = HttpServer::start(|_| Reply::WhenReleased(Box::new(Reply::text("go")))).await;
+    let (probe, ops) = gated(&redis, &gate, json!([op("get", "k")])).await;
+    let probe = std::sync::Arc::new(probe);
+    let pending = tokio::spawn({
+        let (probe, url) = (probe.clone(), redis.url().to_owned());
+        async move { run(&probe, &url, ops).await }
+    });
+    // The connection is open and has written `k`: freeze Redis under it.
+    gate.wait_for_requests(1).await;
+    redis.freeze().unwrap();
+    gate.release();
+    until("the GET reaches the frozen Redis", || {
+        unread_bytes_at(redis.port())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !pending.is_finished(),
+        "the command gave up on a frozen Redis"
+    );
+    redis.resume().unwrap();
+    let report = pending.await.unwrap();
+    assert_eq!(
+        report["results"],
+        json!([ok(Value::Null), { "status": 200 }, ok(json!("v"))])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_whose_redis_died_stays_broken_and_a_new_open_is_refused() {
+    let mut redis = Redis::start().unwrap();
+    let gate = HttpServer::start(|_| Reply::WhenReleased(Box::new(Reply::text("go")))).await;
+    let (probe, list) = gated(&redis, &gate, json!([op("get", "k"), { "op": "open" }])).await;
+    let probe = std::sync::Arc::new(probe);
+    let pending = tokio::spawn({
+        let (probe, url) = (probe.clone(), redis.url().to_owned());
+        async move { run(&probe, &url, list).await }
+    });
+    gate.wait_for_requests(1).await;
+    redis.stop().unwrap();
+    gate.release();
+    let report = pending.await.unwrap();
+    let results = &report["results"];
+    assert_eq!(results[2], other("broken pipe"), "{report}");
+    assert_eq!(results[3], other("Connection refused (os error 111)"));
+    redis.restart().unwrap();
+    assert_eq!(
+        ops(&probe, &redis, json!([op("get", "k")])).await[0],
+        ok(json!("v"))
+    );
 }
