@@ -39,6 +39,7 @@
 
 use std::future::Future;
 use std::io::IoSlice;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -88,8 +89,8 @@ impl Default for OutboundHttpTable {
     }
 }
 
-type HttpClient = Client<PlainConnector, HyperOutgoingBody>;
-type HttpsClient = Client<TlsConnector, HyperOutgoingBody>;
+type HttpClient = Client<Connector<PermittedStream>, HyperOutgoingBody>;
+type HttpsClient = Client<Connector<TlsConnection>, HyperOutgoingBody>;
 
 /// The app's outbound HTTP: clients and their pools, shared by every
 /// instance, and where self requests go.
@@ -128,8 +129,8 @@ impl OutboundHttp {
         .with_no_client_auth();
         tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Self {
-            http: builder().build(PlainConnector),
-            https: builder().build(TlsConnector),
+            http: builder().build(Connector::new()),
+            https: builder().build(Connector::new()),
             tls: Arc::new(tls),
             blocked,
             // One more permit than asked for, as in Spin.
@@ -324,39 +325,47 @@ impl ConnectOptions {
     }
 }
 
-type Connecting<T> = Pin<Box<dyn Future<Output = Result<T, ErrorCode>> + Send>>;
+/// A connection the pooled clients can open with the request's
+/// [`ConnectOptions`].
+trait Connect: Sized + Send + 'static {
+    fn connect(
+        options: ConnectOptions,
+        uri: Uri,
+    ) -> impl Future<Output = Result<Self, ErrorCode>> + Send;
+}
 
-/// Connects plain HTTP with the request's [`ConnectOptions`].
-#[derive(Clone, Copy, Debug)]
-struct PlainConnector;
-
-impl tower_service::Service<Uri> for PlainConnector {
-    type Response = TokioIo<PermittedStream>;
-    type Error = ErrorCode;
-    type Future = Connecting<Self::Response>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ErrorCode>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        Box::pin(async move {
-            let options = CONNECT_OPTIONS
-                .try_with(Clone::clone)
-                .map_err(|_| ErrorCode::InternalError(Some("connect options missing".into())))?;
-            Ok(TokioIo::new(options.connect_tcp(&uri, 80).await?))
-        })
+impl Connect for PermittedStream {
+    async fn connect(options: ConnectOptions, uri: Uri) -> Result<Self, ErrorCode> {
+        options.connect_tcp(&uri, 80).await
     }
 }
 
-/// Connects HTTPS with the request's [`ConnectOptions`].
-#[derive(Clone, Copy, Debug)]
-struct TlsConnector;
+impl Connect for TlsConnection {
+    async fn connect(options: ConnectOptions, uri: Uri) -> Result<Self, ErrorCode> {
+        Ok(Self(options.connect_tls(&uri).await?))
+    }
+}
 
-impl tower_service::Service<Uri> for TlsConnector {
-    type Response = TokioIo<TlsConnection>;
+/// The clients' connector, for plain ([`PermittedStream`]) or TLS
+/// ([`TlsConnection`]) connections.
+struct Connector<S>(PhantomData<fn() -> S>);
+
+impl<S> Connector<S> {
+    fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<S> Clone for Connector<S> {
+    fn clone(&self) -> Self {
+        Self::new()
+    }
+}
+
+impl<S: Connect> tower_service::Service<Uri> for Connector<S> {
+    type Response = TokioIo<S>;
     type Error = ErrorCode;
-    type Future = Connecting<Self::Response>;
+    type Future = Pin<Box<dyn Future<Output = Result<TokioIo<S>, ErrorCode>> + Send>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ErrorCode>> {
         Poll::Ready(Ok(()))
@@ -367,9 +376,7 @@ impl tower_service::Service<Uri> for TlsConnector {
             let options = CONNECT_OPTIONS
                 .try_with(Clone::clone)
                 .map_err(|_| ErrorCode::InternalError(Some("connect options missing".into())))?;
-            Ok(TokioIo::new(TlsConnection(
-                options.connect_tls(&uri).await?,
-            )))
+            Ok(TokioIo::new(S::connect(options, uri).await?))
         })
     }
 }

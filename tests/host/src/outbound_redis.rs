@@ -136,12 +136,10 @@ impl HostConnection for RequestState {
         channel: String,
         payload: Vec<u8>,
     ) -> Result<(), Error> {
-        let () = self
-            .redis(&connection)?
-            .publish(&channel, &payload)
+        self.redis(&connection)?
+            .publish::<_, _, ()>(&channel, &payload)
             .await
-            .map_err(other)?;
-        Ok(())
+            .map_err(other)
     }
 
     async fn get(
@@ -162,12 +160,10 @@ impl HostConnection for RequestState {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), Error> {
-        let () = self
-            .redis(&connection)?
-            .set(&key, &value)
+        self.redis(&connection)?
+            .set::<_, _, ()>(&key, &value)
             .await
-            .map_err(other)?;
-        Ok(())
+            .map_err(other)
     }
 
     async fn incr(

@@ -43,6 +43,13 @@ async fn probe_for(redis: &Redis) -> Probe {
     .await
 }
 
+/// A Redis of the test's own, and the probe allowed to reach it.
+async fn started() -> (Redis, Probe) {
+    let redis = Redis::start().unwrap();
+    let probe = probe_for(&redis).await;
+    (redis, probe)
+}
+
 /// Opens `address` and runs `ops` on it.
 async fn run(probe: &Probe, address: &str, ops: Value) -> Value {
     probe
@@ -59,8 +66,7 @@ async fn ops(probe: &Probe, redis: &Redis, ops: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_operation_reaches_redis_and_maps_its_reply() {
-    let redis = Redis::start().unwrap();
-    let probe = probe_for(&redis).await;
+    let (redis, probe) = started().await;
     let results = ops(
         &probe,
         &redis,
@@ -99,8 +105,7 @@ async fn every_operation_reaches_redis_and_maps_its_reply() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn execute_sends_any_command_and_flattens_the_reply() {
-    let redis = Redis::start().unwrap();
-    let probe = probe_for(&redis).await;
+    let (redis, probe) = started().await;
     let results = ops(
         &probe,
         &redis,
@@ -149,8 +154,7 @@ async fn execute_sends_any_command_and_flattens_the_reply() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_server_error_is_other_with_the_redis_crates_text() {
-    let redis = Redis::start().unwrap();
-    let probe = probe_for(&redis).await;
+    let (redis, probe) = started().await;
     let results = ops(
         &probe,
         &redis,
@@ -184,8 +188,7 @@ async fn a_server_error_is_other_with_the_redis_crates_text() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_open_is_a_new_connection() {
-    let redis = Redis::start().unwrap();
-    let probe = probe_for(&redis).await;
+    let (redis, probe) = started().await;
     let received = |results: &Value, i: usize| -> u64 {
         let info = results[i]["ok"][0]["binary"].as_str().unwrap().to_owned();
         info.lines()
@@ -225,8 +228,7 @@ async fn a_host_outside_allowed_outbound_hosts_is_invalid_address() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_address_the_redis_crate_cannot_read_is_invalid_address() {
-    let redis = Redis::start().unwrap();
-    let probe = probe_for(&redis).await;
+    let (redis, probe) = started().await;
     let report = run(
         &probe,
         &format!("{}/not-a-database", redis.url()),
