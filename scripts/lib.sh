@@ -1,11 +1,15 @@
 # Shell functions the test scripts share; sourced, not run.
 
 # python_venv DIR REQUIREMENTS TOOL: a Python venv in DIR with REQUIREMENTS
-# installed, made unless DIR/bin/TOOL is already there.
+# installed, made unless DIR/bin/TOOL is already there; installed again when
+# REQUIREMENTS changed since (a copy is kept in the venv to compare).
 python_venv() {
     if [ ! -x "$1/bin/$3" ]; then
         python3 -m venv "$1"
+    fi
+    if ! cmp -s "$2" "$1/requirements.txt"; then
         "$1/bin/pip" install --quiet -r "$2"
+        cp "$2" "$1/requirements.txt"
     fi
 }
 
