@@ -30,8 +30,8 @@ use serde_json::json;
 
 use crate::api::{Api, User};
 use crate::bench::Bench;
-use crate::integrity::{self, Invariant};
 use crate::load::{Call, MakeCall, Measured, Pace};
+use omni_testkit::integrity::{self, Invariant};
 
 /// One contended scenario's figures.
 #[derive(Debug, Serialize)]

@@ -14,7 +14,6 @@
 mod api;
 mod bench;
 mod contention;
-mod integrity;
 mod load;
 mod procfs;
 mod reads;

@@ -31,7 +31,7 @@
 //! - an edit is visible to the editor's next read;
 //! - no create happened twice (retries carry the same `Idempotency-Key`);
 //! - every counter equals the true `COUNT(*)`, and no comment is without
-//!   its post ([`crate::integrity`]).
+//!   its post ([`omni_testkit::integrity`]).
 //!
 //! 503s are expected while MariaDB is down; they are counted, within the
 //! outage and outside it.
@@ -48,9 +48,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::api::{Answer, Api, User, in_parallel};
-use crate::integrity::{self, Invariant};
 use crate::load::{self, Call, percentile};
 use crate::write_json;
+use omni_testkit::integrity::{self, Invariant};
 
 /// Requests in the short form, which CI runs.
 pub const DEFAULT_REQUESTS: usize = 5_000;

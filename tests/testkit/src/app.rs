@@ -2,7 +2,8 @@
 //! database of their own, with a client that has typed helpers.
 //!
 //! The database is MariaDB or Spin's built-in SQLite ([`Backend`]), chosen
-//! by `OMNI_TEST_BACKEND` so that the same suite runs on both.
+//! by `OMNI_TEST_BACKEND` so that the same suite runs on both; `galera` is
+//! MariaDB too, a three-node Galera cluster (see [`crate::mariadb::shared`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,12 +33,13 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// `OMNI_TEST_BACKEND`: `mysql` (the default) or `sqlite`.
+    /// `OMNI_TEST_BACKEND`: `mysql` (the default), `galera` (MariaDB on a
+    /// Galera cluster) or `sqlite`.
     pub fn from_env() -> Self {
         match std::env::var("OMNI_TEST_BACKEND").as_deref() {
             Ok("sqlite") => Self::Sqlite,
-            Ok("mysql") | Err(_) => Self::MySql,
-            Ok(other) => panic!("OMNI_TEST_BACKEND must be mysql or sqlite, not {other:?}"),
+            Ok("mysql" | "galera") | Err(_) => Self::MySql,
+            Ok(other) => panic!("OMNI_TEST_BACKEND must be mysql, galera or sqlite, not {other:?}"),
         }
     }
 }
@@ -207,10 +209,15 @@ impl TestApp {
     /// The app over a fresh database on `server`.
     pub async fn spawn_on(server: &MariaDb, options: AppOptions) -> TestApp {
         let name = server.create_database().await.expect("a fresh database");
-        let url = server.url(&name);
+        TestApp::spawn_on_database(server.url(&name), server.host(), options).await
+    }
+
+    /// The app over an existing MariaDB database at `url` (`db_host` is
+    /// `host`): one restored from a backup, or one Galera node's copy.
+    pub async fn spawn_on_database(url: String, host: &str, options: AppOptions) -> TestApp {
         let variables = HashMap::from([
             ("db_url".to_owned(), url.clone()),
-            ("db_host".to_owned(), server.host().to_owned()),
+            ("db_host".to_owned(), host.to_owned()),
         ]);
         TestApp::start(Database::MySql { url }, variables, options).await
     }

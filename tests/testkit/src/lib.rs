@@ -1,6 +1,7 @@
 //! Test support for every end-to-end test: a real MariaDB
-//! ([`mariadb`]) and Redis ([`redis`]), an HTTP server for outbound
-//! requests to reach ([`http_server`]), the components built for wasm
+//! ([`mariadb`]), a real Galera cluster ([`galera`]) and Redis ([`redis`]),
+//! backups and restores ([`backup`]), an HTTP server for outbound requests
+//! to reach ([`http_server`]), the components built for wasm
 //! ([`wasm`]), and [`spawn_app`], which gives a test its own fresh database
 //! and state directory and the app running in the test host.
 
@@ -8,7 +9,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
+pub mod backup;
+pub mod galera;
 pub mod http_server;
+pub mod integrity;
 pub mod mariadb;
 pub mod openapi;
 mod process;
@@ -22,6 +26,7 @@ pub use app::{
     AppOptions, Backend, Scalar, TestApp, TestResponse, TestUser, id, mariadb_only, post_body,
     spawn_app, spawn_app_with,
 };
+pub use galera::Galera;
 pub use http_server::{HttpServer, Reply};
 pub use mariadb::MariaDb;
 pub use omni_test_host::ClockOffset;

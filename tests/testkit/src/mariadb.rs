@@ -1,10 +1,12 @@
 //! A real MariaDB for tests.
 //!
 //! [`shared`] gives the server every test in the process uses:
-//! `OMNI_TEST_MYSQL_URL` (e.g. `mysql://root:pw@127.0.0.1:3306`) when set,
-//! otherwise a throwaway `mariadbd` (Debian's `mariadb-server`) started in a
-//! temporary directory on a free port, once per test process. A test that
-//! must stop its database starts its own with [`MariaDb::start`].
+//! `OMNI_TEST_MYSQL_URL` (e.g. `mysql://root:pw@127.0.0.1:3306`) when set;
+//! with `OMNI_TEST_BACKEND=galera`, a three-node Galera cluster through
+//! HAProxy ([`crate::galera`]); otherwise a throwaway `mariadbd` (Debian's
+//! `mariadb-server`) started in a temporary directory on a free port, once
+//! per test process. A test that must stop its database starts its own with
+//! [`MariaDb::start`].
 //!
 //! A throwaway server is killed, and its directory removed, when the test
 //! process exits; it is also killed if the process dies (see
@@ -40,8 +42,16 @@ struct Process {
     extra_args: Vec<String>,
 }
 
+/// The user the tests connect as, with every privilege.
+pub(crate) const TEST_USER: &str = "omni";
+/// Its password.
+pub(crate) const TEST_PASSWORD: &str = "omni-test-password";
+
 /// The server shared by every test in this process, started on first use.
 pub fn shared() -> &'static MariaDb {
+    if std::env::var("OMNI_TEST_BACKEND").as_deref() == Ok("galera") {
+        return crate::galera::shared().front();
+    }
     static SERVER: OnceLock<MariaDb> = OnceLock::new();
     SERVER.get_or_init(|| match std::env::var("OMNI_TEST_MYSQL_URL") {
         Ok(url) => MariaDb::external(&url).unwrap_or_else(|e| panic!("OMNI_TEST_MYSQL_URL: {e:#}")),
@@ -52,7 +62,9 @@ pub fn shared() -> &'static MariaDb {
 }
 
 impl MariaDb {
-    fn external(url: &str) -> anyhow::Result<Self> {
+    /// A server this process did not start, at `url`
+    /// (`mysql://user:password@host:port`).
+    pub(crate) fn external(url: &str) -> anyhow::Result<Self> {
         let authority = url
             .strip_prefix("mysql://")
             .context("must start with mysql://")?
@@ -71,13 +83,27 @@ impl MariaDb {
 
     /// Starts a throwaway server of this test's own.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_on(|dir| {
+            install(dir)?;
+            Ok(true)
+        })
+    }
+
+    /// Starts a throwaway server whose data directory (`data` in the
+    /// server's directory, which `fill` gets) `fill` makes, e.g. from a
+    /// backup; `fill` returns whether the test user must still be created
+    /// (a restored copy has it already).
+    pub(crate) fn start_on(
+        fill: impl FnOnce(&Path) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<Self> {
         let dir = process::scratch_dir("mariadb", "mariadbd.pid")?;
-        install(&dir)?;
+        let needs_user = fill(&dir)?;
         let (port, pid) = process::on_a_free_port(|port| launch(&dir, port, &[]))?;
-        let password = "omni-test-password";
-        create_test_user(&dir, password)?;
+        if needs_user {
+            create_test_user(&dir)?;
+        }
         Ok(Self {
-            authority: format!("omni:{password}@127.0.0.1:{port}"),
+            authority: format!("{TEST_USER}:{TEST_PASSWORD}@127.0.0.1:{port}"),
             host: format!("127.0.0.1:{port}"),
             process: Some(Process {
                 dir,
@@ -86,6 +112,25 @@ impl MariaDb {
                 extra_args: Vec::new(),
             }),
         })
+    }
+
+    /// `--host`, `--port` and `--user` for the MariaDB command-line tools
+    /// (mariadb, mariadb-dump, mariadb-backup), and the password, which they
+    /// take from `MYSQL_PWD` so that it stays off their command lines.
+    pub(crate) fn client_args(&self) -> (Vec<String>, String) {
+        let (credentials, host) = self
+            .authority
+            .rsplit_once('@')
+            .unwrap_or(("", &self.authority));
+        let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+        let (host, port) = host.rsplit_once(':').unwrap_or((host, "3306"));
+        let args = vec![
+            format!("--host={host}"),
+            format!("--port={port}"),
+            "--protocol=tcp".to_owned(),
+            format!("--user={user}"),
+        ];
+        (args, password.to_owned())
     }
 
     /// The server's process id, if this process started it.
@@ -200,6 +245,7 @@ fn tmpdir(dir: &Path) -> anyhow::Result<String> {
     Ok(format!("--tmpdir={}", tmp.display()))
 }
 
+/// A fresh system schema in `dir`'s data directory.
 fn install(dir: &Path) -> anyhow::Result<()> {
     let mut command = Command::new(program("mariadb-install-db"));
     command
@@ -252,18 +298,17 @@ fn launch(dir: &Path, port: u16, extra_args: &[String]) -> anyhow::Result<u32> {
     process::launch(command, LogStream::Stderr, "ready for connections")
 }
 
-/// Creates the `omni` user the tests connect as, through the server's
-/// socket as root. Runs on a thread of its own, because the caller may be
-/// inside an async test's runtime.
-fn create_test_user(dir: &Path, password: &str) -> anyhow::Result<()> {
+/// Creates the user the tests connect as, through the server's socket as
+/// root. Runs on a thread of its own, because the caller may be inside an
+/// async test's runtime.
+fn create_test_user(dir: &Path) -> anyhow::Result<()> {
     let socket = dir.join("mariadbd.sock");
-    let password = password.to_owned();
-    thread::spawn(move || create_test_user_blocking(&socket, &password))
+    thread::spawn(move || create_test_user_blocking(&socket))
         .join()
         .map_err(|_| anyhow::anyhow!("creating the test user panicked"))?
 }
 
-fn create_test_user_blocking(socket: &Path, password: &str) -> anyhow::Result<()> {
+fn create_test_user_blocking(socket: &Path) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -273,8 +318,8 @@ fn create_test_user_blocking(socket: &Path, password: &str) -> anyhow::Result<()
             .socket(Some(socket.to_string_lossy().into_owned()));
         let mut conn = mysql_async::Conn::new(opts).await?;
         conn.query_drop(format!(
-            "CREATE USER 'omni'@'%' IDENTIFIED BY '{password}'; \
-             GRANT ALL PRIVILEGES ON *.* TO 'omni'@'%'"
+            "CREATE USER '{TEST_USER}'@'%' IDENTIFIED BY '{TEST_PASSWORD}'; \
+             GRANT ALL PRIVILEGES ON *.* TO '{TEST_USER}'@'%'"
         ))
         .await?;
         conn.disconnect().await?;

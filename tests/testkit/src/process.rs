@@ -5,7 +5,7 @@
 //! directories are removed, and any server still running from them killed,
 //! when the process exits.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -124,7 +124,28 @@ pub(crate) enum LogStream {
 /// Returns its pid. The log is drained afterwards so the server never
 /// blocks on a full pipe; if the server exits first, the error holds what
 /// it logged.
-pub(crate) fn launch(mut command: Command, log: LogStream, ready: &str) -> anyhow::Result<u32> {
+pub(crate) fn launch(command: Command, log: LogStream, ready: &str) -> anyhow::Result<u32> {
+    launch_logged(command, log, ready, None)
+}
+
+/// [`launch`], also appending every line of the log to `file` (for tests
+/// that read what a server did, e.g. how a Galera node rejoined).
+pub(crate) fn launch_logged(
+    mut command: Command,
+    log: LogStream,
+    ready: &str,
+    file: Option<&Path>,
+) -> anyhow::Result<u32> {
+    let mut copy = match file {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open {}", path.display()))?,
+        ),
+        None => None,
+    };
     command.stdin(Stdio::null());
     match log {
         LogStream::Stdout => command.stdout(Stdio::piped()).stderr(Stdio::null()),
@@ -143,6 +164,9 @@ pub(crate) fn launch(mut command: Command, log: LogStream, ready: &str) -> anyho
         let mut log = Vec::new();
         let mut ready_tx = Some(ready_tx);
         for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if let Some(file) = copy.as_mut() {
+                let _ = writeln!(file, "{line}");
+            }
             if let Some(tx) = ready_tx.take_if(|_| line.contains(&marker)) {
                 let _ = tx.send(Ok(()));
             } else if ready_tx.is_some() {

@@ -1,6 +1,7 @@
-//! What must hold of the data however the writes interleaved: every kept
-//! counter equals the true `COUNT(*)`, and no row refers to one that is
-//! gone. Read straight from MariaDB.
+//! What must hold of Omni's data however the writes interleaved, and
+//! whatever failed: every kept counter equals the true `COUNT(*)`, and no
+//! row refers to one that is gone. Read straight from MariaDB (a server, a
+//! Galera node, a restored backup).
 
 use mysql_async::Conn;
 use mysql_async::prelude::Queryable;
@@ -9,6 +10,7 @@ use serde::Serialize;
 /// One invariant and how many rows break it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Invariant {
+    /// What must hold.
     pub rule: &'static str,
     /// Rows (or, for the global count, the difference) that break it.
     pub broken: i64,
@@ -66,4 +68,15 @@ pub async fn check(db: &mut Conn) -> anyhow::Result<Vec<Invariant>> {
         });
     }
     Ok(found)
+}
+
+/// The invariants `db` breaks, as lines for a failed assertion (empty when
+/// all hold).
+pub async fn broken(db: &mut Conn) -> anyhow::Result<Vec<String>> {
+    Ok(check(db)
+        .await?
+        .into_iter()
+        .filter(|i| i.broken != 0)
+        .map(|i| format!("{}: {} broken", i.rule, i.broken))
+        .collect())
 }
