@@ -53,6 +53,10 @@ enum JwtKey {
 #[derive(Clone)]
 pub struct Config {
     database: Database,
+    /// Whether every MariaDB read waits until the node has applied what the
+    /// cluster committed before it (Galera's `wsrep_sync_wait`), so that a
+    /// client reads its writes on any node.
+    pub causal_reads: bool,
     jwt_key: JwtKey,
     /// How long a login token lives.
     pub jwt_ttl_seconds: i64,
@@ -129,6 +133,7 @@ impl Config {
         if let Database::MySql(url) = &database {
             check_db_host(url, &read("db_host")?)?;
         }
+        let causal_reads = parse_bool("db_causal_reads", &read("db_causal_reads")?)?;
         let jwt_key = match check_jwt_secret(read("jwt_secret")?, &database) {
             Ok(Some(secret)) => JwtKey::Configured(secret),
             Ok(None) => JwtKey::Local,
@@ -191,6 +196,7 @@ impl Config {
 
         Ok(Self {
             database,
+            causal_reads,
             jwt_key,
             jwt_ttl_seconds,
             bcrypt_cost: u32::try_from(bcrypt_cost)
@@ -240,6 +246,7 @@ impl fmt::Debug for Config {
         };
         f.debug_struct("Config")
             .field("database", &self.database)
+            .field("causal_reads", &self.causal_reads)
             .field("jwt_secret", &jwt_key)
             .field("jwt_ttl_seconds", &self.jwt_ttl_seconds)
             .field("bcrypt_cost", &self.bcrypt_cost)
@@ -266,6 +273,18 @@ fn parse_in_range(
                 format!("must be a whole number from {min} to {max}, got {raw:?}"),
             )
         })
+}
+
+/// `true` or `false`.
+fn parse_bool(variable: &'static str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(problem(
+            variable,
+            format!("must be true or false, got {raw:?}"),
+        )),
+    }
 }
 
 /// `mysql://…` or `sqlite:<label>`.
@@ -371,6 +390,7 @@ mod tests {
         let mut vars: HashMap<String, String> = [
             ("db_url", "mysql://omni:pw@127.0.0.1:3307/omni"),
             ("db_host", "127.0.0.1:3307"),
+            ("db_causal_reads", "false"),
             ("jwt_secret", SECRET),
             ("jwt_ttl_seconds", "86400"),
             ("bcrypt_cost", "10"),
@@ -420,6 +440,18 @@ mod tests {
             &Database::MySql("mysql://omni:pw@127.0.0.1:3307/omni".into())
         );
         assert_eq!(config.jwt_secret().unwrap(), Some(SECRET.as_bytes()));
+    }
+
+    #[test]
+    fn causal_reads_are_off_unless_turned_on_and_take_only_true_or_false() {
+        assert!(!config(&[]).causal_reads);
+        assert!(config(&[("db_causal_reads", "true")]).causal_reads);
+        for bad in ["", "yes", "1", "TRUE"] {
+            assert_eq!(
+                error_for(&[("db_causal_reads", bad)]).variable,
+                "db_causal_reads"
+            );
+        }
     }
 
     #[test]

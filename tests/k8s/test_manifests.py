@@ -1623,6 +1623,14 @@ def test_writers_use_the_primary_and_only_reads_go_to_the_secondaries(objects, k
         assert not writes or component in CATCH_ALL_COMPONENTS, f"{method} {path} writes on {app}"
 
 
+def test_every_spinapp_reads_causally_from_the_galera_cluster(objects):
+    # A node applies other nodes' commits a moment after they are
+    # acknowledged; without causal reads a client could miss its own write
+    # on a secondary, or on the new primary after a failover.
+    for app in spin_apps(objects):
+        assert spin_variables(app)["db_causal_reads"]["value"] == "true", app["metadata"]["name"]
+
+
 def test_the_read_check_catches_a_write_routed_to_the_secondaries(objects, kustomization, spin_manifest):
     objs = copy.deepcopy(objects)
     for app in spin_apps(objs):

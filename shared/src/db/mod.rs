@@ -58,7 +58,7 @@ pub trait Db {
 /// Opens the request's one connection to the configured database.
 pub fn connect(config: &Config) -> Result<Box<dyn Db>, Error> {
     Ok(match config.database() {
-        Database::MySql(url) => Box::new(MySql::open(url)?),
+        Database::MySql(url) => Box::new(MySql::open(url, config.causal_reads)?),
         Database::Sqlite(label) => Box::new(Sqlite::open(label)?),
     })
 }

@@ -11,6 +11,12 @@
 //! in the statement itself (no extra round trip), and write transactions
 //! run at READ COMMITTED, which takes no gap locks on lookups. That
 //! syntax is MariaDB's: MySQL 8 would need `MAX_EXECUTION_TIME` hints.
+//!
+//! On a Galera cluster a node applies other nodes' commits a moment after
+//! they are acknowledged. With causal reads on (`db_causal_reads`), every
+//! statement and every transaction start also carries `wsrep_sync_wait = 1`:
+//! the node first applies everything the cluster committed before it, so a
+//! client reads its own writes on any node, and after a failover too.
 
 use spin_sdk::mysql::{self, Connection, DbValue, ParameterValue};
 
@@ -22,17 +28,21 @@ pub const STATEMENT_TIMEOUT_SECONDS: u32 = 3;
 /// seconds (MariaDB's default is 50).
 pub const LOCK_WAIT_TIMEOUT_SECONDS: u32 = 2;
 
-/// Bounds `sql`'s run time and lock waits, in the statement itself.
-fn bounded(sql: &str) -> String {
+/// Bounds `sql`'s run time and lock waits, in the statement itself, and
+/// makes it a causal read if `causal`.
+fn bounded(sql: &str, causal: bool) -> String {
+    let sync = if causal { ", wsrep_sync_wait = 1" } else { "" };
     format!(
         "SET STATEMENT max_statement_time = {STATEMENT_TIMEOUT_SECONDS}, \
-         innodb_lock_wait_timeout = {LOCK_WAIT_TIMEOUT_SECONDS} FOR {sql}"
+         innodb_lock_wait_timeout = {LOCK_WAIT_TIMEOUT_SECONDS}{sync} FOR {sql}"
     )
 }
 
 /// One MySQL session.
 pub struct MySql {
     connection: Connection,
+    /// Whether reads wait for the cluster's earlier commits (Galera).
+    causal: bool,
 }
 
 impl std::fmt::Debug for MySql {
@@ -42,10 +52,11 @@ impl std::fmt::Debug for MySql {
 }
 
 impl MySql {
-    /// Opens a connection to `url` (`mysql://user:password@host:port/db`).
-    pub fn open(url: &str) -> Result<Self, DbError> {
+    /// Opens a connection to `url` (`mysql://user:password@host:port/db`),
+    /// with causal reads if `causal`.
+    pub fn open(url: &str, causal: bool) -> Result<Self, DbError> {
         Connection::open(url)
-            .map(|connection| Self { connection })
+            .map(|connection| Self { connection, causal })
             .map_err(|e| classify(e, url))
     }
 }
@@ -58,7 +69,7 @@ impl Db for MySql {
     fn query(&self, sql: &str, params: &[Param]) -> Result<Rows, DbError> {
         let result = self
             .connection
-            .query(&bounded(sql), &to_parameters(params))
+            .query(&bounded(sql, self.causal), &to_parameters(params))
             .map_err(|e| classify(e, ""))?;
         let columns = result.columns.into_iter().map(|c| c.name).collect();
         let rows = result
@@ -74,7 +85,7 @@ impl Db for MySql {
     }
 
     fn execute(&self, sql: &str, params: &[Param]) -> Result<(), DbError> {
-        self.control(&bounded(sql), params)
+        self.control(&bounded(sql, self.causal), params)
     }
 
     fn begin(&self) -> Result<(), DbError> {
@@ -82,7 +93,17 @@ impl Db for MySql {
         // lookup of a missing id takes no gap lock, so it cannot stall the
         // inserts of new (time-ordered) ids that fall in that gap.
         self.control("SET TRANSACTION ISOLATION LEVEL READ COMMITTED", &[])?;
-        self.control("START TRANSACTION", &[])
+        // A causal start: the transaction sees every commit the cluster
+        // acknowledged before it, even one made on another node (its
+        // foreign key checks too).
+        self.control(
+            if self.causal {
+                "SET STATEMENT wsrep_sync_wait = 1 FOR START TRANSACTION"
+            } else {
+                "START TRANSACTION"
+            },
+            &[],
+        )
     }
 
     fn commit(&self) -> Result<(), DbError> {
@@ -148,7 +169,16 @@ fn classify(error: mysql::MysqlError, url: &str) -> DbError {
         E::QueryFailed(text) if is_lost_connection(&text) => DbError::Unavailable(text),
         E::QueryFailed(text) => match server_code(&text) {
             // ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT: another transaction won.
+            // On Galera 1213 is also a commit that lost certification to
+            // another node's, or a transaction aborted for a replicated one:
+            // the same remedy, run it again.
             Some(1213 | 1205) => DbError::Busy(text),
+            // Galera: the node is not (or no longer) part of the primary
+            // component, so it refuses work ("WSREP has not yet prepared node
+            // for application use", 1047), or a commit failed as the node
+            // dropped out of it (1180). Another node, or this one once it has
+            // rejoined, will take the request.
+            Some(1047 | 1180) => DbError::Unavailable(text),
             // ER_STATEMENT_TIMEOUT (max_statement_time), and MySQL's
             // ER_QUERY_TIMEOUT.
             Some(1969 | 3024) => DbError::Timeout(text),
@@ -308,6 +338,38 @@ mod tests {
         assert!(
             matches!(&orphan, DbError::ForeignKey { constraint: Some(c), .. } if c == "comments_post"),
             "{orphan:?}"
+        );
+    }
+
+    #[test]
+    fn a_galera_node_outside_the_primary_component_is_unavailable() {
+        for (code, message) in [
+            (1047, "WSREP has not yet prepared node for application use"),
+            (
+                1180,
+                "Got error 6 \"No such device or address\" during COMMIT",
+            ),
+        ] {
+            let error = mysql::MysqlError::QueryFailed(format!(
+                "Server(ServerError {{ code: {code}, message: \"{message}\", state: \"08S01\" }})"
+            ));
+            assert!(
+                matches!(classify(error, ""), DbError::Unavailable(_)),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn causal_reads_wait_for_the_cluster_in_the_statement_itself() {
+        assert_eq!(
+            bounded("SELECT 1", false),
+            "SET STATEMENT max_statement_time = 3, innodb_lock_wait_timeout = 2 FOR SELECT 1"
+        );
+        assert_eq!(
+            bounded("SELECT 1", true),
+            "SET STATEMENT max_statement_time = 3, innodb_lock_wait_timeout = 2, \
+             wsrep_sync_wait = 1 FOR SELECT 1"
         );
     }
 

@@ -242,6 +242,12 @@ impl TestApp {
                     .map(|name| ((*name).to_owned(), "0".to_owned())),
             );
         }
+        if std::env::var("OMNI_TEST_BACKEND").as_deref() == Ok("galera")
+            && matches!(database, Database::MySql { .. })
+        {
+            // Reads on the cluster are causal, as k8s/spinkube sets them.
+            variables.extend(crate::galera::app_options().variables);
+        }
         variables.extend(options.variables);
         let check_contract = options.manifest.is_none();
         let (state_dir, scratch) = match options.state_dir {

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use mysql_async::prelude::Queryable;
 
+use crate::app::AppOptions;
 use crate::mariadb::{MariaDb, TEST_PASSWORD, TEST_USER};
 use crate::process::{self, LogStream, is_root, program, stop_pid};
 
@@ -50,6 +51,16 @@ pub fn shared() -> &'static Galera {
     CLUSTER.get_or_init(|| {
         Galera::start().unwrap_or_else(|e| panic!("cannot start a Galera cluster: {e:#}"))
     })
+}
+
+/// The options of an app on a cluster: causal reads on
+/// (`db_causal_reads`), as k8s/spinkube sets them, so that a client reads
+/// its writes on any node and after a failover.
+pub fn app_options() -> AppOptions {
+    AppOptions {
+        variables: vec![("db_causal_reads".to_owned(), "true".to_owned())],
+        ..AppOptions::default()
+    }
 }
 
 /// A running cluster of [`NODES`] nodes and HAProxy in front of them.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mysql_async::prelude::Queryable;
-use omni_testkit::{AppOptions, Galera, TestApp, galera};
+use omni_testkit::{Galera, TestApp, galera};
 
 use crate::checks::{assert_integrity, database_of, duplicates, missing};
 use crate::writers::Writers;
@@ -17,9 +17,10 @@ const CLIENTS: usize = 6;
 const ACKS_PER_PHASE: usize = 24;
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "real Galera clusters and backups, minutes: scripts/test runs these with --ignored"]
 async fn killing_the_node_that_takes_writes_under_load_loses_nothing_and_answers_only_503s() {
     let mut cluster = Galera::start().unwrap();
-    let app = Arc::new(TestApp::spawn_on(cluster.front(), AppOptions::default()).await);
+    let app = Arc::new(TestApp::spawn_on(cluster.front(), galera::app_options()).await);
     let mut users = Vec::new();
     for n in 0..CLIENTS {
         users.push(app.create_user(&format!("writer{n}")).await);

@@ -20,6 +20,7 @@ async fn refused(db: &mut mysql_async::Conn, sql: &str) -> (u16, String) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "real Galera clusters and backups, minutes: scripts/test runs these with --ignored"]
 async fn galera_refuses_what_it_cannot_replicate_and_omni_uses_none_of_it() {
     let cluster = galera::shared();
     let name = cluster.front().create_database().await.unwrap();
@@ -112,6 +113,7 @@ fn sources(dir: &Path) -> Vec<(std::path::PathBuf, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "real Galera clusters and backups, minutes: scripts/test runs these with --ignored"]
 async fn a_commit_that_loses_certification_is_error_1213() {
     let cluster = galera::shared();
     let name = cluster.front().create_database().await.unwrap();
@@ -134,17 +136,18 @@ async fn a_commit_that_loses_certification_is_error_1213() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "real Galera clusters and backups, minutes: scripts/test runs these with --ignored"]
 async fn writes_through_two_nodes_at_once_lose_certification_and_are_retried_without_a_500() {
     let cluster = galera::shared();
     // Two apps on one database, each writing through its own node: what
     // would happen if writes were not kept to the primary.
-    let first = TestApp::spawn_on(cluster.front(), AppOptions::default()).await;
+    let first = TestApp::spawn_on(cluster.front(), galera::app_options()).await;
     let database = database_of(&first);
     cluster.catch_up(1).await.unwrap();
     let second = TestApp::spawn_on_database(
         cluster.node_url(1, &database),
         &cluster.node_host(1),
-        AppOptions::default(),
+        galera::app_options(),
     )
     .await;
     let ada = first.create_user("ada").await;
@@ -219,4 +222,61 @@ async fn writes_through_two_nodes_at_once_lose_certification_and_are_retried_wit
         );
         assert_integrity(&mut db, &format!("node{}", node + 1)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "real Galera clusters and backups, minutes: scripts/test runs these with --ignored"]
+async fn a_client_reads_its_write_at_once_through_another_node_with_causal_reads() {
+    let cluster = galera::shared();
+    // The writer's app, and a reader on another node, as omni-write and
+    // omni-read are on the primary and the secondaries; one key-value store
+    // (the response cache), as every pod shares Redis.
+    let state = tempfile::tempdir().unwrap();
+    let options = || AppOptions {
+        state_dir: Some(state.path().to_owned()),
+        ..galera::app_options()
+    };
+    let writer = TestApp::spawn_on(cluster.front(), options()).await;
+    let database = database_of(&writer);
+    let node = (cluster.writer().await.unwrap() + 1) % galera::NODES;
+    cluster.catch_up(node).await.unwrap();
+    let reader = TestApp::spawn_on_database(
+        cluster.node_url(node, &database),
+        &cluster.node_host(node),
+        options(),
+    )
+    .await;
+    let ada = writer.create_user("ada").await;
+    let causal_before: i64 = cluster
+        .status(node, "wsrep_causal_reads")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    for n in 0..30 {
+        let created = writer
+            .post(
+                "/api/posts",
+                &json!({ "title": format!("Read me {n}"), "markdown_url": "https://example.com/r.md" }),
+                Some(&ada.token),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        let id = created.json()["id"].as_str().unwrap().to_owned();
+        let read = reader.get(&format!("/api/posts/{id}"), None).await;
+        assert_eq!(read.status, 200, "post {n} not yet on node{}", node + 1);
+        let listed = reader.get("/api/posts", None).await.json();
+        assert_eq!(listed["items"][0]["id"], id.as_str());
+        assert_eq!(listed["total_items"], n + 1);
+    }
+    let causal_after: i64 = cluster
+        .status(node, "wsrep_causal_reads")
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        causal_after - causal_before >= 60,
+        "the reader's statements were not causal reads: {causal_before} -> {causal_after}"
+    );
 }

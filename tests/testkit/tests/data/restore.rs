@@ -146,11 +146,13 @@ async fn drill(kind: Kind) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "real Galera clusters and backups, minutes: scripts/test runs these with --ignored"]
 async fn a_mariadb_backup_taken_while_omni_writes_restores_whole_and_omni_serves_it() {
     drill(Kind::Physical).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "real Galera clusters and backups, minutes: scripts/test runs these with --ignored"]
 async fn a_mariadb_dump_taken_while_omni_writes_restores_whole_and_omni_serves_it() {
     drill(Kind::Logical).await;
 }
