@@ -5,15 +5,20 @@
 //!   ([`bench`]): what a request costs, cold, hot and through the cache,
 //!   the host's calibration, MariaDB's thread pool, contended writes.
 //!   `--quick` seeds and sends a tenth, to try the benchmark itself.
-//! - `cargo run -p omni-bench -- soak [--requests N]`: the soak test with
-//!   faults ([`soak`]); 5,000 requests by default. Exits non-zero if a
-//!   check fails.
+//! - `cargo run --profile bench -p omni-bench -- galera [--quick]`: the
+//!   data tier ([`galera`]): a Galera cluster against one server (writes,
+//!   reads, the cost of read-your-writes), the failover window, and backup
+//!   and restore times of the data set.
+//! - `cargo run -p omni-bench -- soak [--requests N] [--galera]`: the soak
+//!   test with faults ([`soak`]), on one MariaDB or a Galera cluster; 5,000
+//!   requests by default. Exits non-zero if a check fails.
 //!
 //! Every figure printed also goes to `target/bench/*.json`.
 
 mod api;
 mod bench;
 mod contention;
+mod galera;
 mod load;
 mod procfs;
 mod reads;
@@ -27,7 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-const USAGE: &str = "usage: omni-bench [--quick] | omni-bench soak [--requests N]";
+const USAGE: &str = "usage: omni-bench [--quick] | omni-bench galera [--quick] | omni-bench soak [--requests N] [--galera]";
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -48,22 +53,37 @@ fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> anyhow::Result<
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
     Bench { quick: bool },
-    Soak { requests: usize },
+    Galera { quick: bool },
+    Soak { requests: usize, galera: bool },
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Command> {
     match args {
         [] => Ok(Command::Bench { quick: false }),
         [flag] if flag == "--quick" => Ok(Command::Bench { quick: true }),
-        [soak] if soak == "soak" => Ok(Command::Soak {
-            requests: soak::DEFAULT_REQUESTS,
-        }),
-        [soak, flag, n] if soak == "soak" && flag == "--requests" => {
-            let requests: usize = n.parse().context("--requests takes a number")?;
-            if requests < 1000 {
-                bail!("--requests must be at least 1000, so the faults fall inside the run");
+        [galera] if galera == "galera" => Ok(Command::Galera { quick: false }),
+        [galera, flag] if galera == "galera" && flag == "--quick" => {
+            Ok(Command::Galera { quick: true })
+        }
+        [soak, flags @ ..] if soak == "soak" => {
+            let (mut requests, mut galera) = (soak::DEFAULT_REQUESTS, false);
+            let mut flags = flags.iter();
+            while let Some(flag) = flags.next() {
+                match flag.as_str() {
+                    "--galera" if !galera => galera = true,
+                    "--requests" => {
+                        let n = flags.next().context("--requests takes a number")?;
+                        requests = n.parse().context("--requests takes a number")?;
+                        if requests < 1000 {
+                            bail!(
+                                "--requests must be at least 1000, so the faults fall inside the run"
+                            );
+                        }
+                    }
+                    _ => bail!("{USAGE}"),
+                }
             }
-            Ok(Command::Soak { requests })
+            Ok(Command::Soak { requests, galera })
         }
         _ => bail!("{USAGE}"),
     }
@@ -77,7 +97,11 @@ async fn main() -> anyhow::Result<ExitCode> {
             bench::run(quick).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Soak { requests } => Ok(if soak::run(requests).await? {
+        Command::Galera { quick } => {
+            galera::run(quick).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Soak { requests, galera } => Ok(if soak::run(requests, galera).await? {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
@@ -103,12 +127,27 @@ mod tests {
         assert_eq!(
             parse(&args("soak")).unwrap(),
             Command::Soak {
-                requests: soak::DEFAULT_REQUESTS
+                requests: soak::DEFAULT_REQUESTS,
+                galera: false
             }
         );
         assert_eq!(
             parse(&args("soak --requests 100000")).unwrap(),
-            Command::Soak { requests: 100_000 }
+            Command::Soak {
+                requests: 100_000,
+                galera: false
+            }
+        );
+        assert_eq!(
+            parse(&args("soak --galera --requests 2000")).unwrap(),
+            Command::Soak {
+                requests: 2_000,
+                galera: true
+            }
+        );
+        assert_eq!(
+            parse(&args("galera --quick")).unwrap(),
+            Command::Galera { quick: true }
         );
     }
 
@@ -119,6 +158,9 @@ mod tests {
             "soak --requests",
             "soak --requests ten",
             "soak --requests 10",
+            "soak --galera --galera",
+            "soak --fast",
+            "galera --slow",
         ] {
             assert!(parse(&args(bad)).is_err(), "{bad}");
         }

@@ -6,12 +6,23 @@
 
 use std::process::Command;
 
-#[test]
-#[ignore = "the soak test takes about a minute: scripts/test runs it with --ignored"]
-fn the_short_soak_with_faults_passes_every_check() {
+fn soak(args: &[&str]) {
     let status = Command::new(env!("CARGO_BIN_EXE_omni-bench"))
         .arg("soak")
+        .args(args)
         .status()
         .unwrap_or_else(|e| panic!("cannot run omni-bench: {e}"));
     assert!(status.success(), "the soak failed: see its report above");
+}
+
+#[test]
+#[ignore = "the soak test takes about a minute: scripts/test runs it with --ignored"]
+fn the_short_soak_with_faults_passes_every_check() {
+    soak(&[]);
+}
+
+#[test]
+#[ignore = "the soak test takes about a minute: scripts/test runs it with --ignored"]
+fn the_short_soak_on_galera_with_the_writer_killed_passes_every_check() {
+    soak(&["--galera"]);
 }
