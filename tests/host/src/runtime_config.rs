@@ -20,6 +20,7 @@
 //!   `default` is `sqlite_db.db` in the state directory, whose directory is
 //!   created at startup when a component uses it, and again by every
 //!   `open`; the file appears on the first statement.
+//! - `[outbound_networking] block_networks`: see [`BlockedNetworks`].
 //!
 //! What else Spin accepts in the file (libSQL, Azure and AWS stores,
 //! variable providers, TLS, logs, memory limits) is refused with an error
@@ -31,12 +32,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::blocked_networks::BlockedNetworks;
+
 /// The file name of the default SQLite database in the state directory.
 const DEFAULT_SQLITE_FILE: &str = "sqlite_db.db";
 /// The file name of the default key-value store in the state directory.
 const DEFAULT_KEY_VALUE_FILE: &str = "sqlite_key_value.db";
 /// The top-level keys this host reads.
-const SUPPORTED_KEYS: [&str; 3] = ["state_dir", "key_value_store", "sqlite_database"];
+const SUPPORTED_KEYS: [&str; 4] = [
+    "state_dir",
+    "key_value_store",
+    "sqlite_database",
+    "outbound_networking",
+];
 
 /// `spin up --state-dir`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -108,6 +116,8 @@ pub(crate) struct RuntimeConfig {
     pub key_value: BTreeMap<String, KeyValueBackend>,
     /// SQLite databases by label, `default` included.
     pub sqlite: BTreeMap<String, SqliteBackend>,
+    /// `[outbound_networking] block_networks`.
+    pub blocked_networks: BlockedNetworks,
 }
 
 #[derive(Deserialize)]
@@ -180,7 +190,20 @@ impl RuntimeConfig {
         let working_dir =
             std::env::current_dir().context("failed to get current working directory")?;
         let sqlite = sqlite_databases(&table, &working_dir, state_dir.as_deref())?;
-        Ok(Self { key_value, sqlite })
+        let blocked_networks = match table.get("outbound_networking") {
+            Some(value) => BlockedNetworks::from_table(
+                value
+                    .clone()
+                    .try_into()
+                    .context("failed to parse [outbound_networking] table")?,
+            ),
+            None => BlockedNetworks::default(),
+        };
+        Ok(Self {
+            key_value,
+            sqlite,
+            blocked_networks,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! The test host behaves like Spin 3.6 where a component can tell: routing,
 //! headers, instances, variables, MySQL, SQLite ([`sqlite`]), key-value
-//! ([`key_value`]), outbound permissions, logs. These run the probe fixture
+//! ([`key_value`]), outbound Redis ([`outbound_redis`]), outbound
+//! permissions, logs. These run the probe fixture
 //! (`tests/fixtures/probe`) against real MariaDB and Redis.
 
 // Test code: a panic is how a helper fails the test.
@@ -8,6 +9,8 @@
 
 #[path = "host/key_value.rs"]
 mod key_value;
+#[path = "host/outbound_redis.rs"]
+mod outbound_redis;
 #[path = "host/sqlite.rs"]
 mod sqlite;
 
@@ -93,6 +96,66 @@ fn options_for(manifest: PathBuf, state_dir: StateDir) -> HostOptions {
         state_dir,
         clock_offset: ClockOffset::default(),
         count_fuel: false,
+    }
+}
+
+/// The probe alone in an app of its own: every path, `permissions` (TOML
+/// lines) in its component table, and an optional runtime config file.
+/// Needs no database.
+struct Probe {
+    app: omni_test_host::RunningApp,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Probe {
+    async fn start(permissions: &str, runtime_config: Option<&str>) -> Self {
+        Self::try_start(permissions, runtime_config).await.unwrap()
+    }
+
+    async fn try_start(permissions: &str, runtime_config: Option<&str>) -> anyhow::Result<Self> {
+        wasm::ensure_built();
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = options_for(probe_manifest(dir.path(), permissions), StateDir::Unset);
+        if let Some(text) = runtime_config {
+            let path = dir.path().join("runtime-config.toml");
+            std::fs::write(&path, text).unwrap();
+            options.runtime_config_file = Some(path);
+        }
+        let app = omni_test_host::start(options).await?;
+        Ok(Self {
+            app,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        })
+    }
+
+    /// Posts `body` to `path`: the status and the body as JSON (or `null`).
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.app.url()))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Posts `body` to `path` and returns the probe's JSON report.
+    async fn report(&self, path: &str, body: &Value) -> Value {
+        let (status, report) = self.post(path, body).await;
+        assert_eq!(status, 200, "{report}");
+        report
+    }
+
+    fn logs(&self) -> String {
+        self.app.logs().lines().join("\n")
     }
 }
 
