@@ -1,7 +1,7 @@
 //! The test host behaves like Spin 3.6 where a component can tell: routing,
 //! headers, instances, variables, MySQL, SQLite ([`sqlite`]), key-value
-//! ([`key_value`]), outbound Redis ([`outbound_redis`]), outbound
-//! permissions, logs. These run the probe fixture
+//! ([`key_value`]), outbound Redis ([`outbound_redis`]), `wasi:sockets`
+//! ([`sockets`]), outbound permissions, logs. These run the probe fixture
 //! (`tests/fixtures/probe`) against real MariaDB and Redis.
 
 // Test code: a panic is how a helper fails the test.
@@ -11,6 +11,8 @@
 mod key_value;
 #[path = "host/outbound_redis.rs"]
 mod outbound_redis;
+#[path = "host/sockets.rs"]
+mod sockets;
 #[path = "host/sqlite.rs"]
 mod sqlite;
 
