@@ -5,6 +5,9 @@
 //!   ([`bench`]): what a request costs, cold, hot and through the cache,
 //!   the host's calibration, MariaDB's thread pool, contended writes.
 //!   `--quick` seeds and sends a tenth, to try the benchmark itself.
+//! - `cargo run --profile bench -p omni-bench -- cache-hit`: only the
+//!   calibration and a cache hit before and after Omni's own Redis client
+//!   ([`hits`]), on a small data set.
 //! - `cargo run -p omni-bench -- soak [--requests N]`: the soak test with
 //!   faults ([`soak`]); 5,000 requests by default. Exits non-zero if a
 //!   check fails.
@@ -14,6 +17,7 @@
 mod api;
 mod bench;
 mod contention;
+mod hits;
 mod integrity;
 mod load;
 mod procfs;
@@ -28,7 +32,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-const USAGE: &str = "usage: omni-bench [--quick] | omni-bench soak [--requests N]";
+const USAGE: &str =
+    "usage: omni-bench [--quick] | omni-bench cache-hit | omni-bench soak [--requests N]";
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -49,6 +54,7 @@ fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> anyhow::Result<
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
     Bench { quick: bool },
+    CacheHit,
     Soak { requests: usize },
 }
 
@@ -56,6 +62,7 @@ fn parse(args: &[String]) -> anyhow::Result<Command> {
     match args {
         [] => Ok(Command::Bench { quick: false }),
         [flag] if flag == "--quick" => Ok(Command::Bench { quick: true }),
+        [hit] if hit == "cache-hit" => Ok(Command::CacheHit),
         [soak] if soak == "soak" => Ok(Command::Soak {
             requests: soak::DEFAULT_REQUESTS,
         }),
@@ -76,6 +83,10 @@ async fn main() -> anyhow::Result<ExitCode> {
     match parse(&args)? {
         Command::Bench { quick } => {
             bench::run(quick).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CacheHit => {
+            bench::run_cache_hit().await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Soak { requests } => Ok(if soak::run(requests).await? {
@@ -101,6 +112,7 @@ mod tests {
             parse(&args("--quick")).unwrap(),
             Command::Bench { quick: true }
         );
+        assert_eq!(parse(&args("cache-hit")).unwrap(), Command::CacheHit);
         assert_eq!(
             parse(&args("soak")).unwrap(),
             Command::Soak {

@@ -1,9 +1,9 @@
 //! The soak test with faults (issue 13): a fixed number of mixed requests
 //! at a fixed concurrency against the app in the test host, a throwaway
-//! MariaDB and a throwaway Redis (the response cache on it, as in
-//! production), while MariaDB is killed and restarted and bursts of
-//! contended writes are fired; then checks that nothing was lost, doubled
-//! or miscounted.
+//! MariaDB and throwaway Redis servers (the response cache and the rate
+//! limits on one each, as in production), while MariaDB is killed and
+//! restarted and bursts of contended writes are fired; then checks that
+//! nothing was lost, doubled or miscounted.
 //!
 //! **The load.** 16 clients, each acting for 3 users of its own, pick each
 //! request at random: 90 % reads (the post lists by page and by `before`,
@@ -760,12 +760,14 @@ pub async fn run(requests: usize) -> anyhow::Result<bool> {
     std::fs::create_dir_all(&out)?;
     progress("starting MariaDB, Redis and the app…");
     let server = MariaDb::start()?;
-    let redis = Redis::start()?;
-    let config_dir = tempfile::tempdir()?;
+    let (cache, limits) = (Redis::start()?, Redis::start()?);
     let app = TestApp::spawn_on(
         &server,
         AppOptions {
-            runtime_config_file: Some(redis.runtime_config(config_dir.path())?),
+            variables: vec![
+                ("cache_redis_address".into(), cache.address()),
+                ("limits_redis_address".into(), limits.address()),
+            ],
             ..AppOptions::default()
         },
     )
