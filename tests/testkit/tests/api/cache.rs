@@ -4,7 +4,8 @@
 //! and a failing store costs no error. On Redis a hit is one `MGET`.
 
 use omni_testkit::{
-    AppOptions, Redis, Store, TestApp, TestUser, id, mariadb_only, spawn_app_with, until,
+    AppOptions, Redis, Store, TEST_REDIS_TIMEOUT_MS, TestApp, TestUser, id, mariadb_only,
+    spawn_app_with, until,
 };
 use serde_json::json;
 
@@ -355,7 +356,10 @@ async fn query_parameters_the_endpoint_ignores_make_no_new_entries(store: Store)
 async fn on_redis_a_hit_is_one_mget() {
     let redis = Redis::start().unwrap();
     let app = spawn_app_with(AppOptions {
-        variables: vec![("cache_redis_address".into(), redis.address())],
+        variables: vec![
+            ("cache_redis_address".into(), redis.address()),
+            ("redis_timeout_ms".into(), TEST_REDIS_TIMEOUT_MS.into()),
+        ],
         ..AppOptions::default()
     })
     .await;
