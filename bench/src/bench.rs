@@ -1,13 +1,15 @@
 //! The benchmark: what an Omni request costs on the test host, with its
-//! response cache on Redis as in production.
+//! response cache and rate limits on a Redis each, as in production.
 //!
-//! Starts a throwaway MariaDB and Redis and the app in the test host (the
-//! `default` key-value store on Redis through a runtime config), seeds
-//! 1,000 users, 100,000 posts and 500,000 comments, then measures:
+//! Starts a throwaway MariaDB, the Redis servers and the app in the test
+//! host, seeds 1,000 users, 100,000 posts and 500,000 comments, then
+//! measures:
 //!
 //! 1. the host's calibration: `/livez` (no database) and `/readyz`
 //!    (connect and `SELECT 1`), to scale the figures to real Spin;
-//! 2. every public read uncached, cold, hot and mixed ([`crate::reads`]);
+//! 2. every public read uncached, cold, hot and mixed ([`crate::reads`]),
+//!    and a cache hit before and after Omni's own Redis client
+//!    ([`crate::hits`]);
 //! 3. single-client-kind writes and a login;
 //! 4. contended writes ([`crate::contention`]);
 //! 5. what MariaDB's thread pool changes for connect-per-request: the
@@ -31,6 +33,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::contention::{self, Contended};
+use crate::hits::{self, HitFigures};
 use crate::load::{self, Call, MakeCall, Measured, Outcome, Pace, ms};
 use crate::reads::{self, Read, ReadFigures, Variant};
 use crate::{now_ms, procfs, seed, write_json};
@@ -48,30 +51,154 @@ const REAL_SPIN_READYZ: f64 = 1_239.0;
 const NATIVE_PAGE_1: f64 = 2_229.0;
 const NATIVE_POST: f64 = 4_068.0;
 
+/// The Redis servers.
+#[derive(Debug)]
+pub struct Servers {
+    /// The cache's, as in production.
+    cache: Redis,
+    /// The rate limits', as in production.
+    limits: Redis,
+    /// A cache that keeps nothing: its memory cap is one byte, so it
+    /// refuses every store, and every read through it misses.
+    forgetful: Redis,
+    /// Behind Spin's key-value store (through a runtime config), as the
+    /// SpinApps had it before Omni's own client.
+    key_value: Redis,
+}
+
+impl Servers {
+    fn start() -> anyhow::Result<Self> {
+        Ok(Self {
+            cache: Redis::start_with(&[
+                "--maxmemory",
+                "64mb",
+                "--maxmemory-policy",
+                "allkeys-lru",
+            ])?,
+            limits: Redis::start_with(&[
+                "--maxmemory",
+                "64mb",
+                "--maxmemory-policy",
+                "noeviction",
+            ])?,
+            forgetful: Redis::start_with(&[
+                "--maxmemory",
+                "1",
+                "--maxmemory-policy",
+                "allkeys-lru",
+            ])?,
+            key_value: Redis::start()?,
+        })
+    }
+
+    /// The cache's.
+    pub fn cache(&self) -> &Redis {
+        &self.cache
+    }
+
+    /// The one behind Spin's key-value store.
+    pub fn key_value(&self) -> &Redis {
+        &self.key_value
+    }
+
+    fn pids(&self) -> impl Iterator<Item = Option<u32>> {
+        [&self.cache, &self.limits, &self.forgetful, &self.key_value]
+            .into_iter()
+            .map(Redis::pid)
+    }
+}
+
 /// The app under load, its servers, and what every run needs.
 #[derive(Debug)]
 pub struct Bench {
     app: TestApp,
+    /// The app again, on the same database, whose cache keeps nothing.
+    cold: TestApp,
+    /// The app again, on the same database, with its cache in Spin's
+    /// key-value store on Redis.
+    key_value: TestApp,
     client: reqwest::Client,
     token: String,
     server: Mutex<MariaDb>,
-    redis: Redis,
+    servers: Servers,
 }
 
 impl Bench {
-    /// A bench over `app`, on `server` and `redis`, whose writes are signed
-    /// with `token`.
-    pub fn new(app: TestApp, token: String, server: MariaDb, redis: Redis) -> anyhow::Result<Self> {
+    /// The app on `server` with its cache and limits on `servers`, whose
+    /// writes are signed with `token`, and its two variants.
+    async fn start(
+        server: MariaDb,
+        servers: Servers,
+        variables: Vec<(String, String)>,
+    ) -> anyhow::Result<(Self, omni_testkit::TestUser)> {
+        let config_dir = tempfile::tempdir()?;
+        let redis = |cache: &Redis| {
+            let mut all = variables.clone();
+            all.extend([
+                ("cache_redis_address".to_owned(), cache.address()),
+                ("limits_redis_address".to_owned(), servers.limits.address()),
+            ]);
+            all
+        };
+        let app = TestApp::spawn_on(
+            &server,
+            AppOptions {
+                variables: redis(&servers.cache),
+                ..AppOptions::default()
+            },
+        )
+        .await;
+        let user = app.create_user("bench").await;
+        let db_url = app.db_url().context("a MariaDB app")?.to_owned();
+        let on_the_same_database = |mut variables: Vec<(String, String)>| {
+            variables.push(("db_url".to_owned(), db_url.clone()));
+            variables
+        };
+        let cold = TestApp::spawn_on(
+            &server,
+            AppOptions {
+                variables: on_the_same_database(redis(&servers.forgetful)),
+                ..AppOptions::default()
+            },
+        )
+        .await;
+        let key_value = TestApp::spawn_on(
+            &server,
+            AppOptions {
+                variables: on_the_same_database(variables.clone()),
+                runtime_config_file: Some(servers.key_value.runtime_config(config_dir.path())?),
+                ..AppOptions::default()
+            },
+        )
+        .await;
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
             .build()?;
-        Ok(Self {
+        let bench = Self {
             app,
+            cold,
+            key_value,
             client,
-            token,
+            token: user.token.clone(),
             server: Mutex::new(server),
-            redis,
-        })
+            servers,
+        };
+        Ok((bench, user))
+    }
+
+    /// The app whose cache keeps nothing.
+    pub fn cold_url(&self) -> String {
+        self.cold.url()
+    }
+
+    /// The app whose cache is in Spin's key-value store on Redis.
+    pub fn key_value_url(&self) -> String {
+        self.key_value.url()
+    }
+
+    /// The Redis servers.
+    pub fn servers(&self) -> &Servers {
+        &self.servers
     }
 
     /// Kills MariaDB and starts it again with `extra_args`.
@@ -89,17 +216,22 @@ impl Bench {
             .pid()
     }
 
-    /// The processes under test: this one (the host, and the load
-    /// generator), MariaDB and Redis.
+    /// The processes under test: this one (the hosts, and the load
+    /// generator), MariaDB and the Redis servers.
     fn pids(&self) -> Vec<u32> {
-        [
-            Some(std::process::id()),
-            self.database_pid(),
-            self.redis.pid(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
+        [Some(std::process::id()), self.database_pid()]
+            .into_iter()
+            .chain(self.servers.pids())
+            .flatten()
+            .collect()
+    }
+
+    /// The statements `component` has run, in all three apps.
+    fn statements(&self, component: &str) -> u64 {
+        [&self.app, &self.cold, &self.key_value]
+            .iter()
+            .map(|app| app.host().stats().component(component).statements)
+            .sum()
     }
 
     /// The app.
@@ -126,12 +258,11 @@ impl Bench {
         pace: Pace,
         make: &MakeCall,
     ) -> (Outcome, u64) {
-        let stats = self.app.host().stats();
         let pids = self.pids();
-        let (before, cpu_before) = (stats.component(component).statements, procfs::used(&pids));
+        let (before, cpu_before) = (self.statements(component), procfs::used(&pids));
         let mut outcome = load::run(&self.client, &self.app.url(), clients, pace, make).await;
         outcome.cpu = procfs::used(&pids).saturating_sub(cpu_before);
-        (outcome, stats.component(component).statements - before)
+        (outcome, self.statements(component) - before)
     }
 
     /// Sends a run and summarises it.
@@ -245,6 +376,7 @@ struct Report {
     seeded: BTreeMap<&'static str, usize>,
     calibration: Calibration,
     reads: Vec<ReadFigures>,
+    hits: Vec<HitFigures>,
     writes: Vec<Measured>,
     contention: Vec<Contended>,
     thread_pool: Vec<ThreadMode>,
@@ -279,40 +411,13 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out)?;
     let load_average_before = load_average();
 
-    eprintln!("starting MariaDB, Redis and the app…");
-    let server = MariaDb::start()?;
-    let redis = Redis::start()?;
-    let config_dir = tempfile::tempdir()?;
-    let app = TestApp::spawn_on(
-        &server,
-        AppOptions {
-            variables: vec![("bcrypt_cost".into(), bcrypt_cost.to_string())],
-            runtime_config_file: Some(redis.runtime_config(config_dir.path())?),
-            ..AppOptions::default()
-        },
-    )
-    .await;
-    // A real account: its hash (at the production cost) is every seeded
-    // user's, and its token signs the writes.
-    let user = app.create_user("bench").await;
-    let hash: String = app
-        .scalar("SELECT password_hash FROM users WHERE username = 'bench'")
-        .await;
-    let mut db = app.db().await;
-    let seeded = seed::seed(&mut db, sizes, &hash, now_ms()).await?;
-    db.disconnect().await?;
-    let bench = Bench::new(app, user.token.clone(), server, redis)?;
+    let (bench, user, seeded) = start(sizes, bcrypt_cost).await?;
 
     eprintln!("calibration:");
     let calibration = calibrate(&bench, 5000 / scale).await;
 
     eprintln!("reads:");
     let post = seeded.post_ids_newest_first[10];
-    let read = |name, component, path: String| Read {
-        name,
-        component,
-        path,
-    };
     let read_scenarios = [
         (
             read("GET /api/posts (page 1)", "posts", "/api/posts".into()),
@@ -368,6 +473,9 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
         read_figures.push(reads::figures(&bench, read, requests / scale, CONCURRENCY).await);
     }
 
+    eprintln!("a cache hit, before and after:");
+    let hits = cache_hits(&bench, &seeded, &calibration, 3000 / scale).await;
+
     eprintln!("writes:");
     let writes = writes(&bench, &seeded, &user.password, scale).await;
 
@@ -404,6 +512,7 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
         ]),
         calibration,
         reads: read_figures,
+        hits,
         writes,
         contention,
         thread_pool,
@@ -413,6 +522,104 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
     print_report(&report);
     let path = write_json(&out, "latest.json", &report)?;
     println!("\nwritten to {}", path.display());
+    Ok(())
+}
+
+/// A read, named for the reports.
+fn read(name: &'static str, component: &'static str, path: String) -> Read {
+    Read {
+        name,
+        component,
+        path,
+    }
+}
+
+/// Starts MariaDB, the Redis servers and the apps, seeds `sizes`, and
+/// returns the bench, its user and the seeded ids.
+async fn start(
+    sizes: seed::Sizes,
+    bcrypt_cost: u32,
+) -> anyhow::Result<(Bench, omni_testkit::TestUser, seed::Seeded)> {
+    eprintln!("starting MariaDB, the Redis servers and the apps…");
+    let variables = vec![("bcrypt_cost".to_owned(), bcrypt_cost.to_string())];
+    let (bench, user) = Bench::start(MariaDb::start()?, Servers::start()?, variables).await?;
+    // A real account: its hash (at the production cost) is every seeded
+    // user's, and its token signs the writes.
+    let hash: String = bench
+        .app
+        .scalar("SELECT password_hash FROM users WHERE username = 'bench'")
+        .await;
+    let mut db = bench.app.db().await;
+    let seeded = seed::seed(&mut db, sizes, &hash, now_ms()).await?;
+    db.disconnect().await?;
+    Ok((bench, user, seeded))
+}
+
+/// A hot hit of page 1 and of one post, before and after.
+async fn cache_hits(
+    bench: &Bench,
+    seeded: &seed::Seeded,
+    calibration: &Calibration,
+    requests: usize,
+) -> Vec<HitFigures> {
+    let post = seeded.post_ids_newest_first[10];
+    let mut figures = Vec::new();
+    for read in [
+        read("GET /api/posts (page 1)", "posts", "/api/posts".into()),
+        read("GET /api/posts/{id}", "post", format!("/api/posts/{post}")),
+    ] {
+        let livez = calibration.livez.requests_per_second;
+        figures.push(hits::figures(bench, &read, requests, livez).await);
+    }
+    figures
+}
+
+/// The calibration and a cache hit before and after only, on a small data
+/// set (a hit does not depend on its size): `omni-bench cache-hit`.
+pub async fn run_cache_hit() -> anyhow::Result<()> {
+    let sizes = seed::Sizes {
+        users: 100,
+        posts: 2_000,
+        comments: 10_000,
+        popular_posts: 2,
+        comments_per_popular_post: 1000,
+    };
+    let (bench, _, seeded) = start(sizes, 10).await?;
+    eprintln!("calibration:");
+    let calibration = calibrate(&bench, 5000).await;
+    eprintln!("a cache hit, before and after:");
+    let hits = cache_hits(&bench, &seeded, &calibration, 6000).await;
+    println!(
+        "
+Calibration:"
+    );
+    print_runs(&[&calibration.livez, &calibration.readyz]);
+    hits::print(&hits, calibration.livez.requests_per_second);
+    println!(
+        "
+Every run:"
+    );
+    print_runs(
+        &hits
+            .iter()
+            .flat_map(|h| [&h.before, &h.after])
+            .collect::<Vec<_>>(),
+    );
+    let out = workspace_root().join("target/bench");
+    let path = write_json(
+        &out,
+        "cache-hit.json",
+        &json!({
+            "load_average": load_average(),
+            "calibration": calibration,
+            "hits": hits,
+        }),
+    )?;
+    println!(
+        "
+written to {}",
+        path.display()
+    );
     Ok(())
 }
 
@@ -818,6 +1025,8 @@ fn print_report(report: &Report) {
             r.miss_cost_cpu_ms
         );
     }
+    hits::print(&report.hits, c.livez.requests_per_second);
+
     println!("\nEvery read run:");
     let runs: Vec<&Measured> = report
         .reads

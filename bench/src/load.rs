@@ -21,6 +21,9 @@ pub struct Call {
     pub token: Option<String>,
     /// Extra request headers.
     pub headers: Vec<(&'static str, String)>,
+    /// Another app to send it to (`http://127.0.0.1:<port>`) than the
+    /// run's.
+    pub base: Option<String>,
 }
 
 impl Call {
@@ -32,6 +35,7 @@ impl Call {
             body: None,
             token: None,
             headers: Vec::new(),
+            base: None,
         }
     }
 
@@ -48,7 +52,14 @@ impl Call {
             body,
             token: Some(token.to_owned()),
             headers: Vec::new(),
+            base: None,
         }
+    }
+
+    /// Sends it to the app at `base` instead of the run's.
+    pub fn to(mut self, base: impl Into<String>) -> Self {
+        self.base = Some(base.into());
+        self
     }
 
     /// Adds a request header.
@@ -59,6 +70,7 @@ impl Call {
 
     /// The request, ready to send.
     pub fn build(&self, client: &reqwest::Client, base: &str) -> reqwest::RequestBuilder {
+        let base = self.base.as_deref().unwrap_or(base);
         let mut request = client.request(self.method.clone(), format!("{base}{}", self.path));
         if let Some(body) = &self.body {
             request = request.json(body);

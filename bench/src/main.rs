@@ -12,6 +12,9 @@
 //! - `cargo run -p omni-bench -- soak [--requests N] [--galera]`: the soak
 //!   test with faults ([`soak`]), on one MariaDB or a Galera cluster; 5,000
 //!   requests by default. Exits non-zero if a check fails.
+//! - `cargo run --profile bench -p omni-bench -- cache-hit`: only the
+//!   calibration and a cache hit before and after Omni's own Redis client
+//!   ([`hits`]), on a small data set.
 //!
 //! Every figure printed also goes to `target/bench/*.json`.
 
@@ -19,6 +22,7 @@ mod api;
 mod bench;
 mod contention;
 mod galera;
+mod hits;
 mod load;
 mod procfs;
 mod reads;
@@ -32,7 +36,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-const USAGE: &str = "usage: omni-bench [--quick] | omni-bench galera [--quick] | omni-bench soak [--requests N] [--galera]";
+const USAGE: &str = "usage: omni-bench [--quick] | omni-bench galera [--quick] | omni-bench cache-hit | omni-bench soak [--requests N] [--galera]";
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -53,6 +57,7 @@ fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> anyhow::Result<
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
     Bench { quick: bool },
+    CacheHit,
     Galera { quick: bool },
     Soak { requests: usize, galera: bool },
 }
@@ -61,6 +66,7 @@ fn parse(args: &[String]) -> anyhow::Result<Command> {
     match args {
         [] => Ok(Command::Bench { quick: false }),
         [flag] if flag == "--quick" => Ok(Command::Bench { quick: true }),
+        [hit] if hit == "cache-hit" => Ok(Command::CacheHit),
         [galera] if galera == "galera" => Ok(Command::Galera { quick: false }),
         [galera, flag] if galera == "galera" && flag == "--quick" => {
             Ok(Command::Galera { quick: true })
@@ -97,6 +103,10 @@ async fn main() -> anyhow::Result<ExitCode> {
             bench::run(quick).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::CacheHit => {
+            bench::run_cache_hit().await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Galera { quick } => {
             galera::run(quick).await?;
             Ok(ExitCode::SUCCESS)
@@ -124,6 +134,7 @@ mod tests {
             parse(&args("--quick")).unwrap(),
             Command::Bench { quick: true }
         );
+        assert_eq!(parse(&args("cache-hit")).unwrap(), Command::CacheHit);
         assert_eq!(
             parse(&args("soak")).unwrap(),
             Command::Soak {

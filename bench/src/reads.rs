@@ -4,11 +4,10 @@
 //!   cache never serves or stores (public GETs do not check it), so it
 //!   runs exactly as it would with no cache: its one SQL statement, and no
 //!   key-value call at all;
-//! - **cold**: the cache is on but every request misses. Each request adds a
-//!   query parameter the handlers ignore and the cache's key includes
-//!   (`cold=<n>`, never the same twice), so the store is made to miss while
-//!   the SQL and the answer stay those of the scenario: the miss pays the
-//!   version reads, the slot read, the query and the store;
+//! - **cold**: the cache is on but every request misses: the request goes
+//!   to a second app on the same database whose cache Redis keeps nothing
+//!   (its memory cap is a byte, so it refuses every store). The miss pays
+//!   what a real one does: the `MGET`, the query, and sending the store;
 //! - **hot**: the same request again and again, so all but the first after
 //!   each entry's 2 s expiry are hits;
 //! - **mixed**: a realistic hit ratio: every 20th request is a cold one,
@@ -18,7 +17,6 @@
 //! weighs on them alike.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
@@ -78,12 +76,10 @@ pub struct ReadFigures {
     pub cold_over_uncached: f64,
 }
 
-/// The request `variant` of `read` sends as its `index`-th of run `run`.
-fn call(read: &Read, variant: Variant, run: usize, index: usize, token: &str) -> Call {
-    let cold = || {
-        let separator = if read.path.contains('?') { '&' } else { '?' };
-        Call::get(format!("{}{separator}cold={run}-{index}", read.path))
-    };
+/// The request `variant` of `read` sends as its `index`-th, where the app
+/// at `cold_base` is the one whose cache always misses.
+fn call(read: &Read, variant: Variant, cold_base: &str, index: usize, token: &str) -> Call {
+    let cold = || Call::get(&read.path).to(cold_base);
     match variant {
         Variant::Uncached => {
             Call::get(&read.path).header("authorization", format!("Bearer {token}"))
@@ -95,13 +91,11 @@ fn call(read: &Read, variant: Variant, run: usize, index: usize, token: &str) ->
     }
 }
 
-/// Every run's cold requests are its own: none may find an entry that an
-/// earlier run stored.
+/// The requests of a run of `variant` of `read`.
 pub fn make(bench: &Bench, read: &Read, variant: Variant) -> MakeCall {
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
     let (read, token) = (read.clone(), bench.token().to_owned());
-    let run = RUNS.fetch_add(1, Ordering::Relaxed);
-    Arc::new(move |slot| call(&read, variant, run, slot.index, &token))
+    let cold_base = bench.cold_url();
+    Arc::new(move |slot| call(&read, variant, &cold_base, slot.index, &token))
 }
 
 fn name(read: &Read, variant: Variant) -> String {
@@ -173,35 +167,29 @@ mod tests {
         }
     }
 
+    const COLD: &str = "http://127.0.0.1:9";
+
     #[test]
-    fn cold_requests_never_repeat_and_keep_the_query() {
+    fn cold_requests_go_to_the_app_that_keeps_nothing_unchanged() {
         let page = read("/api/posts?page=3");
-        assert_eq!(
-            call(&page, Variant::Cold, 1, 7, "t").path,
-            "/api/posts?page=3&cold=1-7"
-        );
-        assert_eq!(
-            call(&read("/api/posts"), Variant::Cold, 2, 7, "t").path,
-            "/api/posts?cold=2-7"
-        );
+        let cold = call(&page, Variant::Cold, COLD, 7, "t");
+        assert_eq!(cold.path, "/api/posts?page=3");
+        assert_eq!(cold.base.as_deref(), Some(COLD));
+        assert_eq!(call(&page, Variant::Hot, COLD, 7, "t").base, None);
     }
 
     #[test]
     fn mixed_sends_one_cold_request_in_twenty() {
         let page = read("/api/posts");
         let cold = (0..1000)
-            .filter(|i| {
-                call(&page, Variant::Mixed, 1, *i, "t")
-                    .path
-                    .contains("cold=")
-            })
+            .filter(|i| call(&page, Variant::Mixed, COLD, *i, "t").base.is_some())
             .count();
         assert_eq!(cold, 50);
     }
 
     #[test]
     fn uncached_requests_carry_credentials_so_the_cache_passes_them_by() {
-        let call = call(&read("/api/posts"), Variant::Uncached, 1, 0, "tok");
+        let call = call(&read("/api/posts"), Variant::Uncached, COLD, 0, "tok");
         assert_eq!(call.path, "/api/posts");
         assert_eq!(call.headers, [("authorization", "Bearer tok".to_owned())]);
     }

@@ -4,7 +4,11 @@
 use std::path::Path;
 
 fn main() {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../openapi.yaml");
+    // Read at run time, not compiled in: a build script copied with its
+    // target directory from another checkout would read that one's file.
+    let manifest_dir =
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|e| panic!("CARGO_MANIFEST_DIR: {e}"));
+    let source = Path::new(&manifest_dir).join("../../openapi.yaml");
     println!("cargo:rerun-if-changed={}", source.display());
     let yaml = std::fs::read_to_string(&source)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", source.display()));

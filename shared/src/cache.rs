@@ -1,34 +1,47 @@
-//! A shared response cache for public reads, in Spin's key-value store
-//! (Redis on SpinKube, shared by every pod; a local SQLite file under
-//! `spin up`), so that hot reads skip MySQL and its per-request connect.
+//! A shared response cache for public reads, so that hot reads skip MySQL
+//! and its per-request connect. It lives in the cache's store
+//! ([`crate::kv`]): on SpinKube a Redis of its own, shared by every pod;
+//! under `spin up`, Spin's key-value store (a local SQLite file).
 //!
 //! **Correctness: version keys.** Every cached response depends on a few
 //! version keys that can be named from the request alone (for example a
-//! post and its comments depend on `v:post:<id>` and `v:profiles`). A read
-//! fetches those versions first, then looks for an entry made
-//! under exactly those versions. A write bumps the versions of what it
+//! post and its comments depend on `v:post:<id>` and `v:profiles`). An
+//! entry records the versions it was made under, and is served only while
+//! they are the current ones. A write changes the versions of what it
 //! changed, after its transaction commits and before it answers. So the
 //! writer's next read, and everyone's, misses the old entry at once; and
 //! since versions are read before the database is, an entry can never be
 //! stored under versions newer than its data.
 //!
-//! **Staleness bound: 2 s.** Entries carry their own expiry (Spin's store
-//! has none): [`ENTRY_TTL_MS`]. That bounds how long a change can stay
-//! unseen if its version bump was lost (the store failed during the write).
+//! **A hit costs one round trip on Redis.** An entry's key comes from the
+//! request alone, so one `MGET` reads the versions and the entry together,
+//! and the reply says whether the entry is current. A miss stores the new
+//! entry without waiting for Redis's answer. (Spin's store cannot batch
+//! reads: a version each, then the entry.)
 //!
-//! **Bounded size.** Entries live in [`SLOTS`] slots: the slot is a hash of
-//! the path, query and versions, so an attacker requesting random pages only
-//! overwrites slots, and the store holds at most `SLOTS` entries (plus one
-//! version key per post and user that was ever written, bounded by the
-//! rate-limited writes themselves).
+//! **Staleness bound: 2 s.** Entries expire after [`ENTRY_TTL_MS`]. That
+//! bounds how long a change can stay unseen if its version bump was lost
+//! (the store failed during the write).
 //!
-//! **Failure.** If the store fails, the request falls through to the
-//! database and the failure is logged. A request never fails because of the
-//! cache.
+//! **Bounded size.** An entry over [`MAX_ENTRY_BYTES`] is answered but not
+//! kept. The key is the path and only the query parameters the endpoint
+//! reads, so parameters it ignores make no new entries. On Redis, every
+//! entry expires and the cache's Redis evicts the least recently used keys
+//! at its memory cap. In Spin's store, which has no expiry, entries live in
+//! [`SLOTS`] slots: the slot is a hash of the key and versions, so an
+//! attacker requesting random pages only overwrites slots (plus one version
+//! key per post and user that was ever written, bounded by the rate-limited
+//! writes themselves).
+//!
+//! **Failure.** If the store fails, or does not answer within its bound,
+//! the request falls through to the database and the failure is logged. A
+//! request never fails because of the cache.
 //!
 //! Authenticated requests (an `Authorization` header or the website's
 //! cookie) are never cached: they are answered fresh, `Cache-Control: private,
 //! no-store`.
+
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use spin_sdk::http::Response;
@@ -37,16 +50,28 @@ use crate::auth;
 use crate::context::Context;
 use crate::error::Error;
 use crate::http::Request;
-use crate::kv::{Kv, KvError};
+use crate::kv::{Backend, KvError};
 use crate::log;
+use crate::redis::{self, Command, Reply};
 use crate::time::now_ms;
 
 /// How long an entry is served, in milliseconds: the longest a change can
 /// stay unseen.
 pub const ENTRY_TTL_MS: i64 = 2_000;
 
-/// How many entries the store can hold.
+/// How many entries Spin's store can hold.
 pub const SLOTS: u64 = 4_096;
+
+/// The largest entry kept: more than the largest page Omni makes (ten posts
+/// or comments at their longest, in four-byte characters), and room for
+/// a rendered document kept with [`remember`].
+pub const MAX_ENTRY_BYTES: usize = 1 << 20;
+
+/// The longest [`remember`] keeps a value.
+pub const MAX_KEEP: Duration = Duration::from_secs(24 * 3600);
+
+// An entry and its versions must fit in one reply of the cache's Redis.
+const _: () = assert!(MAX_ENTRY_BYTES + 64 * 1024 <= redis::MAX_REPLY_BYTES);
 
 /// `Cache-Control` of a public read: browsers and shared caches may keep it
 /// briefly, and serve it stale while they revalidate.
@@ -85,7 +110,7 @@ pub mod versions {
 pub enum Outcome {
     /// Served from the cache.
     Hit,
-    /// Made fresh, and stored.
+    /// Made fresh, and stored if it fits.
     Miss,
     /// Authenticated: never cached.
     Bypass,
@@ -107,12 +132,15 @@ impl Outcome {
 
 /// Answers a public GET through the cache: `produce` makes the answer from
 /// the database when the cache has no current one. `depends_on` are the
-/// version keys the answer depends on. Only 200s are stored; every 200
-/// carries a strong `ETag`, and a matching `If-None-Match` gets a 304.
+/// version keys the answer depends on, and `query` the query parameters
+/// the endpoint reads (no others make a different entry). Only 200s are
+/// stored; every 200 carries a strong `ETag`, and a matching
+/// `If-None-Match` gets a 304.
 pub fn serve(
     request: &Request,
     context: &Context,
     depends_on: &[&str],
+    query: &[&str],
     produce: impl FnOnce() -> Result<Response, Error>,
 ) -> Result<Response, Error> {
     if auth::has_credentials(request) {
@@ -120,40 +148,28 @@ pub fn serve(
         response.set_header("cache-control", PRIVATE);
         return Ok(mark(response, Outcome::Bypass));
     }
-    let Some(kv) = context.kv() else {
-        return fresh(request, produce, None);
-    };
-    let cached = Cached::new(request, kv, depends_on);
-    let slot = match &cached {
-        Ok(cached) => match cached.find() {
-            Ok(Some(entry)) => return Ok(entry.answer(request, Outcome::Hit)),
-            Ok(None) => Some(cached),
-            Err(error) => {
-                store_failed(&error);
-                None
-            }
+    let found = context
+        .kv()
+        .cache()
+        .and_then(|backend| Lookup::new(backend, &request_key(request, query), depends_on));
+    let lookup = match found {
+        Ok((lookup, Some(payload))) => match Entry::decode(&payload) {
+            Some(entry) => return Ok(entry.answer(request, Outcome::Hit)),
+            None => Some(lookup),
         },
+        Ok((lookup, None)) => Some(lookup),
         Err(error) => {
-            store_failed(error);
+            store_failed(&error);
             None
         }
     };
-    fresh(request, produce, slot)
-}
-
-/// Makes the answer, stores it in `slot` if there is one, and answers.
-fn fresh(
-    request: &Request,
-    produce: impl FnOnce() -> Result<Response, Error>,
-    slot: Option<&Cached<'_>>,
-) -> Result<Response, Error> {
     let response = produce()?;
     if *response.status() != 200 {
         return Ok(response);
     }
-    let entry = Entry::of(&response, now_ms() + ENTRY_TTL_MS);
-    let outcome = match slot {
-        Some(slot) => match slot.store(&entry) {
+    let entry = Entry::of(&response);
+    let outcome = match lookup {
+        Some(lookup) => match lookup.keep(&entry.encode(), ENTRY_TTL) {
             Ok(()) => Outcome::Miss,
             Err(error) => {
                 store_failed(&error);
@@ -165,6 +181,99 @@ fn fresh(
     Ok(entry.answer(request, outcome))
 }
 
+/// A value worth keeping for a while (a rendered page fragment, say): the
+/// one kept under `name`, if it was made under the current versions of
+/// `depends_on` and has not expired; else what `make` makes, kept for as
+/// long as `make` says (at most [`MAX_KEEP`]). A value over
+/// [`MAX_ENTRY_BYTES`] is returned but not kept. If the store fails,
+/// `make` runs and the failure is logged.
+pub fn remember<E>(
+    context: &Context,
+    name: &str,
+    depends_on: &[&str],
+    make: impl FnOnce() -> Result<(Vec<u8>, Duration), E>,
+) -> Result<Vec<u8>, E> {
+    let key = format!("remembered\n{name}");
+    let lookup = match context
+        .kv()
+        .cache()
+        .and_then(|backend| Lookup::new(backend, &key, depends_on))
+    {
+        Ok((_, Some(value))) => return Ok(value),
+        Ok((lookup, None)) => Some(lookup),
+        Err(error) => {
+            store_failed(&error);
+            None
+        }
+    };
+    let (value, keep_for) = make()?;
+    if let Some(lookup) = lookup
+        && let Err(error) = lookup.keep(&value, keep_for.min(MAX_KEEP))
+    {
+        store_failed(&error);
+    }
+    Ok(value)
+}
+
+/// Changes the versions of what a write changed, so that every cached
+/// answer that showed it misses from now on. Call after the write's
+/// transaction has committed, before answering. A failure is logged;
+/// entries then expire within [`ENTRY_TTL_MS`].
+pub fn changed(context: &Context, keys: &[&str]) {
+    let result = context.kv().cache().and_then(|backend| match backend {
+        // A fresh random value, not a count: should Redis evict a version
+        // key, the next change cannot bring back a value an entry was once
+        // made under.
+        Backend::Redis(redis) => {
+            let commands: Vec<Command> = keys
+                .iter()
+                .map(|key| Command::new("SET").arg(key).arg(fresh_version()))
+                .collect();
+            redis.call(&commands).map(drop).map_err(KvError::from)
+        }
+        // Spin's store increments atomically, where two writers racing to
+        // set a value could both lose.
+        Backend::Spin(store) => keys
+            .iter()
+            .try_for_each(|key| store.increment(key, 1).map(drop)),
+    });
+    if let Err(error) = result {
+        log::warn(
+            "cache_version_lost",
+            &[
+                ("keys", keys.join(",").into()),
+                ("error", error.to_string().into()),
+            ],
+        );
+    }
+}
+
+const ENTRY_TTL: Duration = Duration::from_millis(ENTRY_TTL_MS.unsigned_abs());
+
+/// 64 random bits, in hex.
+fn fresh_version() -> String {
+    let mut bytes = [0u8; 8];
+    // Without randomness, a clock reading still differs from the value
+    // before it.
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = now_ms().to_be_bytes();
+    }
+    crate::hex::encode(&bytes)
+}
+
+/// What identifies a request's answer: its path and the values of the
+/// query parameters the endpoint reads, in the endpoint's order.
+fn request_key(request: &Request, query: &[&str]) -> String {
+    let pairs = request.query_pairs();
+    let mut key = format!("response\n{}", request.path());
+    for name in query {
+        for (_, value) in pairs.iter().filter(|(n, _)| n == name) {
+            key.push_str(&format!("\n{name}={value}"));
+        }
+    }
+    key
+}
+
 fn store_failed(error: &KvError) {
     log::warn("cache_unavailable", &[("error", error.to_string().into())]);
 }
@@ -174,66 +283,143 @@ fn mark(mut response: Response, outcome: Outcome) -> Response {
     response
 }
 
-/// Where an answer is cached: its slot, and the hash that proves a slot's
-/// entry is this request's under the current versions.
-struct Cached<'a> {
-    kv: &'a Kv,
+/// Where a value is kept in the cache's store, and the identity that
+/// proves a kept value is the one asked for, under the current versions.
+struct Lookup<'a> {
+    backend: Backend<'a>,
     slot: String,
     identity: String,
 }
 
-impl<'a> Cached<'a> {
-    fn new(request: &Request, kv: &'a Kv, depends_on: &[&str]) -> Result<Self, KvError> {
-        let mut hash = Sha256::new();
-        hash.update(request.path_and_query().as_bytes());
-        // One `get` each: Spin's Redis store cannot batch them (see `kv`).
-        for key in depends_on {
-            let version = kv.get(key)?;
-            hash.update(b"\n");
-            hash.update(key.as_bytes());
-            hash.update(b"=");
-            hash.update(version.as_deref().unwrap_or_default());
-        }
-        let digest = hash.finalize();
-        let mut head = [0u8; 8];
-        head.copy_from_slice(&digest[..8]);
-        Ok(Self {
-            kv,
-            slot: format!("c:{}", u64::from_be_bytes(head) % SLOTS),
-            identity: crate::hex::encode(&digest),
-        })
-    }
-
-    /// The slot's entry, if it is this request's, made under the current
-    /// versions, and not expired.
-    fn find(&self) -> Result<Option<Entry>, KvError> {
-        let Some(bytes) = self.kv.get(&self.slot)? else {
-            return Ok(None);
+impl<'a> Lookup<'a> {
+    /// Looks up the value kept for `key` under the current versions of
+    /// `depends_on`: where it goes, and the value if it is there, current
+    /// and unexpired.
+    fn new(
+        backend: Backend<'a>,
+        key: &str,
+        depends_on: &[&str],
+    ) -> Result<(Self, Option<Vec<u8>>), KvError> {
+        let (versions, slot, kept) = match backend {
+            Backend::Redis(redis) => {
+                let slot = format!("c:{}", &crate::hex::encode(&Sha256::digest(key))[..32]);
+                let (versions, kept) = versions_and_value(redis, depends_on, &slot)?;
+                (versions, slot, kept)
+            }
+            Backend::Spin(store) => {
+                // One `get` each: Spin's Redis store cannot batch them (see
+                // `kv`), and the slot depends on the versions.
+                let versions = depends_on
+                    .iter()
+                    .map(|key| store.get(key))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let digest = identity(key, depends_on, &versions);
+                let mut head = [0u8; 8];
+                head.copy_from_slice(&digest[..8]);
+                let slot = format!("c:{}", u64::from_be_bytes(head) % SLOTS);
+                let kept = store.get(&slot)?;
+                (versions, slot, kept)
+            }
         };
-        Ok(Entry::decode(&bytes)
-            .filter(|(identity, entry)| *identity == self.identity && entry.expires_at > now_ms())
-            .map(|(_, entry)| entry))
+        let lookup = Self {
+            backend,
+            slot,
+            identity: crate::hex::encode(&identity(key, depends_on, &versions)),
+        };
+        let value = kept.and_then(|bytes| lookup.current(&bytes));
+        Ok((lookup, value))
     }
 
-    fn store(&self, entry: &Entry) -> Result<(), KvError> {
-        self.kv.set(&self.slot, &entry.encode(&self.identity))
+    /// The value in `kept`, if it is this lookup's and has not expired.
+    fn current(&self, kept: &[u8]) -> Option<Vec<u8>> {
+        let newline = kept.iter().position(|b| *b == b'\n')?;
+        let head = std::str::from_utf8(&kept[..newline]).ok()?;
+        let (identity, expires_at) = head.split_once(' ')?;
+        let expires_at: i64 = expires_at.parse().ok()?;
+        (identity == self.identity && expires_at > now_ms()).then(|| kept[newline + 1..].to_vec())
+    }
+
+    /// Keeps `value` here for `ttl`, unless it is too large. On Redis
+    /// nothing waits for the answer.
+    fn keep(&self, value: &[u8], ttl: Duration) -> Result<(), KvError> {
+        if value.len() > MAX_ENTRY_BYTES {
+            log::info("cache_entry_too_large", &[("bytes", value.len().into())]);
+            return Ok(());
+        }
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let mut kept =
+            format!("{} {}\n", self.identity, now_ms().saturating_add(ttl_ms)).into_bytes();
+        kept.extend_from_slice(value);
+        match self.backend {
+            Backend::Redis(redis) => Ok(redis.send(&[Command::new("SET")
+                .arg(&self.slot)
+                .arg(kept)
+                .arg("PX")
+                .arg(ttl_ms.max(1).to_string())])?),
+            Backend::Spin(store) => store.set(&self.slot, &kept),
+        }
     }
 }
 
-/// A cached answer.
+/// The identity of the value for `key` made under `versions` (the values
+/// of `depends_on`, in order).
+fn identity(key: &str, depends_on: &[&str], versions: &[Version]) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    hash.update(key.as_bytes());
+    for (name, version) in depends_on.iter().zip(versions) {
+        hash.update(b"\n");
+        hash.update(name.as_bytes());
+        hash.update(b"=");
+        hash.update(version.as_deref().unwrap_or_default());
+    }
+    hash.finalize().into()
+}
+
+/// A version key's value, or `None` for a key never written (or evicted).
+type Version = Option<Vec<u8>>;
+
+/// The values of `depends_on` and of `slot`, in one `MGET`.
+fn versions_and_value(
+    redis: &redis::Connection,
+    depends_on: &[&str],
+    slot: &str,
+) -> Result<(Vec<Version>, Option<Vec<u8>>), KvError> {
+    let command = depends_on
+        .iter()
+        .fold(Command::new("MGET"), |command, key| command.arg(key))
+        .arg(slot);
+    let replies = redis.call(&[command])?;
+    let unexpected = || KvError::from(redis::ProtocolError::unexpected("reply to MGET"));
+    let Some(Reply::Array(values)) = replies.into_iter().next() else {
+        return Err(unexpected());
+    };
+    if values.len() != depends_on.len() + 1 {
+        return Err(unexpected());
+    }
+    let mut values = values
+        .into_iter()
+        .map(|value| match value {
+            Reply::Bulk(bytes) => Ok(Some(bytes)),
+            Reply::Nil => Ok(None),
+            _ => Err(unexpected()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let kept = values.pop().flatten();
+    Ok((values, kept))
+}
+
+/// A cached answer: `<etag> <content-type>\n<body>` in the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
-    expires_at: i64,
     etag: String,
     content_type: String,
     body: Vec<u8>,
 }
 
 impl Entry {
-    fn of(response: &Response, expires_at: i64) -> Self {
+    fn of(response: &Response) -> Self {
         let body = response.body().to_vec();
         Self {
-            expires_at,
             etag: format!("\"{}\"", &crate::hex::encode(&Sha256::digest(&body))[..32]),
             content_type: response
                 .header("content-type")
@@ -267,52 +453,21 @@ impl Entry {
         mark(response, outcome)
     }
 
-    /// `<identity> <expires_at> <etag> <content-type>\n<body>`.
-    fn encode(&self, identity: &str) -> Vec<u8> {
-        let mut bytes = format!(
-            "{identity} {} {} {}\n",
-            self.expires_at, self.etag, self.content_type
-        )
-        .into_bytes();
+    fn encode(&self) -> Vec<u8> {
+        let mut bytes = format!("{} {}\n", self.etag, self.content_type).into_bytes();
         bytes.extend_from_slice(&self.body);
         bytes
     }
 
-    fn decode(bytes: &[u8]) -> Option<(String, Self)> {
+    fn decode(bytes: &[u8]) -> Option<Self> {
         let newline = bytes.iter().position(|b| *b == b'\n')?;
         let head = std::str::from_utf8(&bytes[..newline]).ok()?;
-        let mut fields = head.splitn(4, ' ');
-        let identity = fields.next()?.to_owned();
-        let expires_at = fields.next()?.parse().ok()?;
-        let etag = fields.next()?.to_owned();
-        let content_type = fields.next()?.to_owned();
-        Some((
-            identity,
-            Self {
-                expires_at,
-                etag,
-                content_type,
-                body: bytes[newline + 1..].to_vec(),
-            },
-        ))
-    }
-}
-
-/// Bumps the versions of what a write changed, so that every cached answer
-/// that showed it misses from now on. Call after the write's transaction
-/// has committed, before answering. A failure is logged; entries then
-/// expire within [`ENTRY_TTL_MS`].
-pub fn changed(context: &Context, keys: &[&str]) {
-    let Some(kv) = context.kv() else {
-        return;
-    };
-    for key in keys {
-        if let Err(error) = kv.increment(key, 1) {
-            log::warn(
-                "cache_version_lost",
-                &[("key", (*key).into()), ("error", error.to_string().into())],
-            );
-        }
+        let (etag, content_type) = head.split_once(' ')?;
+        Some(Self {
+            etag: etag.to_owned(),
+            content_type: content_type.to_owned(),
+            body: bytes[newline + 1..].to_vec(),
+        })
     }
 }
 
@@ -322,7 +477,6 @@ mod tests {
 
     fn entry() -> Entry {
         Entry {
-            expires_at: 1_800_000_000_000,
             etag: "\"0123\"".into(),
             content_type: "application/json".into(),
             body: b"{\"items\":[]}\n more".to_vec(),
@@ -331,25 +485,24 @@ mod tests {
 
     #[test]
     fn an_entry_survives_the_round_trip_through_the_store() {
-        let bytes = entry().encode("abc");
-        assert_eq!(Entry::decode(&bytes), Some(("abc".to_owned(), entry())));
+        assert_eq!(Entry::decode(&entry().encode()), Some(entry()));
     }
 
     #[test]
     fn a_damaged_entry_is_a_miss_not_an_error() {
-        for bytes in [&b""[..], b"no newline", b"abc notanumber x y\n{}"] {
+        for bytes in [&b""[..], b"no newline", b"etag-only\n{}"] {
             assert_eq!(Entry::decode(bytes), None);
         }
     }
 
-    fn request(headers: &[(&str, &str)]) -> Request {
-        Request::for_test(crate::http::Method::GET, "/api/posts?page=2", headers, "")
+    fn request(path: &str, headers: &[(&str, &str)]) -> Request {
+        Request::for_test(crate::http::Method::GET, path, headers, "")
     }
 
     #[test]
     fn a_matching_if_none_match_gets_a_bodiless_304() {
         let answer = entry().answer(
-            &request(&[("if-none-match", "\"x\", \"0123\"")]),
+            &request("/api/posts?page=2", &[("if-none-match", "\"x\", \"0123\"")]),
             Outcome::Hit,
         );
         assert_eq!(*answer.status(), 304);
@@ -358,11 +511,56 @@ mod tests {
             answer.header("etag").and_then(|v| v.as_str()),
             Some("\"0123\"")
         );
-        let fresh = entry().answer(&request(&[("if-none-match", "\"other\"")]), Outcome::Miss);
+        let fresh = entry().answer(
+            &request("/api/posts?page=2", &[("if-none-match", "\"other\"")]),
+            Outcome::Miss,
+        );
         assert_eq!(*fresh.status(), 200);
         assert_eq!(
             fresh.header("x-cache").and_then(|v| v.as_str()),
             Some("miss")
         );
+    }
+
+    #[test]
+    fn only_the_query_parameters_an_endpoint_reads_make_its_key() {
+        let key = |path| request_key(&request(path, &[]), &["page", "before"]);
+        assert_eq!(key("/api/posts?page=2"), "response\n/api/posts\npage=2");
+        assert_eq!(
+            key("/api/posts?utm=1&page=2&x=%20"),
+            key("/api/posts?page=2")
+        );
+        assert_eq!(key("/api/posts?zzz"), key("/api/posts"));
+        // Order and repeats of the ones it reads still count: the endpoint
+        // tells `?page=1&page=2` from `?page=2` (a 400).
+        assert_ne!(key("/api/posts?page=1&page=2"), key("/api/posts?page=2"));
+        assert_eq!(
+            key("/api/posts?before=5&page=2"),
+            key("/api/posts?page=2&before=5")
+        );
+        assert_ne!(key("/api/posts/1"), key("/api/posts/2"));
+    }
+
+    #[test]
+    fn an_identity_names_the_key_and_every_version() {
+        let a = identity("k", &["v:a", "v:b"], &[Some(b"1".to_vec()), None]);
+        assert_eq!(
+            a,
+            identity("k", &["v:a", "v:b"], &[Some(b"1".to_vec()), None])
+        );
+        assert_ne!(
+            a,
+            identity("k", &["v:a", "v:b"], &[Some(b"2".to_vec()), None])
+        );
+        assert_ne!(
+            a,
+            identity("j", &["v:a", "v:b"], &[Some(b"1".to_vec()), None])
+        );
+    }
+
+    #[test]
+    fn fresh_versions_differ() {
+        assert_ne!(fresh_version(), fresh_version());
+        assert_eq!(fresh_version().len(), 16);
     }
 }

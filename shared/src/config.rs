@@ -4,6 +4,8 @@
 //! Spin's built-in SQLite and keeps its own signing key there.
 
 use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::limits::Limit;
 use crate::net::IpNet;
@@ -69,6 +71,43 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For` is believed (the gateway's and the
     /// autoscaler's addresses); nobody else's is.
     pub trusted_proxies: Vec<IpNet>,
+    /// Where the cache and the rate limits are kept.
+    pub redis: Redis,
+}
+
+/// The value of `cache_redis_address` or `limits_redis_address` that means
+/// no Redis: that state stays in Spin's key-value store. Spin expands these
+/// variables into `allowed_outbound_hosts`, where an empty value would make
+/// every outbound check of the component fail, so "none" is spelled as an
+/// address that no server has.
+pub const NO_REDIS: &str = "0.0.0.0:0";
+
+/// The longest `redis_timeout_ms` accepted: beyond a second, a frozen Redis
+/// would hold every request for longer than the database could.
+pub const MAX_REDIS_TIMEOUT_MS: i64 = 1_000;
+
+/// The Redis servers of the cache and of the rate limits, each a Spin
+/// variable. Why each is what it is: see `docs/design.md`, "What bounds a
+/// wait on Redis".
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redis {
+    /// The cache's Redis (`cache_redis_address`); `None` keeps the cache in
+    /// Spin's key-value store.
+    pub cache: Option<SocketAddr>,
+    /// The rate limits' Redis (`limits_redis_address`); `None` keeps them
+    /// in Spin's key-value store.
+    pub limits: Option<SocketAddr>,
+    /// `redis_password`, for both; empty for none. Never log it.
+    password: String,
+    /// `redis_timeout_ms`: the most one request waits on each Redis, in all.
+    pub timeout: Duration,
+}
+
+impl Redis {
+    /// The password (never log it); empty for none.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
 }
 
 /// The rate limits, each a Spin variable (0 turns one off). Why each
@@ -193,6 +232,20 @@ impl Config {
                 })
             })
             .collect::<Result<_, _>>()?;
+        let redis = Redis {
+            cache: parse_redis_address("cache_redis_address", &read("cache_redis_address")?)?,
+            limits: parse_redis_address("limits_redis_address", &read("limits_redis_address")?)?,
+            password: read("redis_password")?,
+            timeout: Duration::from_millis(
+                parse_in_range(
+                    "redis_timeout_ms",
+                    &read("redis_timeout_ms")?,
+                    1,
+                    MAX_REDIS_TIMEOUT_MS,
+                )?
+                .unsigned_abs(),
+            ),
+        };
 
         Ok(Self {
             database,
@@ -207,6 +260,7 @@ impl Config {
                 .ok_or_else(|| problem("snowflake_node", "must be between 0 and 1023"))?,
             limits,
             trusted_proxies,
+            redis,
         })
     }
 
@@ -253,6 +307,23 @@ impl fmt::Debug for Config {
             .field("snowflake_node", &self.snowflake_node.get())
             .field("limits", &self.limits)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("redis", &self.redis)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Redis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let password = if self.password.is_empty() {
+            "<none>"
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("Redis")
+            .field("cache", &self.cache)
+            .field("limits", &self.limits)
+            .field("password", &password)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -283,6 +354,32 @@ fn parse_bool(variable: &'static str, raw: &str) -> Result<bool, ConfigError> {
         _ => Err(problem(
             variable,
             format!("must be true or false, got {raw:?}"),
+        )),
+    }
+}
+
+/// A Redis's `ip:port`, or [`NO_REDIS`] for none. Spin gives components
+/// no name lookup, so it must be an IP address (on SpinKube, the Service's
+/// fixed ClusterIP).
+fn parse_redis_address(
+    variable: &'static str,
+    raw: &str,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    let address: SocketAddr = raw.trim().parse().map_err(|_| {
+        problem(
+            variable,
+            format!(
+                "must be an IP address and port such as 10.43.0.60:6379, or {NO_REDIS} for none, \
+                 got {raw:?}: Spin gives components no name lookup, so use the Service's ClusterIP"
+            ),
+        )
+    })?;
+    match (address.ip().is_unspecified(), address.port()) {
+        (true, 0) => Ok(None),
+        (false, port) if port != 0 => Ok(Some(address)),
+        _ => Err(problem(
+            variable,
+            format!("{raw:?} is no server's address (use {NO_REDIS} for none)"),
         )),
     }
 }
@@ -402,6 +499,10 @@ mod tests {
             ("limit_writes_per_user_per_minute", "30"),
             ("limit_writes_per_user_per_day", "1000"),
             ("trusted_proxies", ""),
+            ("cache_redis_address", NO_REDIS),
+            ("limits_redis_address", NO_REDIS),
+            ("redis_password", "redis-password"),
+            ("redis_timeout_ms", "50"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -638,5 +739,45 @@ mod tests {
         let debug = format!("{config:?}");
         assert!(!debug.contains(SECRET));
         assert!(!debug.contains("pw@"));
+        assert!(!debug.contains("redis-password"));
+    }
+
+    #[test]
+    fn each_redis_is_an_ip_address_and_port_or_none() {
+        let config = config(&[
+            ("cache_redis_address", "10.43.0.60:6379"),
+            ("limits_redis_address", "[fd00::61]:6380"),
+        ]);
+        assert_eq!(config.redis.cache, Some("10.43.0.60:6379".parse().unwrap()));
+        assert_eq!(
+            config.redis.limits,
+            Some("[fd00::61]:6380".parse().unwrap())
+        );
+        assert_eq!(config.redis.password(), "redis-password");
+        let none = self::config(&[]);
+        assert_eq!((none.redis.cache, none.redis.limits), (None, None));
+        assert_eq!(none.redis.timeout, Duration::from_millis(50));
+        for variable in ["cache_redis_address", "limits_redis_address"] {
+            assert_refused(
+                variable,
+                &[
+                    "",
+                    "redis:6379",
+                    "10.43.0.60",
+                    "0.0.0.0:6379",
+                    "10.0.0.1:0",
+                    "none",
+                ],
+            );
+        }
+        let error = error_for(&[("cache_redis_address", "redis.omni.svc:6379")]);
+        assert!(error.to_string().contains("no name lookup"), "{error}");
+    }
+
+    #[test]
+    fn the_redis_timeout_is_bounded() {
+        assert_refused("redis_timeout_ms", &["0", "1001", "fast"]);
+        let config = config(&[("redis_timeout_ms", "1000")]);
+        assert_eq!(config.redis.timeout, Duration::from_secs(1));
     }
 }

@@ -1,6 +1,7 @@
 //! One request's environment: the configuration, the database connection
 //! (opened on first use, so that a request refused early never opens one),
-//! and the JWT signing key.
+//! the stores of the cache and the rate limits (likewise), and the JWT
+//! signing key.
 
 use std::cell::OnceCell;
 
@@ -8,14 +9,13 @@ use crate::config::Config;
 use crate::db::{self, Db};
 use crate::error::Error;
 use crate::kv::Kv;
-use crate::log;
 use crate::store::settings;
 
 /// What a handler works with. Load it once per request.
 pub struct Context {
     config: Config,
     db: OnceCell<Box<dyn Db>>,
-    kv: OnceCell<Option<Kv>>,
+    kv: Kv,
     local_jwt_secret: OnceCell<String>,
 }
 
@@ -36,10 +36,12 @@ impl Context {
 
     /// A context over `config`, not yet connected.
     pub fn new(config: Config) -> Self {
+        let redis = &config.redis;
+        let kv = Kv::new(redis.cache, redis.limits, redis.password(), redis.timeout);
         Self {
             config,
             db: OnceCell::new(),
-            kv: OnceCell::new(),
+            kv,
             local_jwt_secret: OnceCell::new(),
         }
     }
@@ -58,18 +60,11 @@ impl Context {
         Ok(&**self.db.get_or_init(|| db))
     }
 
-    /// The key-value store, opened on the first call; `None` (logged) if it
-    /// cannot be opened, since nothing in it is worth failing a request for.
-    pub fn kv(&self) -> Option<&Kv> {
-        self.kv
-            .get_or_init(|| {
-                Kv::open()
-                    .inspect_err(|error| {
-                        log::warn("kv_unavailable", &[("error", error.to_string().into())]);
-                    })
-                    .ok()
-            })
-            .as_ref()
+    /// The stores of the cache and the rate limits, each opened on first
+    /// use. Nothing in them is worth failing a request for: their users
+    /// log a failure and go on.
+    pub fn kv(&self) -> &Kv {
+        &self.kv
     }
 
     /// The HS256 signing key: `jwt_secret`, or for a local SQLite Omni

@@ -1,80 +1,106 @@
-//! Spin's key-value store `default`, through `wasi:keyvalue`: state that
-//! must outlive one request and be shared by every instance and pod (rate
-//! limits). Under `spin up` it is a local SQLite file; on SpinKube a runtime
-//! config points it at Redis, shared by all pods.
+//! The stores behind the response cache and the rate limits, each either a
+//! Redis that Omni talks to itself ([`crate::redis`], with a bounded wait),
+//! when the configuration names one, or Spin's key-value store `default`
+//! (a local SQLite file under `spin up`, which cannot stall).
 //!
-//! Spin's store has no expiry, so whoever writes a key also bounds how many
-//! such keys can exist.
-//!
-//! Only `get`, `set`, `delete` and `increment` are used. Spin 3.6.3's Redis
-//! store sends `KEYS` for `wasi:keyvalue/batch.get-many`, which fails for
-//! several keys and panics the request for one that exists; its
-//! compare-and-swap always reports a conflict (it sends `UNWATCH <key>`).
-//! And a counter must only ever be written by `increment`: Spin's SQLite
-//! store panics incrementing a value that is not 8 bytes.
+//! The cache and the limits get a Redis each on SpinKube, so that cache
+//! traffic, which anyone can cause, can never evict a rate-limit counter.
+//! Either store is opened on first use, once per request.
 
-use spin_sdk::wit::wasi::keyvalue::{atomics, store};
+mod spin;
 
-/// The label of the store, as granted by `key_value_stores` in `spin.toml`.
-const STORE: &str = "default";
+use std::cell::OnceCell;
+use std::net::SocketAddr;
+use std::time::Duration;
 
-/// Why the store failed. Callers decide whether that may fail the request.
-#[derive(Debug, thiserror::Error)]
-#[error("key-value store: {0}")]
+pub use spin::SpinStore;
+
+use crate::redis;
+
+/// Why a store failed. Callers decide whether that may fail the request.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct KvError(String);
 
-impl From<store::Error> for KvError {
-    fn from(error: store::Error) -> Self {
-        Self(match error {
-            store::Error::NoSuchStore => {
-                "no such store (check key_value_stores and the runtime config)".into()
-            }
-            store::Error::AccessDenied => {
-                "access denied: the component needs key_value_stores = [\"default\"]".into()
-            }
-            store::Error::Other(text) => text,
-        })
+impl From<redis::Error> for KvError {
+    fn from(error: redis::Error) -> Self {
+        Self(error.to_string())
     }
 }
 
-/// The open store.
+impl From<redis::ProtocolError> for KvError {
+    fn from(error: redis::ProtocolError) -> Self {
+        Self(format!("Redis: {error}"))
+    }
+}
+
+/// One of the stores.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend<'a> {
+    /// Spin's key-value store.
+    Spin(&'a SpinStore),
+    /// A Redis.
+    Redis(&'a redis::Connection),
+}
+
+/// Where one kind of state lives.
+#[derive(Debug)]
+enum Place {
+    Spin,
+    Redis(redis::Connection),
+}
+
+impl Place {
+    fn new(address: Option<SocketAddr>, password: &str, timeout: Duration) -> Self {
+        match address {
+            Some(address) => Self::Redis(redis::Connection::new(address, password, timeout)),
+            None => Self::Spin,
+        }
+    }
+}
+
+/// One request's stores.
+#[derive(Debug)]
 pub struct Kv {
-    bucket: store::Bucket,
-}
-
-impl std::fmt::Debug for Kv {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Kv")
-    }
+    cache: Place,
+    limits: Place,
+    spin: OnceCell<Result<SpinStore, KvError>>,
 }
 
 impl Kv {
-    /// Opens the `default` store.
-    pub fn open() -> Result<Self, KvError> {
-        Ok(Self {
-            bucket: store::open(STORE)?,
-        })
+    /// The cache on the Redis at `cache` and the limits on the one at
+    /// `limits`, or on Spin's store where `None`; each Redis may keep a
+    /// request waiting for `timeout` in all. Nothing is opened yet.
+    pub fn new(
+        cache: Option<SocketAddr>,
+        limits: Option<SocketAddr>,
+        password: &str,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            cache: Place::new(cache, password, timeout),
+            limits: Place::new(limits, password, timeout),
+            spin: OnceCell::new(),
+        }
     }
 
-    /// The value of `key`, if any.
-    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        Ok(self.bucket.get(key)?)
+    /// The response cache's store.
+    pub fn cache(&self) -> Result<Backend<'_>, KvError> {
+        self.backend(&self.cache)
     }
 
-    /// Sets `key` to `value`.
-    pub fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
-        Ok(self.bucket.set(key, value)?)
+    /// The rate limits' store.
+    pub fn limits(&self) -> Result<Backend<'_>, KvError> {
+        self.backend(&self.limits)
     }
 
-    /// Removes `key` (nothing happens if it is missing).
-    pub fn delete(&self, key: &str) -> Result<(), KvError> {
-        Ok(self.bucket.delete(key)?)
-    }
-
-    /// Adds `delta` to the counter `key` (a missing key counts as 0) and
-    /// returns the new value, atomically across every instance sharing the
-    /// store (Redis `INCRBY`; within one process for Spin's SQLite store).
-    pub fn increment(&self, key: &str, delta: i64) -> Result<i64, KvError> {
-        Ok(atomics::increment(&self.bucket, key, delta)?)
+    fn backend<'a>(&'a self, place: &'a Place) -> Result<Backend<'a>, KvError> {
+        match place {
+            Place::Redis(connection) => Ok(Backend::Redis(connection)),
+            Place::Spin => match self.spin.get_or_init(SpinStore::open) {
+                Ok(store) => Ok(Backend::Spin(store)),
+                Err(error) => Err(error.clone()),
+            },
+        }
     }
 }

@@ -21,6 +21,7 @@ pub mod log;
 pub mod model;
 pub mod net;
 pub mod paging;
+pub mod redis;
 pub mod snowflake;
 pub mod store;
 pub mod time;

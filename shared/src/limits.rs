@@ -1,24 +1,33 @@
-//! Rate limits that hold across instances and pods: fixed-window counters in
-//! Spin's key-value store ([`crate::kv`]), counted with its atomic
-//! `increment` (Redis `INCRBY` on SpinKube, shared by every pod).
+//! Rate limits that hold across instances and pods: fixed-window counters
+//! in the limits' store ([`crate::kv`]): their own Redis on SpinKube, shared
+//! by every pod and out of the cache's reach, or Spin's key-value store.
 //!
 //! A limit allows `max` events per subject (a client IP, an account, a user)
 //! per window. An over-limit request is refused with 429 and `Retry-After`
 //! before it costs any bcrypt or database work.
 //!
-//! Keys are bounded, because the store has no expiry: subjects are hashed
-//! into a fixed number of buckets per limit, and each bucket has two keys,
-//! its count and the window the count belongs to. A new window resets the
-//! count. Two subjects that share a bucket share its allowance, which with
+//! Keys are bounded: subjects are hashed into a fixed number of buckets per
+//! limit. Two subjects that share a bucket share its allowance, which with
 //! thousands of buckets is rare and only ever makes a limit stricter.
 //!
-//! If the store fails, the request goes ahead (and the failure is logged):
-//! losing the limiter must not take the site down with it.
+//! - On Redis, a bucket's count for one window is one key, `INCRBY` and
+//!   `EXPIRE` in one round trip, which Redis removes when the window ends:
+//!   at most a key or two per bucket exist at once, so the store's memory
+//!   has a bound that the limits' Redis is sized for (`noeviction`: no
+//!   counter is ever pushed out).
+//! - Spin's store has no expiry, so each bucket there has two fixed keys, its
+//!   count and the window the count belongs to; a new window resets the
+//!   count.
+//!
+//! If the store fails, or keeps the request waiting past its bound, the
+//! request goes ahead (and the failure is logged): losing the limiter must
+//! not take the site down with it.
 
 use sha2::{Digest, Sha256};
 
-use crate::kv::{Kv, KvError};
+use crate::kv::{Backend, Kv, KvError, SpinStore};
 use crate::log;
+use crate::redis::{self, Command, Connection};
 
 /// One limit: at most `max` events per `window_seconds` per subject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,30 +84,75 @@ impl Limit {
     /// where it stands. A `delta` of 0 only reads.
     pub fn add(&self, kv: &Kv, subject: &str, delta: i64, now: i64) -> Result<Standing, KvError> {
         let window = now.div_euclid(self.window_seconds);
+        let retry_after = (window + 1) * self.window_seconds - now;
+        let count = match kv.limits()? {
+            Backend::Redis(redis) => {
+                self.add_on_redis(redis, subject, delta, window, retry_after)?
+            }
+            Backend::Spin(store) => self.add_on_spin(store, subject, delta, window)?,
+        };
+        Ok(Standing { count, retry_after })
+    }
+
+    /// One key per bucket and window, which expires with the window.
+    fn add_on_redis(
+        &self,
+        redis: &Connection,
+        subject: &str,
+        delta: i64,
+        window: i64,
+        retry_after: i64,
+    ) -> Result<i64, KvError> {
+        let key = format!("rl:{}:{}:{window}", self.name, self.bucket(subject));
+        if delta == 0 {
+            return count_of(&redis.call(&[Command::new("GET").arg(&key)])?);
+        }
+        // Relative to the caller's clock, like the window: a second more,
+        // so that a count never expires before its window ends.
+        let ttl = (retry_after + 1).to_string();
+        let replies = redis.call(&[
+            Command::new("INCRBY").arg(&key).arg(delta.to_string()),
+            Command::new("EXPIRE").arg(&key).arg(ttl),
+        ])?;
+        count_of(&replies)
+    }
+
+    /// Two keys per bucket: its count, and the window it counts.
+    fn add_on_spin(
+        &self,
+        store: &SpinStore,
+        subject: &str,
+        delta: i64,
+        window: i64,
+    ) -> Result<i64, KvError> {
         let base = format!("rl:{}:{}", self.name, self.bucket(subject));
         let stamp_key = format!("{base}:w");
         let stamp = window.to_string();
         // A count left from an earlier window is reset first. Two requests
         // that cross into a new window together may both reset it; the count
         // can then miss one of them, never gain.
-        if kv.get(&stamp_key)?.as_deref() != Some(stamp.as_bytes()) {
-            kv.set(&stamp_key, stamp.as_bytes())?;
-            kv.delete(&base)?;
+        if store.get(&stamp_key)?.as_deref() != Some(stamp.as_bytes()) {
+            store.set(&stamp_key, stamp.as_bytes())?;
+            store.delete(&base)?;
         }
-        let count = kv.increment(&base, delta)?;
-        Ok(Standing {
-            count,
-            retry_after: (window + 1) * self.window_seconds - now,
-        })
+        store.increment(&base, delta)
+    }
+}
+
+/// The count that the first of `replies` holds (nil is 0).
+fn count_of(replies: &[redis::Reply]) -> Result<i64, KvError> {
+    match replies.first() {
+        Some(reply) => Ok(redis::integer(reply)?.unwrap_or(0)),
+        None => Err(redis::ProtocolError::unexpected("silence").into()),
     }
 }
 
 /// Checks `limit` for `subject`, counting this event: the 429 if it is one
 /// too many. A failing store lets the request through.
-pub fn count(kv: Option<&Kv>, limit: &Limit, subject: &str, now: i64) -> Result<(), Refused> {
-    let (Some(kv), true) = (kv, limit.enabled()) else {
+pub fn count(kv: &Kv, limit: &Limit, subject: &str, now: i64) -> Result<(), Refused> {
+    if !limit.enabled() {
         return Ok(());
-    };
+    }
     match limit.add(kv, subject, 1, now) {
         Ok(standing) if standing.count > i64::from(limit.max) => Err(limit.refusal(standing)),
         Ok(_) => Ok(()),
@@ -111,10 +165,10 @@ pub fn count(kv: Option<&Kv>, limit: &Limit, subject: &str, now: i64) -> Result<
 
 /// Checks, without counting, that `subject` has not already used up
 /// `limit` (e.g. failed logins, which are counted only once they fail).
-pub fn check(kv: Option<&Kv>, limit: &Limit, subject: &str, now: i64) -> Result<(), Refused> {
-    let (Some(kv), true) = (kv, limit.enabled()) else {
+pub fn check(kv: &Kv, limit: &Limit, subject: &str, now: i64) -> Result<(), Refused> {
+    if !limit.enabled() {
         return Ok(());
-    };
+    }
     match limit.add(kv, subject, 0, now) {
         Ok(standing) if standing.count >= i64::from(limit.max) => Err(limit.refusal(standing)),
         Ok(_) => Ok(()),
@@ -127,8 +181,8 @@ pub fn check(kv: Option<&Kv>, limit: &Limit, subject: &str, now: i64) -> Result<
 
 /// Counts an event against `limit` without refusing anything (a failed
 /// login, after the fact).
-pub fn record(kv: Option<&Kv>, limit: &Limit, subject: &str, now: i64) {
-    if let (Some(kv), true) = (kv, limit.enabled())
+pub fn record(kv: &Kv, limit: &Limit, subject: &str, now: i64) {
+    if limit.enabled()
         && let Err(error) = limit.add(kv, subject, 1, now)
     {
         store_failed(limit, &error);
@@ -180,9 +234,12 @@ mod tests {
     }
 
     #[test]
-    fn a_limit_of_zero_is_off_and_needs_no_store() {
+    fn a_limit_of_zero_is_off_and_asks_no_store() {
+        // Natively, asking Spin's store would panic: nothing asks it.
+        let kv = Kv::new(None, None, "", std::time::Duration::from_millis(50));
         let off = Limit { max: 0, ..LIMIT };
-        assert!(count(None, &off, "x", 0).is_ok());
-        assert!(check(None, &LIMIT, "x", 0).is_ok());
+        assert!(count(&kv, &off, "x", 0).is_ok());
+        assert!(check(&kv, &off, "x", 0).is_ok());
+        record(&kv, &off, "x", 0);
     }
 }

@@ -30,6 +30,9 @@ pub enum Paging {
 }
 
 impl Paging {
+    /// The query parameters a list's paging reads.
+    pub const PARAMETERS: &[&str] = &["page", "before"];
+
     /// Reads `page` or `before` from a request's query parameters; 400 for
     /// a bad value, for both at once, or for either given twice.
     pub fn from_query(pairs: &[(String, String)]) -> Result<Self, Error> {

@@ -1076,7 +1076,6 @@ def test_example_secrets_are_obviously_fake(example_secrets):
                 assert "CHANGE-ME" in data[key], f"{name}/{key} does not look like a placeholder"
                 checked += 1
     assert checked == len(SECRET_KEYS)
-    assert "CHANGE-ME" in example_secrets["omni-runtime-config"]["runtime-config.toml"]
 
 
 def test_every_secret_reference_points_at_an_existing_key(objects, example_secrets):
@@ -1887,7 +1886,8 @@ def test_every_pod_these_manifests_create_meets_restricted(objects):
         "MariaDB/mariadb",
         "PhysicalBackup/mariadb-physical",
         "Backup/mariadb-logical",
-        "Deployment/redis",
+        "Deployment/redis-cache",
+        "Deployment/redis-limits",
         "Job/omni-migrate",
     }
     for name, pod in pods.items():
@@ -2031,13 +2031,14 @@ def cluster_pods(objects) -> dict[str, tuple[str, dict, list[int]]]:
     for backup in backups(objects):
         labels = backup["spec"].get("podMetadata", {}).get("labels", {})
         pods[f"backup-{backup['kind']}"] = ("omni", labels, [8080])
-    redis = by_name(objects, "Deployment")["redis"]
-    (container,) = redis["spec"]["template"]["spec"]["containers"]
-    pods["redis"] = (
-        "omni",
-        redis["spec"]["template"]["metadata"]["labels"],
-        [container["ports"][0]["containerPort"]],
-    )
+    for name in REDIS_NAMES:
+        redis = by_name(objects, "Deployment")[name]
+        (container,) = redis["spec"]["template"]["spec"]["containers"]
+        pods[name] = (
+            "omni",
+            redis["spec"]["template"]["metadata"]["labels"],
+            [container["ports"][0]["containerPort"]],
+        )
     (job,) = of_kind(objects, "Job")
     pods["omni-migrate"] = ("omni", job["spec"]["template"]["metadata"]["labels"], [8080])
     pods["acme-solver"] = ("omni", {"acme.cert-manager.io/http01-solver": "true"}, [8089])
@@ -2096,7 +2097,7 @@ def test_only_the_intended_connections_into_omni_are_allowed(objects):
         | {(client, node, 3306) for client in sql_clients for node in ("mariadb", "mariadb-peer")}
         | {(a, b, port) for a, b in (("mariadb", "mariadb-peer"), ("mariadb-peer", "mariadb")) for port in GALERA_PORTS}
         | {("mariadb-operator", node, port) for node in ("mariadb", "mariadb-peer") for port in (3306, 5555)}
-        | {(app, "redis", 6379) for app in SPIN_APP_NAMES}
+        | {(app, redis, 6379) for app in SPIN_APP_NAMES for redis in REDIS_NAMES}
         | {("traefik", "acme-solver", 8089)}
     )
     assert omni_reachability(objects) == expected
@@ -2130,7 +2131,7 @@ def test_network_policy_check_catches_a_missing_default_deny_and_wide_selectors(
 
     objs = copy.deepcopy(objects)
     by_name(objs, "NetworkPolicy")["redis-from-spinapps"]["spec"]["ingress"][0]["ports"][0]["port"] = 6380
-    assert ("omni-read", "redis", 6379) not in omni_reachability(objs)
+    assert ("omni-read", "redis-cache", 6379) not in omni_reachability(objs)
 
 
 def test_network_policies_name_exactly_the_spinapps(objects):
@@ -2159,90 +2160,182 @@ def test_network_policies_name_exactly_the_spinapps(objects):
 
 def test_network_policy_ports_are_the_ports_the_services_forward_to(objects):
     policies = by_name(objects, "NetworkPolicy")
-    redis = by_name(objects, "Deployment")["redis"]
-    (container,) = redis["spec"]["template"]["spec"]["containers"]
-    (service_port,) = by_name(objects, "Service")["redis"]["spec"]["ports"]
-    (container_port,) = [p["containerPort"] for p in container["ports"] if p["name"] == service_port["targetPort"]]
-    (rule,) = policies["redis-from-spinapps"]["spec"]["ingress"]
-    assert [p["port"] for p in rule["ports"]] == [container_port]
+    for name in REDIS_NAMES:
+        redis = by_name(objects, "Deployment")[name]
+        (container,) = redis["spec"]["template"]["spec"]["containers"]
+        (service_port,) = by_name(objects, "Service")[name]["spec"]["ports"]
+        (container_port,) = [p["containerPort"] for p in container["ports"] if p["name"] == service_port["targetPort"]]
+        (rule,) = policies["redis-from-spinapps"]["spec"]["ingress"]
+        assert [p["port"] for p in rule["ports"]] == [container_port]
     # The operator's Services forward to the MariaDB resource's port.
     (rule,) = policies["mariadb-from-spinapps-and-migrations"]["spec"]["ingress"]
     assert [p["port"] for p in rule["ports"]] == [mariadb_resource(objects)["spec"].get("port", 3306)]
 
 
 # --------------------------------------------------------------------------
-# Redis and Spin's runtime config
+# Redis: the cache's and the limits', reached by fixed ClusterIPs
 
 
-RUNTIME_CONFIG_KEY = "runtime-config.toml"
+REDIS_NAMES = ("redis-cache", "redis-limits")
+# What each must evict when full: the cache anything, the counters nothing.
+REDIS_POLICIES = {"redis-cache": "allkeys-lru", "redis-limits": "noeviction"}
+# The SpinApp variable that names each.
+REDIS_VARIABLES = {"redis-cache": "cache_redis_address", "redis-limits": "limits_redis_address"}
+# k3s's default Service range (--service-cidr), where the fixed ClusterIPs
+# must lie.
+K3S_SERVICE_CIDR = ipaddress.ip_network("10.43.0.0/16")
+# Bytes one rate-limit counter takes in Redis 7 (a key per bucket and window
+# with its expiry), measured with 196,608 of them.
+BYTES_PER_COUNTER = 150
 
 
-def test_every_spinapp_loads_its_runtime_config_from_a_secret_it_cannot_start_without(
-    objects, example_secrets
-):
-    for app in spin_apps(objects):
-        name = app["metadata"]["name"]
-        secret = app["spec"]["runtimeConfig"]["loadFromSecret"]
-        assert set(app["spec"]["runtimeConfig"]) == {"loadFromSecret"}, (
-            f"{name}: loadFromSecret ignores the rest"
-        )
-        assert RUNTIME_CONFIG_KEY in example_secrets[secret], (
-            f"{name}: the Secret needs key {RUNTIME_CONFIG_KEY}"
-        )
-        # spin-operator mounts it optional; this mount of the same Secret is
-        # not, so the pod waits for the Secret instead of running without it.
-        required = [v for v in app["spec"]["volumes"] if v.get("secret", {}).get("secretName") == secret]
-        assert required and not any(v["secret"].get("optional", False) for v in required), name
-        mounted = {m["name"] for m in app["spec"]["volumeMounts"]}
-        assert {v["name"] for v in required} <= mounted, name
-
-
-def test_runtime_config_points_the_default_store_at_the_redis_service(
-    objects, kustomization, example_secrets, spin_manifest
-):
-    stores = {s for c in spin_manifest["component"].values() for s in c.get("key_value_stores", [])}
-    assert stores == {"default"}, "every store spin.toml names needs a [key_value_store.<name>]"
-    config = tomllib.loads(example_secrets["omni-runtime-config"][RUNTIME_CONFIG_KEY])
-    assert set(config) == {"key_value_store"}
-    assert set(config["key_value_store"]) == stores
-    store = config["key_value_store"]["default"]
-    # Spin 3.6.3's Redis store: type "redis" with one field, url
-    # (crates/key-value-redis/src/lib.rs, RedisKeyValueRuntimeConfig).
-    assert set(store) == {"type", "url"} and store["type"] == "redis"
-    url = urlsplit(store["url"])
-    service = by_name(objects, "Service")["redis"]
+def redis_address(objects, name: str) -> str:
+    """`ip:port` of the Redis Service `name`: its fixed ClusterIP."""
+    service = by_name(objects, "Service")[name]
     (port,) = service["spec"]["ports"]
-    assert url.scheme == "redis"
-    assert (url.hostname, url.port) == (
-        f"redis.{effective_namespace(service, kustomization)}.svc.cluster.local",
-        port["port"],
+    return f"{service['spec']['clusterIP']}:{port['port']}"
+
+
+def redis_problems(app: dict, objects) -> list[str]:
+    """Why `app` would not keep its cache and limits in the shared Redis
+    servers: spin.toml's default, 0.0.0.0:0, leaves them in each pod's own
+    key-value store, where they would silently stop holding across pods."""
+    problems = []
+    variables = spin_variables(app)
+    for name, variable in REDIS_VARIABLES.items():
+        value = variables.get(variable, {}).get("value")
+        if value is None:
+            problems.append(f"does not set {variable}")
+        elif value != redis_address(objects, name):
+            problems.append(f"{variable} is {value}, not {name}'s {redis_address(objects, name)}")
+    ref = variables.get("redis_password", {}).get("valueFrom", {}).get("secretKeyRef")
+    if ref is None or ref.get("optional", False):
+        problems.append("redis_password does not come from a Secret it cannot start without")
+    elif (ref["name"], ref["key"]) != ("redis-credentials", "password"):
+        problems.append("redis_password is not redis-credentials' password")
+    return problems
+
+
+def test_every_spinapp_reaches_both_redis_servers_with_their_password(objects):
+    for app in spin_apps(objects):
+        assert redis_problems(app, objects) == [], app["metadata"]["name"]
+
+
+def test_the_redis_check_catches_a_spinapp_left_on_its_own_store(objects, spin_manifest):
+    assert spin_manifest["variables"]["cache_redis_address"]["default"] == "0.0.0.0:0", (
+        "this check exists because no Redis is the default"
     )
-    assert url.username in ("", None)
-    assert url.password == example_secrets["redis-credentials"]["password"]
+    app = strip(spin_apps(objects)[0])
+    variables = app["spec"]["variables"]
+    without = {"spec": {"variables": [v for v in variables if v["name"] != "limits_redis_address"]}}
+    assert redis_problems(without, objects) == ["does not set limits_redis_address"]
+    for v in variables:
+        if v["name"] == "cache_redis_address":
+            v["value"] = "0.0.0.0:0"
+        if v["name"] == "redis_password":
+            v["valueFrom"]["secretKeyRef"]["optional"] = True
+    assert redis_problems(app, objects) == [
+        "cache_redis_address is 0.0.0.0:0, not redis-cache's 10.43.0.60:6379",
+        "redis_password does not come from a Secret it cannot start without",
+    ]
 
 
-def redis_deployment(objects) -> dict:
-    return by_name(objects, "Deployment")["redis"]
+def test_each_redis_has_its_own_fixed_cluster_ip_in_k3ss_service_range(objects):
+    addresses = set()
+    for name in REDIS_NAMES:
+        ip = ipaddress.ip_address(by_name(objects, "Service")[name]["spec"]["clusterIP"])
+        assert ip in K3S_SERVICE_CIDR, name
+        addresses.add(ip)
+    assert len(addresses) == len(REDIS_NAMES)
 
 
-def test_redis_is_one_unpersisted_password_protected_instance(objects):
-    deployment = redis_deployment(objects)
-    spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"]["type"] == "Recreate", "never two Redis pods with half the counters each"
-    pod = spec["template"]["spec"]
-    (container,) = pod["containers"]
-    assert re.match(r"^redis:7\.[0-9]+$", container["image"])
-    script = "\n".join(container["args"])
-    assert "--save ''" in script and "--appendonly no" in script
-    assert "--maxmemory-policy allkeys-lru" in script
-    assert "user default on >" in script
-    assert secret_key_of(container_env(container), "REDISCLI_AUTH") == ("redis-credentials", "password")
-    assert pod_security_violations(pod, "restricted") == []
-    service = by_name(objects, "Service")["redis"]
-    assert selector_matches(
-        {"matchLabels": service["spec"]["selector"]}, spec["template"]["metadata"]["labels"]
-    )
+def test_every_component_may_reach_both_redis_servers_and_only_by_their_variables(spin_manifest):
+    """spin.toml allows raw TCP to each address the app is configured with,
+    and to nothing else: Spin checks a component's TCP connections against
+    `tcp://` entries by IP address."""
+    for name, component in spin_manifest["component"].items():
+        tcp = sorted(h for h in component.get("allowed_outbound_hosts", []) if h.startswith("tcp://"))
+        if "cache_redis_address" in component.get("variables", {}):
+            assert tcp == ["tcp://{{ cache_redis_address }}", "tcp://{{ limits_redis_address }}"], name
+        else:
+            assert tcp == [], name
+
+
+def test_spinapps_have_no_runtime_config(objects):
+    """Spin's key-value store is not used on SpinKube: its Redis backend
+    retries for minutes while Redis is away, stalling every request."""
+    for app in spin_apps(objects):
+        assert "runtimeConfig" not in app["spec"], app["metadata"]["name"]
+
+
+def redis_deployment(objects, name: str) -> dict:
+    return by_name(objects, "Deployment")[name]
+
+
+def redis_container(objects, name: str) -> dict:
+    (container,) = redis_deployment(objects, name)["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def test_each_redis_is_one_unpersisted_password_protected_instance(objects):
+    for name in REDIS_NAMES:
+        deployment = redis_deployment(objects, name)
+        spec = deployment["spec"]
+        assert spec["replicas"] == 1, name
+        assert spec["strategy"]["type"] == "Recreate", f"{name}: never two pods, each with half the keys"
+        pod = spec["template"]["spec"]
+        container = redis_container(objects, name)
+        assert re.match(r"^redis:7\.[0-9]+$", container["image"])
+        script = "\n".join(container["args"])
+        assert "--save ''" in script and "--appendonly no" in script
+        assert "user default on >" in script
+        env = container_env(container)
+        assert secret_key_of(env, "REDISCLI_AUTH") == ("redis-credentials", "password")
+        assert pod_security_violations(pod, "restricted") == [], name
+        service = by_name(objects, "Service")[name]
+        assert selector_matches(
+            {"matchLabels": service["spec"]["selector"]}, spec["template"]["metadata"]["labels"]
+        ), name
+
+
+def test_the_cache_may_evict_and_the_counters_never_are(objects):
+    scripts = set()
+    for name, policy in REDIS_POLICIES.items():
+        container = redis_container(objects, name)
+        assert {e["name"]: e.get("value") for e in container["env"]}["MAXMEMORY_POLICY"] == policy
+        scripts.add("\n".join(container["args"]))
+    # One script: they differ in the policy alone.
+    (script,) = scripts
+    assert '--maxmemory-policy "$MAXMEMORY_POLICY"' in script
+
+
+def test_the_limits_redis_has_room_for_every_counter(objects):
+    """The app hashes each limit's subjects into a fixed number of buckets
+    (shared/src/config.rs), each counted in one key that expires with its
+    window: the counters' memory is bounded, and must fit under
+    `noeviction`, with room for a window's keys to overlap the next's."""
+    config = (REPO / "shared" / "src" / "config.rs").read_text()
+    buckets = [
+        int(n.replace("_", ""))
+        for n in re.findall(r'limit\(\s*"limit_[a-z_]+",\s*[^,]+,\s*([0-9_]+),?\s*\)', config)
+    ]
+    assert len(buckets) >= 6, "the limits in config.rs were not found"
+    script = "\n".join(redis_container(objects, "redis-limits")["args"])
+    (megabytes,) = re.findall(r"--maxmemory ([0-9]+)mb", script)
+    assert sum(buckets) * BYTES_PER_COUNTER * 1.5 <= int(megabytes) << 20
+
+
+def test_a_frozen_redis_is_restarted_and_a_failing_one_leaves_its_service(objects):
+    for name in REDIS_NAMES:
+        container = redis_container(objects, name)
+        readiness, liveness = container["readinessProbe"], container["livenessProbe"]
+        for probe in (readiness, liveness):
+            assert probe["exec"]["command"][:2] == ["sh", "-c"] and "redis-cli ping" in probe["exec"]["command"][2]
+            assert probe["timeoutSeconds"] <= 2, name
+        # A Redis that stops answering is out of the Service within seconds
+        # (its connections are then refused at once) and restarted soon after.
+        assert readiness["periodSeconds"] * readiness.get("failureThreshold", 3) <= 5, name
+        assert liveness["periodSeconds"] * liveness.get("failureThreshold", 3) <= 15, name
 
 
 # --------------------------------------------------------------------------

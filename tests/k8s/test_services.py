@@ -3,11 +3,11 @@
 The manifests carry shell scripts and server options that no schema can
 check: MariaDB's my.cnf (thread pool, connection budget, what Galera
 refuses), the users and grants mariadb-operator creates from the User and
-Grant objects, the migration Job's script, and Redis's startup script with
-its ACL. These tests take them out of the YAML as they are and run them
-against a throwaway MariaDB and Redis on this machine (Debian's
-mariadb-server and redis-server, which scripts/test installs), changing only
-file paths and ports.
+Grant objects, the migration Job's script, and the Redis servers' startup
+script with its ACL, and their probes. These tests take them out of the
+YAML as they are and run them against a throwaway MariaDB and Redis on this
+machine (Debian's mariadb-server and redis-server, which scripts/test
+installs), changing only file paths and ports.
 
 What differs from the cluster: Debian's MariaDB 10.11 and Redis 7.0 instead
 of the images' 11.8 and 7.4 (the options and grants used here behave the
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -488,16 +489,23 @@ def test_a_client_that_verifies_refuses_a_server_certificate_from_another_ca(mar
 # Redis
 
 
-def redis_container() -> dict:
-    deployment = one("redis.yaml", "Deployment", "redis")
+REDIS_NAMES = ("redis-cache", "redis-limits")
+
+
+def redis_container(name: str) -> dict:
+    deployment = one("redis.yaml", "Deployment", name)
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     return container
 
 
-def redis_script(config_dir: Path, port: int) -> str:
-    """The container's startup script, with the config volume and the port
-    moved, listening on loopback only."""
-    script = redis_container()["args"][0]
+def redis_policy(name: str) -> str:
+    return {e["name"]: e.get("value") for e in redis_container(name)["env"]}["MAXMEMORY_POLICY"]
+
+
+def redis_script(name: str, config_dir: Path, port: int) -> str:
+    """Deployment `name`'s startup script, with the config volume and the
+    port moved, listening on loopback only."""
+    script = redis_container(name)["args"][0]
     assert "/run/redis/" in script and "--port 6379" in script
     return (
         script.replace("/run/redis/", f"{config_dir}/")
@@ -506,17 +514,27 @@ def redis_script(config_dir: Path, port: int) -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("redis")
-    port = free_port()
-    process = subprocess.Popen(
-        ["sh", "-c", redis_script(directory, port)],
-        env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": REDIS_PASSWORD},
+def run_redis(name: str, directory: Path, port: int, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["sh", "-c", redis_script(name, directory, port)],
+        env={"PATH": os.environ["PATH"], **env},
         cwd=directory,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+    )
+
+
+@pytest.fixture(scope="module", params=REDIS_NAMES)
+def redis(request, tmp_path_factory):
+    name = request.param
+    directory = tmp_path_factory.mktemp(name)
+    port = free_port()
+    process = run_redis(
+        name,
+        directory,
+        port,
+        {"REDISCLI_AUTH": REDIS_PASSWORD, "MAXMEMORY_POLICY": redis_policy(name)},
     )
 
     def cli(*args, password=REDIS_PASSWORD):
@@ -528,10 +546,14 @@ def redis(tmp_path_factory):
     try:
         wait_until(lambda: cli("ping") == "PONG" or process.poll() is not None, "redis-server")
         assert process.poll() is None, process.stdout.read()
+        cli.name = name
         cli.port = port
+        cli.pid = process.pid
         cli.config_dir = directory
         yield cli
     finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)
         process.terminate()
         process.wait(timeout=30)
 
@@ -541,28 +563,23 @@ def test_redis_requires_the_password(redis):
     assert redis("ping", password="wrong-password").startswith(("NOAUTH", "WRONGPASS"))
 
 
-def test_redis_serves_every_command_spins_key_value_store_uses(redis):
-    # crates/key-value-redis/src/store.rs in Spin 3.6.3: GET, SET, DEL,
-    # EXISTS, KEYS, MGET, MSET, INCRBY, and WATCH/MULTI/EXEC for
-    # compare-and-swap.
-    assert redis("set", "spin:a", "1") == "OK"
-    assert redis("get", "spin:a") == "1"
-    assert redis("exists", "spin:a") == "1"
-    assert redis("incrby", "spin:a", "4") == "5"
-    assert redis("mset", "spin:b", "x", "spin:c", "y") == "OK"
-    assert redis("mget", "spin:b", "spin:c").splitlines() == ["x", "y"]
-    assert "spin:a" in redis("keys", "*").splitlines()
-    assert redis("del", "spin:a", "spin:b", "spin:c") == "3"
-    # redis-cli sends each argument list as one command; a transaction needs
-    # one connection, so send it on stdin.
-    result = run(
-        [program("redis-cli"), "-p", str(redis.port)],
-        input="WATCH spin:d\nMULTI\nSET spin:d 1\nEXEC\n",
-        env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": REDIS_PASSWORD},
-    )
-    assert result.stdout.split() == ["OK", "OK", "QUEUED", "OK"], result.stdout
-    assert redis("info", "memory").count("maxmemory_policy:allkeys-lru") == 1
-    assert "maxmemory:67108864" in redis("info", "memory")
+def test_redis_serves_every_command_the_app_sends(redis):
+    # shared/src/cache.rs and limits.rs: AUTH (on connecting), MGET and SET
+    # ... PX for the cache, SET for its versions, INCRBY, EXPIRE and GET for
+    # the counters.
+    assert redis("set", "v:posts", "0123456789abcdef") == "OK"
+    assert redis("set", "c:1", "entry", "PX", "2000") == "OK"
+    assert redis("mget", "v:posts", "c:2", "c:1").splitlines() == ["0123456789abcdef", "", "entry"]
+    assert redis("incrby", "rl:test:1:2", "1") == "1"
+    assert redis("expire", "rl:test:1:2", "61") == "1"
+    assert redis("get", "rl:test:1:2") == "1"
+    assert redis("dbsize") == "3"
+
+
+def test_redis_evicts_as_its_deployment_says_under_a_64_mb_cap(redis):
+    memory = redis("info", "memory")
+    assert f"maxmemory_policy:{redis_policy(redis.name)}" in memory
+    assert "maxmemory:67108864" in memory
     assert "aof_enabled:0" in redis("info", "persistence")
 
 
@@ -572,14 +589,18 @@ def test_redis_serves_every_command_spins_key_value_store_uses(redis):
         ["config", "get", "dir"],
         ["flushall"],
         ["flushdb"],
+        ["keys", "*"],
+        ["eval", "return 1", "0"],
+        ["del", "c:1"],
         ["module", "list"],
         ["shutdown"],
         ["save"],
         ["acl", "list"],
+        ["client", "kill", "127.0.0.1:1"],
         ["replicaof", "no", "one"],
     ],
 )
-def test_redis_refuses_admin_commands_even_with_the_password(redis, command):
+def test_redis_refuses_everything_else_even_with_the_password(redis, command):
     assert redis(*command).startswith("NOPERM"), command
 
 
@@ -596,22 +617,51 @@ def test_redis_keeps_its_password_off_the_command_line(redis):
             assert REDIS_PASSWORD.encode() not in cmdline
 
 
-def test_redis_probe_command_tells_a_live_server_from_a_refusing_one(redis):
-    deployment = one("redis.yaml", "Deployment", "redis")
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    probe = container["readinessProbe"]["exec"]["command"]
-    assert probe[:2] == ["sh", "-c"]
-    command = probe[2].replace("redis-cli", f"{program('redis-cli')} -p {redis.port}")
-    base = {"PATH": os.environ["PATH"]}
-    assert run(["sh", "-c", command], env={**base, "REDISCLI_AUTH": REDIS_PASSWORD}).returncode == 0
-    assert run(["sh", "-c", command], env={**base, "REDISCLI_AUTH": "wrong-password"}).returncode != 0
+def probe_passes(redis, kind: str, password: str) -> bool:
+    """Whether Deployment `redis.name`'s `kind` probe passes against this
+    server within the probe's own timeout, as the kubelet runs it."""
+    probe = redis_container(redis.name)[kind]
+    assert probe["exec"]["command"][:2] == ["sh", "-c"]
+    command = probe["exec"]["command"][2].replace("redis-cli", f"{program('redis-cli')} -p {redis.port}")
+    env = {"PATH": os.environ["PATH"], "REDISCLI_AUTH": password}
+    try:
+        result = subprocess.run(
+            ["sh", "-c", command], env=env, capture_output=True, timeout=probe["timeoutSeconds"]
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return result.returncode == 0
+
+
+@pytest.mark.parametrize("kind", ["readinessProbe", "livenessProbe"])
+def test_redis_probes_fail_a_refusing_and_a_frozen_server(redis, kind):
+    assert probe_passes(redis, kind, REDIS_PASSWORD)
+    assert not probe_passes(redis, kind, "wrong-password")
+    # SIGSTOP: the kernel still accepts the connection, nothing answers; the
+    # probe fails within its timeout, so the kubelet restarts the server.
+    os.kill(redis.pid, signal.SIGSTOP)
+    try:
+        assert not probe_passes(redis, kind, REDIS_PASSWORD)
+    finally:
+        os.kill(redis.pid, signal.SIGCONT)
+    assert probe_passes(redis, kind, REDIS_PASSWORD)
 
 
 @pytest.mark.parametrize("password", ["", "has space", "quote'd", "per%cent", "new\nline"])
 def test_redis_startup_refuses_passwords_that_are_not_url_safe(tmp_path, password):
     result = run(
-        ["sh", "-c", redis_script(tmp_path, free_port())],
-        env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": password},
+        ["sh", "-c", redis_script("redis-cache", tmp_path, free_port())],
+        env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": password, "MAXMEMORY_POLICY": "noeviction"},
     )
     assert result.returncode == 1
     assert "the password must be" in result.stderr
+
+
+@pytest.mark.parametrize("policy", ["", "volatile-lru", "allkeys-lru noeviction"])
+def test_redis_startup_refuses_any_other_policy(tmp_path, policy):
+    result = run(
+        ["sh", "-c", redis_script("redis-limits", tmp_path, free_port())],
+        env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": REDIS_PASSWORD, "MAXMEMORY_POLICY": policy},
+    )
+    assert result.returncode == 1
+    assert "MAXMEMORY_POLICY must be" in result.stderr

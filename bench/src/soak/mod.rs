@@ -1,8 +1,8 @@
 //! The soak test with faults: a fixed number of mixed requests at a fixed
 //! concurrency against the app in the test host, a throwaway MariaDB (one
 //! server, or with `--galera` a three-node Galera cluster behind HAProxy)
-//! and a throwaway Redis (the response cache on it, as in production), while
-//! the database fails and comes back and bursts of contended writes are
+//! and throwaway Redis servers (the response cache and the rate limits on
+//! one each, as in production), while the database fails and comes back and bursts of contended writes are
 //! fired; then checks that nothing was lost, doubled or miscounted.
 //!
 //! Its parts: the clients and the bursts ([`client`]), what they created
@@ -98,16 +98,13 @@ pub async fn run(requests: usize, on_galera: bool) -> anyhow::Result<bool> {
         "starting MariaDB, Redis and the app…"
     });
     let database = Database::start(on_galera)?;
-    let redis = Redis::start()?;
-    let config_dir = tempfile::tempdir()?;
-    let app = TestApp::spawn_on(
-        database.front(),
-        AppOptions {
-            runtime_config_file: Some(redis.runtime_config(config_dir.path())?),
-            ..database.app_options()
-        },
-    )
-    .await;
+    let (cache, limits) = (Redis::start()?, Redis::start()?);
+    let mut options = database.app_options();
+    options.variables.extend([
+        ("cache_redis_address".into(), cache.address()),
+        ("limits_redis_address".into(), limits.address()),
+    ]);
+    let app = TestApp::spawn_on(database.front(), options).await;
     let database = Arc::new(tokio::sync::Mutex::new(database));
     let api = Api::new(
         reqwest::Client::builder()

@@ -25,6 +25,7 @@ pub fn list(request: &Request) -> Result<Response, Error> {
         request,
         &context,
         &[&versions::post(post), versions::PROFILES],
+        Paging::PARAMETERS,
         || {
             let db = context.db()?;
             super::list::<_, CommentView>(

@@ -22,6 +22,7 @@ pub fn list(request: &Request) -> Result<Response, Error> {
         request,
         &context,
         &[versions::POSTS, versions::PROFILES],
+        Paging::PARAMETERS,
         || {
             let db = context.db()?;
             super::list::<_, PostView>(
@@ -66,6 +67,7 @@ pub fn get(request: &Request) -> Result<Response, Error> {
         request,
         &context,
         &[&versions::post(id), versions::PROFILES],
+        &[],
         || {
             let post = posts::find(context.db()?, id)?.ok_or_else(Error::no_such_post)?;
             http::ok(&PostView::from(post))

@@ -16,7 +16,7 @@ use super::routes;
 pub fn get(request: &Request) -> Result<Response, Error> {
     let id = request.path_id(routes::USER)?;
     let context = Context::load()?;
-    cache::serve(request, &context, &[&versions::user(id)], || {
+    cache::serve(request, &context, &[&versions::user(id)], &[], || {
         let user = users::find(context.db()?, id)?.ok_or_else(Error::no_such_user)?;
         http::ok(&UserView::from(user))
     })
@@ -29,7 +29,7 @@ pub fn posts(request: &Request) -> Result<Response, Error> {
     let paging = Paging::from_query(&request.query_pairs())?;
     let context = Context::load()?;
     let depends_on = [&versions::user_posts(author), versions::PROFILES];
-    cache::serve(request, &context, &depends_on, || {
+    cache::serve(request, &context, &depends_on, Paging::PARAMETERS, || {
         let db = context.db()?;
         super::list::<_, PostView>(
             paging,

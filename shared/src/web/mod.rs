@@ -109,17 +109,20 @@ fn with_cookie(visit: &Visit<'_>, mut response: Response) -> Response {
 /// A public page through the shared response cache ([`crate::cache`]),
 /// made by `render` when the cache has no current copy: only an anonymous
 /// visitor's pages are cached (with the website's cookie, the page is the
-/// visitor's own and made fresh). `depends_on` are the versions it shows.
+/// visitor's own and made fresh). `depends_on` are the versions it shows,
+/// `query` the query parameters it reads.
 fn cached_page(
     request: &Request,
     visit: &Visit<'_>,
     depends_on: &[&str],
+    query: &[&str],
     render: impl FnOnce() -> Result<Response, Error>,
 ) -> Result<Response, Error> {
     Ok(secure(cache::serve(
         request,
         visit.context(),
         depends_on,
+        query,
         render,
     )?))
 }

@@ -27,6 +27,9 @@ pub enum Cursor {
 }
 
 impl Cursor {
+    /// The query parameters a cursor is read from.
+    pub const PARAMETERS: &[&str] = &["before", "after"];
+
     /// Reads `before` or `after` from the query: 400 for a bad id, for both
     /// at once, or for either twice.
     pub fn from_request(request: &Request) -> Result<Self, Error> {

@@ -37,7 +37,7 @@ fn profile(request: &Request, id: Id) -> Result<Response, Error> {
         &versions::user_posts(id),
         versions::PROFILES,
     ];
-    cached_page(request, &visit, &depends_on, || {
+    cached_page(request, &visit, &depends_on, Cursor::PARAMETERS, || {
         let db = visit.db()?;
         let user = users::find(db, id)?.ok_or_else(not_found)?;
         let (listing, pager) = page_of(

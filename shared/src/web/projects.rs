@@ -47,6 +47,7 @@ fn home(request: &Request) -> Result<Response, Error> {
         request,
         &visit,
         &[versions::POSTS, versions::PROFILES],
+        Cursor::PARAMETERS,
         || {
             let db = visit.db()?;
             let (listing, pager) = page_of(
@@ -69,7 +70,7 @@ fn show_post(request: &Request, id: Id) -> Result<Response, Error> {
     let cursor = Cursor::from_request(request)?;
     let visit = Visit::open(request)?;
     let depends_on = [&versions::post(id), versions::PROFILES];
-    cached_page(request, &visit, &depends_on, || {
+    cached_page(request, &visit, &depends_on, Cursor::PARAMETERS, || {
         post_page(&visit, id, cursor, &CommentForm::default(), 200)
     })
 }

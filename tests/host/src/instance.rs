@@ -184,7 +184,12 @@ impl AppContext {
         wasi.stdout(self.logs.stream(&component.id))
             .stderr(self.logs.stream(&component.id))
             .envs(&component.environment)
-            .wall_clock(self.clock_offset.clock());
+            .wall_clock(self.clock_offset.clock())
+            .socket_addr_check(crate::sockets::check(
+                component.clone(),
+                self.logs.clone(),
+                self.blocked_networks.clone(),
+            ));
         RequestState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
@@ -316,26 +321,7 @@ impl RequestState {
     }
 
     fn report(&self, verdict: Verdict) -> bool {
-        let destination = match verdict {
-            Verdict::Allowed => return true,
-            Verdict::Denied { destination: None } => return false,
-            Verdict::Denied {
-                destination: Some(destination),
-            } => destination,
-        };
-        if destination.starts_with("http") && destination.ends_with("://self") {
-            self.log_host(
-                "A component tried to make an HTTP request to its own app but it does not have permission.",
-            );
-        } else {
-            self.log_host(&format!(
-                "A component tried to make an outbound network connection to disallowed destination '{destination}'."
-            ));
-        }
-        self.log_host(&format!(
-            "To allow this request, add 'allowed_outbound_hosts = [\"{destination}\"]' to the manifest component section."
-        ));
-        false
+        crate::outbound::report(&self.logs, verdict)
     }
 
     pub(crate) fn log_host(&self, message: &str) {

@@ -7,9 +7,10 @@
 //! `fermyon:spin/mysql` (on MariaDB), SQLite (`fermyon:spin/sqlite`,
 //! `spin:sqlite/sqlite`), key-value (`fermyon:spin/key-value`,
 //! `wasi:keyvalue`, on Spin's SQLite file or Redis) with Spin's semantics,
-//! outbound Redis (`fermyon:spin/redis`) and HTTP (`wasi:http`), the
-//! runtime config file and state directory, `allowed_outbound_hosts` and
-//! `block_networks`. Production and `spin up` use real Spin.
+//! outbound Redis (`fermyon:spin/redis`) and HTTP (`wasi:http`),
+//! `wasi:sockets` with Spin's checks, the runtime config file and state
+//! directory, `allowed_outbound_hosts` and `block_networks`. Production and
+//! `spin up` use real Spin.
 
 mod blocked_networks;
 mod clock;
@@ -26,6 +27,7 @@ mod outbound_redis;
 pub mod routes;
 mod runtime_config;
 mod server;
+mod sockets;
 mod sqlite;
 mod startup;
 mod stats;

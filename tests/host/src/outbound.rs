@@ -24,6 +24,7 @@ use anyhow::{Context, bail, ensure};
 use ip_network::IpNetwork;
 use url::{Host, Url};
 
+use crate::logs::Logs;
 use crate::manifest::VariableDecl;
 use crate::variables::Resolved;
 
@@ -180,6 +181,38 @@ impl AllowedHosts {
             }
         })
     }
+}
+
+/// Whether `verdict` allows the connection; a denied destination is
+/// reported in the log as `spin up` reports it.
+pub(crate) fn report(logs: &Logs, verdict: Verdict) -> bool {
+    let destination = match verdict {
+        Verdict::Allowed => return true,
+        Verdict::Denied { destination: None } => return false,
+        Verdict::Denied {
+            destination: Some(destination),
+        } => destination,
+    };
+    if destination.starts_with("http") && destination.ends_with("://self") {
+        logs.line(
+            "host",
+            "A component tried to make an HTTP request to its own app but it does not have permission.",
+        );
+    } else {
+        logs.line(
+            "host",
+            &format!(
+                "A component tried to make an outbound network connection to disallowed destination '{destination}'."
+            ),
+        );
+    }
+    logs.line(
+        "host",
+        &format!(
+            "To allow this request, add 'allowed_outbound_hosts = [\"{destination}\"]' to the manifest component section."
+        ),
+    );
+    false
 }
 
 /// Spin refuses the old `insecure:allow-all` spelling.

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::mariadb::{self, MariaDb};
 use crate::openapi::{self, Exchange};
+use crate::redis::Redis;
 use crate::{wasm, workspace_root};
 
 /// The JWT signing key every test app uses.
@@ -80,6 +81,24 @@ pub fn mariadb_only(why: &str) {
     );
 }
 
+/// Where an app keeps its response cache and rate limits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Store {
+    /// Spin's key-value store (`sqlite_key_value.db` in the state
+    /// directory, unless a runtime config says otherwise): what Omni uses
+    /// when no Redis is configured.
+    #[default]
+    SpinKeyValue,
+    /// A fresh redis-server of the app's own, for both, through Omni's own
+    /// Redis client (`cache_redis_address`, `limits_redis_address`).
+    Redis,
+}
+
+/// Each Redis may keep a test's request waiting this long: the most
+/// `redis_timeout_ms` allows, so that a healthy Redis on a busy test
+/// machine is never mistaken for a failed one.
+pub const TEST_REDIS_TIMEOUT_MS: &str = "1000";
+
 /// Every rate-limit variable in `spin.toml`.
 pub const RATE_LIMITS: [&str; 6] = [
     "limit_logins_per_ip_per_minute",
@@ -116,6 +135,8 @@ pub struct AppOptions {
     /// fresh temporary one, so its `.spin/` files start empty, removed when
     /// the app is dropped. Give one to share it between apps.
     pub state_dir: Option<PathBuf>,
+    /// Where the cache and the rate limits live.
+    pub store: Store,
 }
 
 /// A running app with its own database.
@@ -127,6 +148,8 @@ pub struct TestApp {
     _scratch: Option<tempfile::TempDir>,
     client: reqwest::Client,
     database: Database,
+    /// The app's own Redis, with [`Store::Redis`].
+    redis: Option<Redis>,
     clock: ClockOffset,
     /// Whether responses are checked against `openapi.yaml` (for Omni's
     /// own manifest, not for fixtures).
@@ -248,6 +271,21 @@ impl TestApp {
             // Reads on the cluster are causal, as k8s/spinkube sets them.
             variables.extend(crate::galera::app_options().variables);
         }
+        let redis = match options.store {
+            Store::SpinKeyValue => None,
+            Store::Redis => {
+                let redis = Redis::start().expect("a Redis for the app");
+                variables.extend([
+                    ("cache_redis_address".to_owned(), redis.address()),
+                    ("limits_redis_address".to_owned(), redis.address()),
+                    (
+                        "redis_timeout_ms".to_owned(),
+                        TEST_REDIS_TIMEOUT_MS.to_owned(),
+                    ),
+                ]);
+                Some(redis)
+            }
+        };
         variables.extend(options.variables);
         let check_contract = options.manifest.is_none();
         let (state_dir, scratch) = match options.state_dir {
@@ -284,6 +322,7 @@ impl TestApp {
             _scratch: scratch,
             client: reqwest::Client::new(),
             database,
+            redis,
             clock: options.clock,
             check_contract,
         }
@@ -314,6 +353,11 @@ impl TestApp {
     /// The running host, for its stats.
     pub fn host(&self) -> &RunningApp {
         &self.app
+    }
+
+    /// The app's own Redis, with [`Store::Redis`].
+    pub fn redis(&self) -> Option<&Redis> {
+        self.redis.as_ref()
     }
 
     /// The shift of the components' wall clock: set it to move their time

@@ -23,8 +23,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use app::{
-    AppOptions, Backend, Scalar, TestApp, TestResponse, TestUser, id, mariadb_only, post_body,
-    spawn_app, spawn_app_with,
+    AppOptions, Backend, Scalar, Store, TEST_REDIS_TIMEOUT_MS, TestApp, TestResponse, TestUser, id,
+    mariadb_only, post_body, spawn_app, spawn_app_with,
 };
 pub use galera::Galera;
 pub use http_server::{HttpServer, Reply};

@@ -16,6 +16,10 @@
 //! stops it with [`Redis::stop_and_watch_its_port`] instead: the test then
 //! sees the client's reconnection arrive, and hands it to Redis once Redis
 //! is back.
+//!
+//! [`Redis::start_with`] passes settings of the test's own (a password, a
+//! memory cap), which hold across restarts too; [`Redis::cli`] runs a
+//! command with Debian's `redis-cli`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,6 +45,10 @@ struct Process {
     dir: PathBuf,
     port: u16,
     pid: u32,
+    /// Settings of the test's own, e.g. `["--requirepass", "pw"]`.
+    settings: Vec<String>,
+    /// The password among them, for `redis-cli`.
+    password: Option<String>,
 }
 
 /// The server shared by every test in this process, started on first use.
@@ -60,12 +68,57 @@ pub fn shared() -> &'static Redis {
 impl Redis {
     /// Starts a throwaway server of this test's own.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts a throwaway server of this test's own with `settings`, as
+    /// `redis-server` takes them on its command line (`--maxmemory 1mb`).
+    /// A `--requirepass` among them is also what [`Redis::cli`] logs in
+    /// with.
+    pub fn start_with(settings: &[&str]) -> anyhow::Result<Self> {
+        let settings: Vec<String> = settings.iter().map(|s| (*s).to_owned()).collect();
+        let password = settings
+            .iter()
+            .position(|s| s == "--requirepass")
+            .and_then(|at| settings.get(at + 1).cloned());
         let dir = process::scratch_dir("redis", "redis.pid")?;
-        let (port, pid) = process::on_a_free_port(|port| launch(&dir, port))?;
+        let (port, pid) = process::on_a_free_port(|port| launch(&dir, port, &settings))?;
         Ok(Self {
             url: format!("redis://127.0.0.1:{port}"),
-            process: Some(Process { dir, port, pid }),
+            process: Some(Process {
+                dir,
+                port,
+                pid,
+                settings,
+                password,
+            }),
         })
+    }
+
+    /// `127.0.0.1:<port>`: what Omni's `cache_redis_address` and
+    /// `limits_redis_address` take.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port())
+    }
+
+    /// Runs `args` with `redis-cli` against this server and returns what it
+    /// printed (a reply's lines).
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
+        let mut command = Command::new(program("redis-cli"));
+        command.args(["-h", "127.0.0.1", "-p", &self.port().to_string()]);
+        if let Some(password) = self.process.as_ref().and_then(|p| p.password.as_ref()) {
+            command.env("REDISCLI_AUTH", password);
+        }
+        let output = command
+            .args(args)
+            .output()
+            .context("cannot run redis-cli")?;
+        anyhow::ensure!(
+            output.status.success(),
+            "redis-cli {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
     /// The server's process id, if this process started it.
@@ -148,7 +201,7 @@ impl Redis {
             .process
             .as_mut()
             .context("not a server this process started")?;
-        process.pid = launch(&process.dir, process.port)?;
+        process.pid = launch(&process.dir, process.port, &process.settings)?;
         Ok(())
     }
 }
@@ -207,9 +260,9 @@ impl HeldClient<'_> {
     }
 }
 
-/// Starts `redis-server` and waits until its log says it is ready for
-/// connections. Returns its pid.
-fn launch(dir: &Path, port: u16) -> anyhow::Result<u32> {
+/// Starts `redis-server` with `settings` and waits until its log says it is
+/// ready for connections. Returns its pid.
+fn launch(dir: &Path, port: u16, settings: &[String]) -> anyhow::Result<u32> {
     let mut command = Command::new(program("redis-server"));
     command
         .arg("--port")
@@ -223,7 +276,8 @@ fn launch(dir: &Path, port: u16) -> anyhow::Result<u32> {
         .args(["--daemonize", "no", "--save", ""])
         // Every write reaches the OS before its reply, so it survives the
         // SIGKILL that stops the server.
-        .args(["--appendonly", "yes", "--appendfsync", "no"]);
+        .args(["--appendonly", "yes", "--appendfsync", "no"])
+        .args(settings);
     process::launch(command, LogStream::Stdout, "Ready to accept connections").context(
         "install Debian's redis-server, or set OMNI_TEST_REDIS_URL to use a running server",
     )

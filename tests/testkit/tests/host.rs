@@ -1,7 +1,8 @@
 //! The test host behaves like Spin 3.6 where a component can tell: routing,
 //! headers, instances, variables, MySQL, SQLite ([`sqlite`]), key-value
 //! ([`key_value`]), outbound Redis ([`outbound_redis`]) and HTTP
-//! ([`outbound_http`]), outbound permissions, logs. These run the probe fixture
+//! ([`outbound_http`]), `wasi:sockets` ([`sockets`]), outbound permissions,
+//! logs. These run the probe fixture
 //! (`tests/fixtures/probe`) against real MariaDB and Redis.
 
 // Test code: a panic is how a helper fails the test.
@@ -13,6 +14,8 @@ mod key_value;
 mod outbound_http;
 #[path = "host/outbound_redis.rs"]
 mod outbound_redis;
+#[path = "host/sockets.rs"]
+mod sockets;
 #[path = "host/sqlite.rs"]
 mod sqlite;
 

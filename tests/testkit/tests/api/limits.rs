@@ -1,20 +1,35 @@
-//! Rate limits: each one trips at its threshold, costs no bcrypt or
-//! database work when it does, ends with its window, and holds across two
-//! hosts that share one store.
+//! Rate limits, on either store: each one trips at its threshold, costs no
+//! bcrypt or database work when it does, ends with its window, and holds
+//! across two hosts that share one store.
 
-use omni_testkit::{AppOptions, ClockOffset, Redis, TestApp, TestResponse, spawn_app_with};
+use omni_testkit::{
+    AppOptions, ClockOffset, Redis, Store, TEST_REDIS_TIMEOUT_MS, TestApp, TestResponse,
+    spawn_app_with,
+};
 use serde_json::json;
 
 use crate::problems::assert_problem;
 
-/// An app with the limits in `limits` on (every other limit stays off).
-async fn app_with(limits: &[(&str, &str)], clock: &ClockOffset) -> TestApp {
+on_each_store!(
+    logins_per_address_trip_at_the_limit_cost_nothing_then_and_reset,
+    failed_logins_lock_an_account_for_the_window_and_then_for_the_day,
+    signups_per_address_trip_at_the_limit_and_write_nothing_then,
+    writes_per_user_trip_at_the_limit_for_that_user_only,
+    a_client_cannot_dodge_a_limit_with_x_forwarded_for,
+    behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance,
+    a_limit_holds_across_two_hosts_sharing_one_store,
+);
+
+/// An app on `store` with the limits in `limits` on (every other limit
+/// stays off).
+async fn app_with(store: Store, limits: &[(&str, &str)], clock: &ClockOffset) -> TestApp {
     spawn_app_with(AppOptions {
         variables: limits
             .iter()
             .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
             .collect(),
         clock: clock.clone(),
+        store,
         ..AppOptions::default()
     })
     .await
@@ -37,7 +52,7 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 /// Shifts `clock` to one second past the start of a UTC day (and so of a
 /// minute, a quarter hour and an hour), so that no window ends during a
 /// test by chance, and returns the shift.
-fn start_of_a_day(clock: &ClockOffset) -> i64 {
+pub(crate) fn start_of_a_day(clock: &ClockOffset) -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -47,11 +62,10 @@ fn start_of_a_day(clock: &ClockOffset) -> i64 {
     shift
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn logins_per_address_trip_at_the_limit_cost_nothing_then_and_reset() {
+async fn logins_per_address_trip_at_the_limit_cost_nothing_then_and_reset(store: Store) {
     let clock = ClockOffset::default();
     let base = start_of_a_day(&clock);
-    let app = app_with(&[("limit_logins_per_ip_per_minute", "3")], &clock).await;
+    let app = app_with(store, &[("limit_logins_per_ip_per_minute", "3")], &clock).await;
     app.signup("ada", "analytical engine").await;
     for _ in 0..3 {
         assert_eq!(app.login("ada", "analytical engine").await.status, 200);
@@ -64,11 +78,11 @@ async fn logins_per_address_trip_at_the_limit_cost_nothing_then_and_reset() {
     assert_eq!(app.login("ada", "analytical engine").await.status, 200);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn failed_logins_lock_an_account_for_the_window_and_then_for_the_day() {
+async fn failed_logins_lock_an_account_for_the_window_and_then_for_the_day(store: Store) {
     let clock = ClockOffset::default();
     let base = start_of_a_day(&clock);
     let app = app_with(
+        store,
         &[
             ("limit_login_failures_per_account_per_quarter_hour", "2"),
             ("limit_login_failures_per_account_per_day", "3"),
@@ -97,11 +111,10 @@ async fn failed_logins_lock_an_account_for_the_window_and_then_for_the_day() {
     assert!(!logs.contains("wrong password") && !logs.contains("wrong again"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn signups_per_address_trip_at_the_limit_and_write_nothing_then() {
+async fn signups_per_address_trip_at_the_limit_and_write_nothing_then(store: Store) {
     let clock = ClockOffset::default();
     let base = start_of_a_day(&clock);
-    let app = app_with(&[("limit_signups_per_ip_per_hour", "2")], &clock).await;
+    let app = app_with(store, &[("limit_signups_per_ip_per_hour", "2")], &clock).await;
     assert_eq!(app.signup("ada", "analytical engine").await.status, 201);
     assert_eq!(app.signup("bob", "difference engine").await.status, 201);
     assert_limited(&app.signup("cyd", "jacquard loom!").await, 3600);
@@ -110,11 +123,10 @@ async fn signups_per_address_trip_at_the_limit_and_write_nothing_then() {
     assert_eq!(app.signup("cyd", "jacquard loom!").await.status, 201);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn writes_per_user_trip_at_the_limit_for_that_user_only() {
+async fn writes_per_user_trip_at_the_limit_for_that_user_only(store: Store) {
     let clock = ClockOffset::default();
     let base = start_of_a_day(&clock);
-    let app = app_with(&[("limit_writes_per_user_per_minute", "3")], &clock).await;
+    let app = app_with(store, &[("limit_writes_per_user_per_minute", "3")], &clock).await;
     let ada = app.create_user("ada").await;
     let bob = app.create_user("bob").await;
     let post = app.create_post(&ada, "one").await;
@@ -145,11 +157,10 @@ async fn writes_per_user_trip_at_the_limit_for_that_user_only() {
     assert_eq!(app.create_post(&ada, "five").await["title"], "five");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_client_cannot_dodge_a_limit_with_x_forwarded_for() {
+async fn a_client_cannot_dodge_a_limit_with_x_forwarded_for(store: Store) {
     let clock = ClockOffset::default();
     start_of_a_day(&clock);
-    let app = app_with(&[("limit_logins_per_ip_per_minute", "2")], &clock).await;
+    let app = app_with(store, &[("limit_logins_per_ip_per_minute", "2")], &clock).await;
     let login = |forwarded: &'static str| {
         app.send(
             app.request(reqwest::Method::POST, "/api/login")
@@ -163,11 +174,11 @@ async fn a_client_cannot_dodge_a_limit_with_x_forwarded_for() {
     assert_limited(&login("3.3.3.3").await, 60);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance(store: Store) {
     let clock = ClockOffset::default();
     start_of_a_day(&clock);
     let app = app_with(
+        store,
         &[
             ("limit_logins_per_ip_per_minute", "1"),
             ("trusted_proxies", "127.0.0.0/8"),
@@ -187,25 +198,40 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
     assert_limited(&login("198.51.100.1").await, 60);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_limit_holds_across_two_hosts_sharing_one_store() {
+async fn a_limit_holds_across_two_hosts_sharing_one_store(store: Store) {
     let redis = Redis::start().unwrap();
     let config_dir = tempfile::tempdir().unwrap();
-    let runtime_config = redis.runtime_config(config_dir.path()).unwrap();
-    let limit = vec![("limit_logins_per_ip_per_minute".to_owned(), "3".to_owned())];
+    // Spin's key-value store shared through Spin's Redis backend, or Omni's
+    // own Redis client on the same server.
+    let (runtime_config_file, mut variables) = match store {
+        Store::SpinKeyValue => (
+            Some(redis.runtime_config(config_dir.path()).unwrap()),
+            vec![],
+        ),
+        Store::Redis => (
+            None,
+            vec![
+                ("limits_redis_address".to_owned(), redis.address()),
+                (
+                    "redis_timeout_ms".to_owned(),
+                    TEST_REDIS_TIMEOUT_MS.to_owned(),
+                ),
+            ],
+        ),
+    };
+    variables.push(("limit_logins_per_ip_per_minute".to_owned(), "3".to_owned()));
     let first = spawn_app_with(AppOptions {
-        variables: limit.clone(),
-        runtime_config_file: Some(runtime_config.clone()),
+        variables: variables.clone(),
+        runtime_config_file: runtime_config_file.clone(),
         ..AppOptions::default()
     })
     .await;
-    let mut variables = limit;
     if let Some(url) = first.db_url() {
         variables.push(("db_url".to_owned(), url.to_owned()));
     }
     let second = spawn_app_with(AppOptions {
         variables,
-        runtime_config_file: Some(runtime_config),
+        runtime_config_file,
         ..AppOptions::default()
     })
     .await;

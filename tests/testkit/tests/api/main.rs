@@ -6,6 +6,30 @@
 // Test code: a panic is how a helper fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// Runs each named test, an `async fn(Store)`, once on Spin's key-value
+/// store and once on Redis (Omni's own client): as
+/// `<file>::spin_key_value::<test>` and `<file>::redis::<test>`.
+macro_rules! on_each_store {
+    ($($test:ident),+ $(,)?) => {
+        mod spin_key_value {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $test() {
+                    super::$test(omni_testkit::Store::SpinKeyValue).await;
+                }
+            )+
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $test() {
+                    super::$test(omni_testkit::Store::Redis).await;
+                }
+            )+
+        }
+    };
+}
+
 mod accounts;
 mod cache;
 mod comments;
@@ -17,6 +41,7 @@ mod outage;
 mod paging;
 mod posts;
 mod problems;
+mod redis;
 mod resilience;
 mod security;
 mod spinkube;
