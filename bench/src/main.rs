@@ -5,6 +5,9 @@
 //!   ([`bench`]): what a request costs, cold, hot and through the cache,
 //!   the host's calibration, MariaDB's thread pool, contended writes.
 //!   `--quick` seeds and sends a tenth, to try the benchmark itself.
+//! - `cargo run --profile bench -p omni-bench -- sessions [--quick]`: what
+//!   checking a token's session costs each authenticated request
+//!   ([`sessions`]).
 //! - `cargo run -p omni-bench -- soak [--requests N]`: the soak test with
 //!   faults ([`soak`]); 5,000 requests by default. Exits non-zero if a
 //!   check fails.
@@ -19,6 +22,7 @@ mod load;
 mod procfs;
 mod reads;
 mod seed;
+mod sessions;
 mod soak;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +32,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-const USAGE: &str = "usage: omni-bench [--quick] | omni-bench soak [--requests N]";
+const USAGE: &str =
+    "usage: omni-bench [--quick] | omni-bench sessions [--quick] | omni-bench soak [--requests N]";
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -49,6 +54,7 @@ fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> anyhow::Result<
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
     Bench { quick: bool },
+    Sessions { quick: bool },
     Soak { requests: usize },
 }
 
@@ -56,6 +62,10 @@ fn parse(args: &[String]) -> anyhow::Result<Command> {
     match args {
         [] => Ok(Command::Bench { quick: false }),
         [flag] if flag == "--quick" => Ok(Command::Bench { quick: true }),
+        [sessions] if sessions == "sessions" => Ok(Command::Sessions { quick: false }),
+        [sessions, flag] if sessions == "sessions" && flag == "--quick" => {
+            Ok(Command::Sessions { quick: true })
+        }
         [soak] if soak == "soak" => Ok(Command::Soak {
             requests: soak::DEFAULT_REQUESTS,
         }),
@@ -76,6 +86,10 @@ async fn main() -> anyhow::Result<ExitCode> {
     match parse(&args)? {
         Command::Bench { quick } => {
             bench::run(quick).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sessions { quick } => {
+            sessions::run(quick).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Soak { requests } => Ok(if soak::run(requests).await? {
@@ -100,6 +114,10 @@ mod tests {
         assert_eq!(
             parse(&args("--quick")).unwrap(),
             Command::Bench { quick: true }
+        );
+        assert_eq!(
+            parse(&args("sessions --quick")).unwrap(),
+            Command::Sessions { quick: true }
         );
         assert_eq!(
             parse(&args("soak")).unwrap(),

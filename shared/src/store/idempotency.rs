@@ -129,14 +129,21 @@ pub fn forget(db: &dyn Db, scope: &str, key: &str) -> Result<(), Error> {
     Ok(())
 }
 
+const FORGET_EXPIRED: &str =
+    "DELETE FROM idempotency_keys WHERE scope = ? AND idem_key = ? AND created_at < ?";
 const INSERT: &str = "INSERT INTO idempotency_keys \
      (scope, idem_key, request_hash, status, location, body, created_at) \
      VALUES (?, ?, ?, 201, ?, ?, ?)";
 
 /// Stores the record of a create under `key`, in the create's own
-/// transaction. A concurrent request that stored the same key first makes
-/// this a lock conflict: the transaction runs again and finds it.
+/// transaction, in place of an expired record of the same key that no sweep
+/// has removed yet. A concurrent request that stored the same key first
+/// makes this a lock conflict: the transaction runs again and finds it.
 pub fn save(db: &dyn Db, scope: &str, key: &str, stored: &Stored, now: i64) -> Result<(), Error> {
+    db.execute(
+        FORGET_EXPIRED,
+        &[scope.into(), key.into(), (now - KEY_LIFETIME_MS).into()],
+    )?;
     db.execute(
         INSERT,
         &[

@@ -51,7 +51,9 @@ pub fn start(db: &dyn Db, user: Id, expires_at: i64) -> Result<Session, Error> {
     )))
 }
 
-const USER: &str = "SELECT u.id AS id, u.username AS username, u.display_name AS display_name, \
+/// A session's user, if the session still exists: the check every
+/// authenticated read of the caller makes.
+pub const USER: &str = "SELECT u.id AS id, u.username AS username, u.display_name AS display_name, \
      u.bio AS bio FROM sessions s JOIN users u ON u.id = s.user_id \
      WHERE s.id = ? AND s.user_id = ?";
 

@@ -81,7 +81,8 @@ pub fn username_taken() -> Error {
     Error::Conflict("That username is taken.".into())
 }
 
-const FIND: &str = "SELECT id, username, display_name, bio FROM users WHERE id = ?";
+/// A user by id.
+pub const FIND: &str = "SELECT id, username, display_name, bio FROM users WHERE id = ?";
 
 /// The user with `id`, if any.
 pub fn find(db: &dyn Db, id: Id) -> Result<Option<User>, Error> {
