@@ -105,15 +105,20 @@ fn check_bidi_balanced(text: &str) -> Result<(), String> {
     for line in text.split('\n') {
         let mut open = Vec::new();
         for c in line.chars() {
-            match u32::from(c) {
-                0x202A | 0x202B | 0x202D | 0x202E => open.push(0x202C),
-                0x2066..=0x2068 => open.push(0x2069),
-                closer @ (0x202C | 0x2069) => {
-                    if open.pop() != Some(closer) {
-                        return unbalanced();
-                    }
+            let closer = match u32::from(c) {
+                0x202A | 0x202B | 0x202D | 0x202E => {
+                    open.push(0x202C);
+                    continue;
                 }
-                _ => {}
+                0x2066..=0x2068 => {
+                    open.push(0x2069);
+                    continue;
+                }
+                closer @ (0x202C | 0x2069) => closer,
+                _ => continue,
+            };
+            if open.pop() != Some(closer) {
+                return unbalanced();
             }
         }
         if !open.is_empty() {

@@ -77,7 +77,7 @@ const SWEEP_ONE_IN: u32 = 8;
 /// so a sweep never slows a write much, and eight writes sweep far more
 /// than they make. A failure is logged; the write has already succeeded.
 fn sweep(context: &Context) {
-    if getrandom::u32().unwrap_or(1) % SWEEP_ONE_IN != 0 {
+    if !getrandom::u32().unwrap_or(1).is_multiple_of(SWEEP_ONE_IN) {
         return;
     }
     let now = now_ms();

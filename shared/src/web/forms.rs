@@ -386,12 +386,11 @@ impl DeleteAccountForm {
     /// The password, or the form back saying it is required.
     pub fn validate(form: &Form) -> Result<String, DeleteAccountForm> {
         let mut check = form.check();
-        check
-            .field("password", "Password", required)
-            .ok_or_else(|| DeleteAccountForm {
-                errors: check.errors,
-                problem: None,
-            })
+        let password = check.field("password", "Password", required);
+        password.ok_or(DeleteAccountForm {
+            errors: check.errors,
+            problem: None,
+        })
     }
 }
 
