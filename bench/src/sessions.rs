@@ -64,8 +64,8 @@ fn figures(mut times: Vec<Duration>) -> Statement {
     Statement {
         runs: times.len(),
         mean_us: us(total) / times.len().max(1) as f64,
-        median_us: us(percentile(&times, 0.5)),
-        p99_us: us(percentile(&times, 0.99)),
+        median_us: us(percentile(&times, 50.0)),
+        p99_us: us(percentile(&times, 99.0)),
     }
 }
 
@@ -198,8 +198,8 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
         before,
         after,
         me_requests: me_times.len(),
-        me_median_ms: ms(percentile(&me_times, 0.5)),
-        me_p99_ms: ms(percentile(&me_times, 0.99)),
+        me_median_ms: ms(percentile(&me_times, 50.0)),
+        me_p99_ms: ms(percentile(&me_times, 99.0)),
         me_statements_per_request: per_request,
     };
     println!(

@@ -76,6 +76,19 @@ async fn login_from(app: &TestApp, address: &str, username: &str, password: &str
     .await
 }
 
+/// An app allowing `per_minute` logins per client address, behind a
+/// trusted proxy on loopback, every other limit off.
+async fn behind_proxy(per_minute: &str, clock: &ClockOffset) -> TestApp {
+    app_with(
+        &[
+            ("limit_logins_per_ip_per_minute", per_minute),
+            ("trusted_proxies", "127.0.0.0/8"),
+        ],
+        clock,
+    )
+    .await
+}
+
 /// An app with the login backoffs (`per_address` free checks of one account
 /// from one address, `per_account` of one account from failing addresses)
 /// and every other limit off, behind a trusted proxy on loopback.
@@ -308,21 +321,8 @@ async fn a_client_cannot_dodge_a_limit_with_x_forwarded_for() {
 async fn a_forged_entry_left_of_garbage_in_x_forwarded_for_is_not_a_new_client() {
     let clock = ClockOffset::default();
     start_of_a_day(&clock);
-    let app = app_with(
-        &[
-            ("limit_logins_per_ip_per_minute", "2"),
-            ("trusted_proxies", "127.0.0.0/8"),
-        ],
-        &clock,
-    )
-    .await;
-    let login = |forwarded: &'static str| {
-        app.send(
-            app.request(reqwest::Method::POST, "/api/login")
-                .header("x-forwarded-for", forwarded)
-                .json(&json!({ "username": "nobody", "password": "whatever!" })),
-        )
-    };
+    let app = behind_proxy("2", &clock).await;
+    let login = |forwarded: &'static str| login_from(&app, forwarded, "nobody", "whatever!");
     // Each names a fresh address on the left of something that is not
     // one: all count as the proxy that passed them on.
     assert_problem(&login("6.6.6.1, x").await, 401);
@@ -334,21 +334,8 @@ async fn a_forged_entry_left_of_garbage_in_x_forwarded_for_is_not_a_new_client()
 async fn ipv6_clients_in_one_64_share_an_allowance() {
     let clock = ClockOffset::default();
     start_of_a_day(&clock);
-    let app = app_with(
-        &[
-            ("limit_logins_per_ip_per_minute", "2"),
-            ("trusted_proxies", "127.0.0.0/8"),
-        ],
-        &clock,
-    )
-    .await;
-    let login = |forwarded: &'static str| {
-        app.send(
-            app.request(reqwest::Method::POST, "/api/login")
-                .header("x-forwarded-for", forwarded)
-                .json(&json!({ "username": "nobody", "password": "whatever!" })),
-        )
-    };
+    let app = behind_proxy("2", &clock).await;
+    let login = |forwarded: &'static str| login_from(&app, forwarded, "nobody", "whatever!");
     assert_problem(&login("2001:db8:1:2::1").await, 401);
     assert_problem(&login("2001:db8:1:2:ffff:ffff:ffff:ffff").await, 401);
     assert_limited(&login("2001:db8:1:2:abcd::9").await, 60);
@@ -360,21 +347,8 @@ async fn ipv6_clients_in_one_64_share_an_allowance() {
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
     let clock = ClockOffset::default();
     start_of_a_day(&clock);
-    let app = app_with(
-        &[
-            ("limit_logins_per_ip_per_minute", "1"),
-            ("trusted_proxies", "127.0.0.0/8"),
-        ],
-        &clock,
-    )
-    .await;
-    let login = |forwarded: &'static str| {
-        app.send(
-            app.request(reqwest::Method::POST, "/api/login")
-                .header("x-forwarded-for", forwarded)
-                .json(&json!({ "username": "nobody", "password": "whatever!" })),
-        )
-    };
+    let app = behind_proxy("1", &clock).await;
+    let login = |forwarded: &'static str| login_from(&app, forwarded, "nobody", "whatever!");
     assert_problem(&login("198.51.100.1").await, 401);
     assert_problem(&login("198.51.100.2").await, 401);
     assert_limited(&login("198.51.100.1").await, 60);
