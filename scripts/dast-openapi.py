@@ -10,6 +10,12 @@ handlers instead of stopping at a 404 or a 400:
    `page` (that is a 400), so this prints one URL per list with `?before=`,
    which scripts/dast passes to Wapiti as start URLs to attack too.
 
+3. The operations that end sessions (`POST /api/logout`, `/api/logout-all`)
+   are left out: the scan has one token, and the first of them would end it,
+   leaving every later attack unauthenticated. They read no body and no
+   query, so there is nothing to inject into; scripts/fuzz-api covers them,
+   each call with a session of its own.
+
 Wapiti fills a path parameter with its schema's `default`, or "1" without
 one, and no row has id 1. So: posts and their comments use the seed post,
 users the caller, comments the seed comment. DELETE operations get rows of
@@ -24,6 +30,10 @@ Prints the `?before=` URLs, one per line.
 import json
 import sys
 import urllib.request
+
+
+# Operations that end the caller's session (see the module's note 3).
+SESSION_ENDING_PATHS = ("/api/logout", "/api/logout-all")
 
 
 def call(base: str, token: str, method: str, path: str, body: dict | None = None) -> dict:
@@ -52,6 +62,9 @@ def main(base: str, token: str, post_id: str, output: str) -> None:
         "/api/users/{id}": (user_id, user_id),
         "/api/users/{id}/posts": (user_id, user_id),
     }
+    for ending in SESSION_ENDING_PATHS:
+        if document["paths"].pop(ending, None) is None:
+            sys.exit(f"dast-openapi: the document has no {ending} any more; update this script")
     paging_ref = "#/components/parameters/Paging"
     before_urls = []
     for path, operations in document["paths"].items():

@@ -15,6 +15,9 @@
 //! - `cargo run --profile bench -p omni-bench -- cache-hit`: only the
 //!   calibration and a cache hit before and after Omni's own Redis client
 //!   ([`hits`]), on a small data set.
+//! - `cargo run --profile bench -p omni-bench -- sessions [--quick]`: what
+//!   checking a token's session costs each authenticated request
+//!   ([`sessions`]).
 //!
 //! Every figure printed also goes to `target/bench/*.json`.
 
@@ -27,6 +30,7 @@ mod load;
 mod procfs;
 mod reads;
 mod seed;
+mod sessions;
 mod soak;
 
 use std::path::{Path, PathBuf};
@@ -36,7 +40,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-const USAGE: &str = "usage: omni-bench [--quick] | omni-bench galera [--quick] | omni-bench cache-hit | omni-bench soak [--requests N] [--galera]";
+const USAGE: &str = "usage: omni-bench [--quick] | omni-bench galera [--quick] | omni-bench cache-hit | omni-bench sessions [--quick] | omni-bench soak [--requests N] [--galera]";
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -59,6 +63,7 @@ enum Command {
     Bench { quick: bool },
     CacheHit,
     Galera { quick: bool },
+    Sessions { quick: bool },
     Soak { requests: usize, galera: bool },
 }
 
@@ -70,6 +75,10 @@ fn parse(args: &[String]) -> anyhow::Result<Command> {
         [galera] if galera == "galera" => Ok(Command::Galera { quick: false }),
         [galera, flag] if galera == "galera" && flag == "--quick" => {
             Ok(Command::Galera { quick: true })
+        }
+        [sessions] if sessions == "sessions" => Ok(Command::Sessions { quick: false }),
+        [sessions, flag] if sessions == "sessions" && flag == "--quick" => {
+            Ok(Command::Sessions { quick: true })
         }
         [soak, flags @ ..] if soak == "soak" => {
             let (mut requests, mut galera) = (soak::DEFAULT_REQUESTS, false);
@@ -111,6 +120,10 @@ async fn main() -> anyhow::Result<ExitCode> {
             galera::run(quick).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Sessions { quick } => {
+            sessions::run(quick).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Soak { requests, galera } => Ok(if soak::run(requests, galera).await? {
             ExitCode::SUCCESS
         } else {
@@ -135,6 +148,10 @@ mod tests {
             Command::Bench { quick: true }
         );
         assert_eq!(parse(&args("cache-hit")).unwrap(), Command::CacheHit);
+        assert_eq!(
+            parse(&args("sessions --quick")).unwrap(),
+            Command::Sessions { quick: true }
+        );
         assert_eq!(
             parse(&args("soak")).unwrap(),
             Command::Soak {

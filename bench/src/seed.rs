@@ -105,9 +105,9 @@ pub async fn seed(
     let posts_per_user = i64::try_from(sizes.posts / sizes.users).unwrap_or_default();
     insert_rows(
         db,
-        "INSERT INTO users (id, username, password_hash, display_name, bio, post_count) VALUES",
+        "INSERT INTO users (id, username, username_key, password_hash, display_name, bio, post_count) VALUES",
         users.iter().enumerate().map(|(n, id)| {
-            format!("({id}, 'user{n}', '{password_hash}', 'User {n}', 'Builds things.', {posts_per_user})")
+            format!("({id}, 'user{n}', 'user{n}', '{password_hash}', 'User {n}', 'Builds things.', {posts_per_user})")
         }),
     )
     .await?;

@@ -13,7 +13,8 @@ use crate::http::Request;
 use crate::log;
 use crate::model::Password;
 use crate::snowflake::Id;
-use crate::store::users::{self, User};
+use crate::store::sessions::{self, Session};
+use crate::store::users::User;
 
 /// The `iss` claim of every Omni token.
 pub const ISSUER: &str = "omni";
@@ -82,9 +83,12 @@ pub fn verify_password(
     Ok(std::hint::black_box(matches) && stored_hash.is_some() && !over_long)
 }
 
+/// A token's claims. `sid` names the session it stands for (see
+/// `store::sessions`); a token without one is refused.
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
+    sid: String,
     iat: i64,
     exp: i64,
     iss: String,
@@ -172,13 +176,20 @@ mod hs256 {
     }
 }
 
-/// Signs a token for `user`, issued at `now` (Unix seconds), living `ttl` seconds.
-pub fn issue_token(user: Id, now: i64, ttl: i64, secret: &[u8]) -> Result<IssuedToken, Error> {
+/// Signs a token for `session`, issued at `now` (Unix seconds), expiring at
+/// `expires_at`.
+pub fn issue_token(
+    session: &Session,
+    now: i64,
+    expires_at: i64,
+    secret: &[u8],
+) -> Result<IssuedToken, Error> {
     hs256::install();
     let claims = Claims {
-        sub: user.to_string(),
+        sub: session.user.to_string(),
+        sid: session.id.to_string(),
         iat: now,
-        exp: now + ttl,
+        exp: expires_at,
         iss: ISSUER.into(),
         aud: AUDIENCE.into(),
     };
@@ -200,8 +211,8 @@ pub fn issue_token(user: Id, now: i64, ttl: i64, secret: &[u8]) -> Result<Issued
 pub struct InvalidToken(String);
 
 /// Checks a token's signature (HS256 only), issuer, audience and expiry,
-/// and returns the user id it names.
-pub fn verify_token(token: &str, secret: &[u8]) -> Result<Id, InvalidToken> {
+/// and returns the session it names (not yet checked against the store).
+pub fn verify_token(token: &str, secret: &[u8]) -> Result<Session, InvalidToken> {
     hs256::install();
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_issuer(&[ISSUER]);
@@ -211,10 +222,17 @@ pub fn verify_token(token: &str, secret: &[u8]) -> Result<Id, InvalidToken> {
     let data =
         jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(secret), &validation)
             .map_err(|e| InvalidToken(e.to_string()))?;
-    data.claims
+    let user: Id = data
+        .claims
         .sub
         .parse()
-        .map_err(|_| InvalidToken("`sub` is not a user id".into()))
+        .map_err(|_| InvalidToken("`sub` is not a user id".into()))?;
+    let id: Id = data
+        .claims
+        .sid
+        .parse()
+        .map_err(|_| InvalidToken("`sid` is not a session id".into()))?;
+    Ok(Session { id, user })
 }
 
 /// The website's one cookie. `__Host-` makes the browser refuse it unless
@@ -233,25 +251,21 @@ pub fn cookie_value(request: &Request) -> Option<&str> {
         .filter(|value| value.starts_with(SESSION_PREFIX) || value.starts_with(FORM_KEY_PREFIX))
 }
 
-/// Whether the request carries credentials (a bearer token, or the
-/// website's cookie: a session, or a form key that its forms are signed
-/// with), so that its answer may be personal.
-pub fn has_credentials(request: &Request) -> bool {
-    request.header("authorization").is_some() || cookie_value(request).is_some()
+/// The user the request's bearer token names and its session, or a 401
+/// (with `WWW-Authenticate: Bearer`) if there is no valid token or its
+/// session has ended (logged out, or the account deleted). One statement:
+/// the session's row joined to the user's.
+pub fn authenticate(request: &Request, context: &Context) -> Result<(User, Session), Error> {
+    let session = token_session(request, context)?;
+    let user = sessions::user(context.db()?, &session)?.ok_or_else(Error::session_ended)?;
+    Ok((user, session))
 }
 
-/// The user the request's bearer token names, or a 401 (with
-/// `WWW-Authenticate: Bearer`) if there is no valid token or the user no
-/// longer exists.
-pub fn authenticate(request: &Request, context: &Context) -> Result<User, Error> {
-    let user_id = token_user_id(request, context)?;
-    existing_user(context.db()?, user_id)
-}
-
-/// The user id of the request's valid bearer token, without looking the user
-/// up: a 401 costs no database work (unless the signing key itself lives in
-/// a local SQLite database).
-pub fn token_user_id(request: &Request, context: &Context) -> Result<Id, Error> {
+/// The session the request's valid bearer token names, without looking it
+/// up: a 401 costs no database work (unless the signing key itself lives
+/// in a local SQLite database). Whatever then reads the caller checks that
+/// the session still exists.
+pub fn token_session(request: &Request, context: &Context) -> Result<Session, Error> {
     let header = request
         .header("authorization")
         .ok_or_else(|| Error::Unauthorized("A bearer token is required.".into()))?;
@@ -264,9 +278,10 @@ pub fn token_user_id(request: &Request, context: &Context) -> Result<Id, Error> 
         .map_err(|_| Error::Unauthorized("The token is invalid or expired.".into()))
 }
 
-/// The user a valid token named, or a 401 if they have since been deleted.
-pub fn existing_user(db: &dyn Db, user_id: Id) -> Result<User, Error> {
-    users::find(db, user_id)?.ok_or_else(Error::caller_gone)
+/// The user of a session a valid token named, or a 401 if it has since
+/// ended.
+pub fn session_user(db: &dyn Db, session: &Session) -> Result<User, Error> {
+    sessions::user(db, session)?.ok_or_else(Error::session_ended)
 }
 
 #[cfg(test)]
@@ -285,6 +300,13 @@ mod tests {
 
     fn user() -> Id {
         Id::from_i64(118_407_598_460_190_720).unwrap()
+    }
+
+    fn session() -> Session {
+        Session {
+            id: Id::from_i64(4_242_424_242).unwrap(),
+            user: user(),
+        }
     }
 
     /// The HMAC tag of `message` with `algorithm`.
@@ -316,6 +338,7 @@ mod tests {
     fn claims() -> serde_json::Value {
         serde_json::json!({
             "sub": user().to_string(),
+            "sid": session().id.to_string(),
             "iat": now(),
             "exp": now() + 3600,
             "iss": ISSUER,
@@ -357,25 +380,10 @@ mod tests {
     }
 
     #[test]
-    fn credentials_make_a_request_personal() {
-        let bearer = Request::for_test(
-            crate::http::Method::GET,
-            "/api/posts?page=2",
-            &[("authorization", "Bearer x")],
-            "",
-        );
-        assert!(has_credentials(&bearer));
-        assert!(has_credentials(&with_cookies(&["a=b; __Host-omni=s.x"])));
-        assert!(has_credentials(&with_cookies(&["__Host-omni=f.00"])));
-        assert!(!has_credentials(&with_cookies(&["theme=dark"])));
-        assert!(!has_credentials(&with_cookies(&[])));
-    }
-
-    #[test]
     fn the_provider_signs_exactly_hmac_sha256() {
         // The test signer and the provider agree, so the other tests mean
         // what they say.
-        let issued = issue_token(user(), 1_800_000_000, 60, SECRET).unwrap();
+        let issued = issue_token(&session(), 1_800_000_000, 1_800_000_060, SECRET).unwrap();
         let (message, tag) = issued.token.rsplit_once('.').unwrap();
         assert_eq!(
             URL_SAFE_NO_PAD.decode(tag).unwrap(),
@@ -384,10 +392,19 @@ mod tests {
     }
 
     #[test]
-    fn an_issued_token_verifies_to_its_user() {
-        let issued = issue_token(user(), now(), 86_400, SECRET).unwrap();
-        assert_eq!(verify_token(&issued.token, SECRET).unwrap(), user());
+    fn an_issued_token_verifies_to_its_session_and_user() {
+        let issued = issue_token(&session(), now(), now() + 86_400, SECRET).unwrap();
+        assert_eq!(verify_token(&issued.token, SECRET).unwrap(), session());
         assert!(issued.expires_at >= now() + 86_399);
+    }
+
+    #[test]
+    fn a_token_without_a_session_is_refused() {
+        let header = Header::new(Algorithm::HS256);
+        let token = sign(&without("sid"), &header, SECRET);
+        assert!(verify_token(&token, SECRET).is_err());
+        let token = sign(&with("sid", "not-a-number".into()), &header, SECRET);
+        assert!(verify_token(&token, SECRET).is_err());
     }
 
     #[test]

@@ -37,16 +37,17 @@
 //! the request falls through to the database and the failure is logged. A
 //! request never fails because of the cache.
 //!
-//! Authenticated requests (an `Authorization` header or the website's
-//! cookie) are never cached: they are answered fresh, `Cache-Control: private,
-//! no-store`.
+//! **Credentials do not matter here.** Every answer served through the
+//! cache is public: the same for everyone. An `Authorization` header on such
+//! a GET, valid or not, is not even read, so it costs what any other hit
+//! costs. The website's pages for a logged-in visitor show who they are;
+//! those pages skip the cache ([`bypass`]).
 
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use spin_sdk::http::Response;
 
-use crate::auth;
 use crate::context::Context;
 use crate::error::Error;
 use crate::http::Request;
@@ -112,7 +113,7 @@ pub enum Outcome {
     Hit,
     /// Made fresh, and stored if it fits.
     Miss,
-    /// Authenticated: never cached.
+    /// Personal (a logged-in visitor's page): never cached.
     Bypass,
     /// The store failed: made fresh.
     Unavailable,
@@ -130,6 +131,13 @@ impl Outcome {
     }
 }
 
+/// Marks a personal answer, made fresh: `Cache-Control: private,
+/// no-store`, `X-Cache: bypass`.
+pub fn bypass(mut response: Response) -> Response {
+    response.set_header("cache-control", PRIVATE);
+    mark(response, Outcome::Bypass)
+}
+
 /// Answers a public GET through the cache: `produce` makes the answer from
 /// the database when the cache has no current one. `depends_on` are the
 /// version keys the answer depends on, and `query` the query parameters
@@ -143,11 +151,6 @@ pub fn serve(
     query: &[&str],
     produce: impl FnOnce() -> Result<Response, Error>,
 ) -> Result<Response, Error> {
-    if auth::has_credentials(request) {
-        let mut response = produce()?;
-        response.set_header("cache-control", PRIVATE);
-        return Ok(mark(response, Outcome::Bypass));
-    }
     let found = context
         .kv()
         .cache()

@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::limits::Limit;
+use crate::limits::{Backoff, Limit};
 use crate::net::IpNet;
 use crate::snowflake::NodeId;
 
@@ -110,18 +110,87 @@ impl Redis {
     }
 }
 
+/// How a response tells browsers to use HTTPS only: the
+/// `Strict-Transport-Security` value (`hsts`), sent on responses to
+/// requests that came over HTTPS, and the proxies whose
+/// `X-Forwarded-Proto` says so. Read on its own, so that every response
+/// (a 404 or 405 too) can carry it without loading everything else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transport {
+    /// The header's value; `None` (an empty `hsts`) sends none.
+    pub hsts: Option<String>,
+    /// Proxies whose `X-Forwarded-Proto` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Transport {
+    /// Reads `hsts` and `trusted_proxies` from the component's variables.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::from_source(|name| spin_sdk::variables::get(name).map_err(|e| e.to_string()))
+    }
+
+    /// Reads them from `get` (see [`Config::from_source`]).
+    pub fn from_source(get: impl Fn(&str) -> Result<String, String>) -> Result<Self, ConfigError> {
+        let read = |name: &'static str| get(name).map_err(|e| problem(name, e));
+        Ok(Self {
+            hsts: parse_hsts(&read("hsts")?)?,
+            trusted_proxies: parse_trusted_proxies(&read("trusted_proxies")?)?,
+        })
+    }
+}
+
+/// `hsts`: empty for none, else a `Strict-Transport-Security` value, which
+/// starts with its `max-age`.
+fn parse_hsts(raw: &str) -> Result<Option<String>, ConfigError> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let max_age = value
+        .split(';')
+        .next()
+        .and_then(|first| first.trim().strip_prefix("max-age="))
+        .and_then(|seconds| seconds.parse::<u64>().ok());
+    if max_age.is_none() || !value.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return Err(problem(
+            "hsts",
+            "must be empty (no HSTS) or a Strict-Transport-Security value starting with \
+             max-age=<seconds>, e.g. `max-age=31536000; includeSubDomains`",
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+/// `trusted_proxies`: comma-separated addresses or networks.
+fn parse_trusted_proxies(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            IpNet::parse(entry).ok_or_else(|| {
+                problem(
+                    "trusted_proxies",
+                    format!("{entry:?} is not an IP address or network (a.b.c.d/n)"),
+                )
+            })
+        })
+        .collect()
+}
+
 /// The rate limits, each a Spin variable (0 turns one off). Why each
 /// default is what it is: see `docs/design.md`, "Rate limits".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Login attempts per client IP per minute.
     pub login_per_ip: Limit,
-    /// Failed logins per account per 15 minutes, then locked until the
-    /// window ends.
-    pub login_failures_per_account: Limit,
-    /// Failed logins per account per day: the longer lockout that follows
-    /// repeated short ones.
-    pub login_failures_per_account_daily: Limit,
+    /// Password checks of one account from one address: a few free ones a
+    /// day, then growing delays (30 s doubling to 1 h). A success resets it.
+    pub login_per_account_and_address: Backoff,
+    /// Password checks of one account from addresses that have failed on
+    /// it: a few more free ones a day, then growing delays (1 min doubling
+    /// to 15 min). An address with no failures on the account is never
+    /// held back by it, so its owner can still log in during an attack.
+    pub login_per_account: Backoff,
     /// Signups per client IP per hour.
     pub signups_per_ip: Limit,
     /// Writes (posts, comments, edits, deletes, profile changes) per user
@@ -202,36 +271,40 @@ impl Config {
             })
         };
         // Accounts get more buckets than IPs and users: a shared bucket
-        // there locks two accounts together.
+        // there slows two accounts together. A backoff's gate frees a stuck
+        // ticket (an attempt that never reported back) within 10 s.
+        let backoff = |variable: &'static str, gate: &'static str, first: i64, most: i64| {
+            limit(variable, 24 * 3600, 65_536).map(|attempts| Backoff {
+                attempts,
+                gate: Limit {
+                    name: gate,
+                    max: 1,
+                    window_seconds: 10,
+                    buckets: 65_536,
+                },
+                first_delay_seconds: first,
+                max_delay_seconds: most,
+            })
+        };
         let limits = Limits {
             login_per_ip: limit("limit_logins_per_ip_per_minute", 60, 16_384)?,
-            login_failures_per_account: limit(
-                "limit_login_failures_per_account_per_quarter_hour",
-                15 * 60,
-                65_536,
+            login_per_account_and_address: backoff(
+                "limit_login_attempts_per_account_and_address",
+                "login_account_address_gate",
+                30,
+                3600,
             )?,
-            login_failures_per_account_daily: limit(
-                "limit_login_failures_per_account_per_day",
-                24 * 3600,
-                65_536,
+            login_per_account: backoff(
+                "limit_login_attempts_per_account",
+                "login_account_gate",
+                60,
+                15 * 60,
             )?,
             signups_per_ip: limit("limit_signups_per_ip_per_hour", 3600, 16_384)?,
             writes_per_user: limit("limit_writes_per_user_per_minute", 60, 16_384)?,
             writes_per_user_daily: limit("limit_writes_per_user_per_day", 24 * 3600, 16_384)?,
         };
-        let trusted_proxies = read("trusted_proxies")?
-            .split(',')
-            .map(str::trim)
-            .filter(|entry| !entry.is_empty())
-            .map(|entry| {
-                IpNet::parse(entry).ok_or_else(|| {
-                    problem(
-                        "trusted_proxies",
-                        format!("{entry:?} is not an IP address or network (a.b.c.d/n)"),
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        let trusted_proxies = parse_trusted_proxies(&read("trusted_proxies")?)?;
         let redis = Redis {
             cache: parse_redis_address("cache_redis_address", &read("cache_redis_address")?)?,
             limits: parse_redis_address("limits_redis_address", &read("limits_redis_address")?)?,
@@ -493,8 +566,8 @@ mod tests {
             ("bcrypt_cost", "10"),
             ("snowflake_node", "5"),
             ("limit_logins_per_ip_per_minute", "20"),
-            ("limit_login_failures_per_account_per_quarter_hour", "5"),
-            ("limit_login_failures_per_account_per_day", "20"),
+            ("limit_login_attempts_per_account_and_address", "5"),
+            ("limit_login_attempts_per_account", "10"),
             ("limit_signups_per_ip_per_hour", "10"),
             ("limit_writes_per_user_per_minute", "30"),
             ("limit_writes_per_user_per_day", "1000"),
@@ -503,6 +576,7 @@ mod tests {
             ("limits_redis_address", NO_REDIS),
             ("redis_password", "redis-password"),
             ("redis_timeout_ms", "50"),
+            ("hsts", "max-age=31536000"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -731,6 +805,40 @@ mod tests {
             "trusted_proxies",
             &["10.0.0.0/33", "example.com", "10.0.0.1/x"],
         );
+    }
+
+    #[test]
+    fn the_login_backoffs_come_from_their_variables() {
+        let config = config(&[("limit_login_attempts_per_account", "0")]);
+        let pair = config.limits.login_per_account_and_address;
+        assert_eq!(pair.attempts.max, 5);
+        assert_eq!(pair.attempts.window_seconds, 86_400);
+        assert_eq!(
+            (pair.first_delay_seconds, pair.max_delay_seconds),
+            (30, 3600)
+        );
+        assert!(!config.limits.login_per_account.enabled());
+    }
+
+    #[test]
+    fn hsts_is_a_max_age_value_or_empty_for_none() {
+        let transport = |value: &str| Transport::from_source(source(&[("hsts", value)]));
+        assert_eq!(
+            transport("max-age=63072000; includeSubDomains; preload")
+                .unwrap()
+                .hsts
+                .as_deref(),
+            Some("max-age=63072000; includeSubDomains; preload")
+        );
+        assert_eq!(transport("").unwrap().hsts, None);
+        assert_eq!(transport("  ").unwrap().hsts, None);
+        for bad in [
+            "includeSubDomains",
+            "max-age=soon",
+            "max-age=1\r\nX-Evil: 1",
+        ] {
+            assert_eq!(transport(bad).unwrap_err().variable(), "hsts", "{bad:?}");
+        }
     }
 
     #[test]

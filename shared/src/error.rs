@@ -143,6 +143,13 @@ impl Error {
         Self::Unauthorized("The token's user no longer exists.".into())
     }
 
+    /// 401: the token is well signed, but its session has ended: logged
+    /// out, ended by a password change or "log out everywhere", or its
+    /// account deleted.
+    pub fn session_ended() -> Self {
+        Self::Unauthorized("This session has ended; log in again.".into())
+    }
+
     /// 404 for a user id that names no user.
     pub fn no_such_user() -> Self {
         Self::NotFound("No user has that id.".into())

@@ -199,6 +199,324 @@ fn store_failed(limit: &Limit, error: &KvError) {
     );
 }
 
+/// Growing delays between attempts on one subject (an account, or an
+/// account from one address): the first `free` attempts of a window go
+/// ahead at once; after that, the attempt that failed last sets a delay,
+/// `first_delay_seconds` doubling with every further failure up to
+/// `max_delay_seconds`, and only one attempt may go ahead once it has
+/// passed. So a subject is never locked for a whole window, only slowed.
+///
+/// **Increment first.** An attempt is counted (reserved) before it is
+/// decided, atomically (`increment`), so parallel attempts each get their
+/// own number and cannot all pass one check-then-record gap. After the
+/// free ones, the one attempt a delay lets through is the first to take the
+/// gate's ticket (a counter per `gate.window_seconds` slot). An attempt
+/// that is refused, or that succeeds where successes should not count,
+/// gives its reservation back with [`Backoff::release`].
+///
+/// Both counters keep each window under a key of its own
+/// ([`windowed_add`]), so the first attempts of a window, arriving
+/// together, cannot reset one another's counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// The attempts counter: `max` is the free attempts (0 turns the
+    /// backoff off), `window_seconds` how long attempts are remembered.
+    pub attempts: Limit,
+    /// Names the gate's keys; its `window_seconds` is how often a stuck
+    /// ticket frees itself (an attempt that took it and never reported).
+    pub gate: Limit,
+    /// The delay after the first failure past the free ones.
+    pub first_delay_seconds: i64,
+    /// The longest delay.
+    pub max_delay_seconds: i64,
+}
+
+/// A counted attempt on a [`Backoff`]: its number in the window, and
+/// whether it may go ahead now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    /// The attempt's number in the window (1 for the first), or 0 when
+    /// nothing was counted (the backoff is off or the store failed).
+    pub number: i64,
+    /// Whether it may go ahead, or how long to wait.
+    pub verdict: Result<(), Refused>,
+    /// Whether it holds the gate's ticket.
+    ticket: bool,
+}
+
+impl Reservation {
+    const UNCOUNTED: Self = Self {
+        number: 0,
+        verdict: Ok(()),
+        ticket: false,
+    };
+
+    /// Whether no earlier attempt of this window is counted for the
+    /// subject: it has not been failing.
+    pub fn is_first(&self) -> bool {
+        self.number <= 1
+    }
+}
+
+/// Adds `delta` to `subject`'s counter for the window of `limit` that `now`
+/// falls in, and returns the new count. Each window's count has a key of
+/// its own, `<prefix>:<name>:<bucket>:<window>`, so whoever first sees a new
+/// window never wipes a count that a request in that window has just made.
+/// On Redis the key expires with its window. Spin's store has no expiry:
+/// there the bucket's stamp (`…:w`) remembers the newest window used, and
+/// the first request to move it forward deletes the older window's key, so
+/// a bucket holds at most two counts.
+fn windowed_add(
+    kv: &Kv,
+    limit: &Limit,
+    prefix: &str,
+    subject: &str,
+    delta: i64,
+    now: i64,
+) -> Result<i64, KvError> {
+    let window = now.div_euclid(limit.window_seconds);
+    let base = format!("{prefix}:{}:{}", limit.name, limit.bucket(subject));
+    match kv.limits()? {
+        Backend::Redis(redis) => {
+            // A second past the window's end, as the caller's clock has it.
+            let ttl = ((window + 1) * limit.window_seconds - now + 1).to_string();
+            let key = format!("{base}:{window}");
+            count_of(&redis.call(&[
+                Command::new("INCRBY").arg(&key).arg(delta.to_string()),
+                Command::new("EXPIRE").arg(&key).arg(ttl),
+            ])?)
+        }
+        Backend::Spin(store) => {
+            let stamp_key = format!("{base}:w");
+            let stamp = number_in(store.get(&stamp_key)?);
+            if stamp.is_none_or(|stamp| stamp < window) {
+                store.set(&stamp_key, window.to_string().as_bytes())?;
+                if let Some(old) = stamp {
+                    store.delete(&format!("{base}:{old}"))?;
+                }
+            }
+            store.increment(&format!("{base}:{window}"), delta)
+        }
+    }
+}
+
+/// The number a stored value spells, if it is one.
+fn number_in(value: Option<Vec<u8>>) -> Option<i64> {
+    value
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.parse().ok())
+}
+
+/// The number kept under `key` in the limits' store.
+fn read_number(kv: &Kv, key: &str) -> Result<Option<i64>, KvError> {
+    match kv.limits()? {
+        Backend::Redis(redis) => {
+            let replies = redis.call(&[Command::new("GET").arg(key)])?;
+            match replies.first() {
+                Some(reply) => Ok(redis::integer(reply)?),
+                None => Err(redis::ProtocolError::unexpected("silence").into()),
+            }
+        }
+        Backend::Spin(store) => Ok(number_in(store.get(key)?)),
+    }
+}
+
+/// Keeps `value` under `key` in the limits' store, for at least
+/// `seconds` (on Redis, for that long and a second more).
+fn write_number(kv: &Kv, key: &str, value: i64, seconds: i64) -> Result<(), KvError> {
+    match kv.limits()? {
+        Backend::Redis(redis) => redis
+            .call(&[Command::new("SET")
+                .arg(key)
+                .arg(value.to_string())
+                .arg("EX")
+                .arg((seconds.max(0) + 1).to_string())])
+            .map(drop)
+            .map_err(Into::into),
+        Backend::Spin(store) => store.set(key, value.to_string().as_bytes()),
+    }
+}
+
+/// Removes `key` from the limits' store.
+fn forget(kv: &Kv, key: &str) -> Result<(), KvError> {
+    match kv.limits()? {
+        Backend::Redis(redis) => redis
+            .call(&[Command::new("DEL").arg(key)])
+            .map(drop)
+            .map_err(Into::into),
+        Backend::Spin(store) => store.delete(key),
+    }
+}
+
+/// The key prefix of the backoffs' counters.
+const BACKOFF_PREFIX: &str = "bo";
+
+impl Backoff {
+    /// Whether the backoff is on.
+    pub fn enabled(&self) -> bool {
+        self.attempts.enabled()
+    }
+
+    /// The delay that the `number`th failure of a window sets.
+    pub fn delay_after(&self, number: i64) -> i64 {
+        let past_free = number - i64::from(self.attempts.max);
+        if past_free < 0 {
+            return 0;
+        }
+        let doublings = u32::try_from(past_free.min(32)).unwrap_or(32);
+        self.first_delay_seconds
+            .saturating_mul(1_i64 << doublings)
+            .min(self.max_delay_seconds)
+    }
+
+    fn until_key(&self, subject: &str) -> String {
+        format!(
+            "{BACKOFF_PREFIX}:{}:{}:until",
+            self.attempts.name,
+            self.attempts.bucket(subject)
+        )
+    }
+
+    /// Counts an attempt on `subject` at `now` and decides it. A failing
+    /// store counts nothing and lets it go ahead.
+    pub fn reserve(&self, kv: &Kv, subject: &str, now: i64) -> Reservation {
+        if !self.enabled() {
+            return Reservation::UNCOUNTED;
+        }
+        match self.decide(kv, subject, now) {
+            Ok(reservation) => reservation,
+            Err(error) => {
+                store_failed(&self.attempts, &error);
+                Reservation::UNCOUNTED
+            }
+        }
+    }
+
+    /// Counts an attempt on `subject` at `now` that goes ahead whatever
+    /// the delay (one that another rule lets through), so that if it
+    /// fails, the failure still counts.
+    pub fn count_only(&self, kv: &Kv, subject: &str, now: i64) -> Reservation {
+        if !self.enabled() {
+            return Reservation::UNCOUNTED;
+        }
+        match windowed_add(kv, &self.attempts, BACKOFF_PREFIX, subject, 1, now) {
+            Ok(number) => Reservation {
+                number,
+                ..Reservation::UNCOUNTED
+            },
+            Err(error) => {
+                store_failed(&self.attempts, &error);
+                Reservation::UNCOUNTED
+            }
+        }
+    }
+
+    fn decide(&self, kv: &Kv, subject: &str, now: i64) -> Result<Reservation, KvError> {
+        let number = windowed_add(kv, &self.attempts, BACKOFF_PREFIX, subject, 1, now)?;
+        let reservation = |verdict| Reservation {
+            number,
+            verdict,
+            ticket: false,
+        };
+        if number <= i64::from(self.attempts.max) {
+            return Ok(reservation(Ok(())));
+        }
+        // Past the free attempts: only once the last failure's delay has
+        // passed. No delay yet means the attempt that would set it is still
+        // being checked.
+        let until = read_number(kv, &self.until_key(subject))?;
+        let wait = match until {
+            Some(until) if until <= now => None,
+            Some(until) => Some(until - now),
+            None => Some(1),
+        };
+        if let Some(wait) = wait {
+            let refused = self.attempts.refusal(Standing {
+                count: number,
+                retry_after: wait,
+            });
+            return Ok(reservation(Err(refused)));
+        }
+        let ticket = windowed_add(kv, &self.gate, BACKOFF_PREFIX, subject, 1, now)?;
+        if ticket > 1 {
+            let refused = self.attempts.refusal(Standing {
+                count: number,
+                retry_after: 1,
+            });
+            return Ok(reservation(Err(refused)));
+        }
+        Ok(Reservation {
+            ticket: true,
+            ..reservation(Ok(()))
+        })
+    }
+
+    /// After `reservation`'s attempt failed at `now`: starts the delay its
+    /// number sets, and frees the gate for the attempt after it.
+    pub fn failed(&self, kv: &Kv, subject: &str, reservation: &Reservation, now: i64) {
+        if reservation.number == 0 {
+            return;
+        }
+        let delay = self.delay_after(reservation.number);
+        if delay == 0 {
+            return;
+        }
+        let result = write_number(kv, &self.until_key(subject), now + delay, delay)
+            .and_then(|()| self.free_ticket(kv, subject, now));
+        if let Err(error) = result {
+            store_failed(&self.attempts, &error);
+        }
+    }
+
+    /// Gives `reservation` back: its attempt was never checked (refused
+    /// elsewhere), or it succeeded where only failures count.
+    pub fn release(&self, kv: &Kv, subject: &str, reservation: &Reservation, now: i64) {
+        if reservation.number == 0 {
+            return;
+        }
+        let mut result =
+            windowed_add(kv, &self.attempts, BACKOFF_PREFIX, subject, -1, now).map(drop);
+        if reservation.ticket {
+            // It held the gate's ticket: the next attempt may have it.
+            result = result.and_then(|()| self.free_ticket(kv, subject, now));
+        }
+        if let Err(error) = result {
+            store_failed(&self.attempts, &error);
+        }
+    }
+
+    /// Frees the gate's ticket of the slot `now` falls in.
+    fn free_ticket(&self, kv: &Kv, subject: &str, now: i64) -> Result<(), KvError> {
+        let slot = now.div_euclid(self.gate.window_seconds);
+        let base = format!(
+            "{BACKOFF_PREFIX}:{}:{}",
+            self.gate.name,
+            self.gate.bucket(subject)
+        );
+        forget(kv, &format!("{base}:{slot}"))
+    }
+
+    /// Forgets `subject`'s attempts in this window and its delay (it
+    /// proved itself). Subjects that share its bucket are forgotten too,
+    /// which only ever relaxes their limit.
+    pub fn reset(&self, kv: &Kv, subject: &str, now: i64) {
+        if !self.enabled() {
+            return;
+        }
+        let window = now.div_euclid(self.attempts.window_seconds);
+        let base = format!(
+            "{BACKOFF_PREFIX}:{}:{}",
+            self.attempts.name,
+            self.attempts.bucket(subject)
+        );
+        let result = forget(kv, &format!("{base}:{window}"))
+            .and_then(|()| forget(kv, &self.until_key(subject)));
+        if let Err(error) = result {
+            store_failed(&self.attempts, &error);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +549,56 @@ mod tests {
             retry_after: 0,
         });
         assert_eq!(soon, Refused { retry_after: 1 });
+    }
+
+    const BACKOFF: Backoff = Backoff {
+        attempts: Limit {
+            name: "test_attempts",
+            max: 5,
+            window_seconds: 86_400,
+            buckets: 1024,
+        },
+        gate: Limit {
+            name: "test_gate",
+            max: 1,
+            window_seconds: 10,
+            buckets: 1024,
+        },
+        first_delay_seconds: 30,
+        max_delay_seconds: 3600,
+    };
+
+    #[test]
+    fn backoff_delays_start_after_the_free_attempts_and_double_up_to_the_cap() {
+        let delays: Vec<i64> = (1..=14).map(|n| BACKOFF.delay_after(n)).collect();
+        assert_eq!(
+            delays,
+            [
+                0, 0, 0, 0, 30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600
+            ]
+        );
+        assert_eq!(BACKOFF.delay_after(i64::MAX), 3600);
+    }
+
+    #[test]
+    fn a_backoff_that_is_off_counts_nothing_and_asks_no_store() {
+        // Natively, asking Spin's store would panic: nothing asks it.
+        let kv = Kv::new(None, None, "", std::time::Duration::from_millis(50));
+        let off = Backoff {
+            attempts: Limit {
+                max: 0,
+                ..BACKOFF.attempts
+            },
+            ..BACKOFF
+        };
+        assert!(!off.enabled());
+        let reservation = off.reserve(&kv, "x", 0);
+        assert_eq!(reservation.verdict, Ok(()));
+        assert!(reservation.is_first());
+        assert_eq!(off.count_only(&kv, "x", 0).number, 0);
+        off.failed(&kv, "x", &reservation, 0);
+        off.release(&kv, "x", &reservation, 0);
+        off.reset(&kv, "x", 0);
     }
 
     #[test]

@@ -10,6 +10,14 @@
 //! control characters other than newline and tab are refused, and a value
 //! made only of invisible characters (white space, zero-width and bidi
 //! controls, other format characters) is refused.
+//!
+//! Bidirectional controls (U+202A–U+202E, U+2066–U+2069) can make text read
+//! differently from what it is: "txt.exe" shown as "exe.txt", a name that
+//! poses as another. Short one-line fields (usernames, display names,
+//! titles) refuse them outright. Long text (descriptions, bios, comments)
+//! keeps them where each line closes every one it opens, since people who
+//! write in right-to-left scripts use them to mix directions; an unclosed
+//! one, whose effect would leak past the text, is refused.
 
 use std::fmt;
 
@@ -70,23 +78,87 @@ fn check_visible(text: &str) -> Result<(), String> {
     }
 }
 
-/// Normalises free text, then checks its length and that it shows
-/// something.
-fn free_text(text: &str, min: usize, max: usize) -> Result<String, String> {
+/// The bidirectional embedding, override and isolate controls and their
+/// terminators.
+fn is_bidi_control(c: char) -> bool {
+    matches!(u32::from(c), 0x202A..=0x202E | 0x2066..=0x2069)
+}
+
+/// Refuses any bidirectional control (for one-line fields).
+fn refuse_bidi(text: &str) -> Result<(), String> {
+    match text.chars().find(|c| is_bidi_control(*c)) {
+        Some(c) => Err(format!(
+            "must not contain bidirectional control characters (found U+{:04X})",
+            u32::from(c)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Refuses bidirectional controls that a line does not close: every
+/// embedding or override (U+202A, B, D, E) ended by U+202C, every isolate
+/// (U+2066–U+2068) by U+2069, innermost first, before the line ends.
+fn check_bidi_balanced(text: &str) -> Result<(), String> {
+    let unbalanced = || {
+        Err("must close every bidirectional control character it opens, on the same line".into())
+    };
+    for line in text.split('\n') {
+        let mut open = Vec::new();
+        for c in line.chars() {
+            let closer = match u32::from(c) {
+                0x202A | 0x202B | 0x202D | 0x202E => {
+                    open.push(0x202C);
+                    continue;
+                }
+                0x2066..=0x2068 => {
+                    open.push(0x2069);
+                    continue;
+                }
+                closer @ (0x202C | 0x2069) => closer,
+                _ => continue,
+            };
+            if open.pop() != Some(closer) {
+                return unbalanced();
+            }
+        }
+        if !open.is_empty() {
+            return unbalanced();
+        }
+    }
+    Ok(())
+}
+
+/// How a free-text type treats bidirectional controls.
+#[derive(Clone, Copy)]
+enum Bidi {
+    /// One-line fields: never.
+    Refused,
+    /// Long text: where each line closes what it opens.
+    Balanced,
+}
+
+/// Normalises free text, then checks its length, that it shows something,
+/// and its bidirectional controls.
+fn free_text(text: &str, min: usize, max: usize, bidi: Bidi) -> Result<String, String> {
     let text = normalise(text)?;
     check_length(&text, min, max)?;
     check_visible(&text)?;
+    match bidi {
+        Bidi::Refused => refuse_bidi(&text)?,
+        Bidi::Balanced => check_bidi_balanced(&text)?,
+    }
     Ok(text)
 }
 
 /// Declares a validated string newtype of `$min..=$max` characters;
 /// `$parse` returns the text to keep, given the text and those bounds.
-/// Without `$parse`, the type is free text.
+/// Without `$parse`, the type is free text whose bidirectional controls are
+/// treated as `$bidi` says.
 macro_rules! text_type {
-    ($(#[$attribute:meta])* $name:ident, $min_chars:literal..=$max_chars:literal) => {
+    ($(#[$attribute:meta])* $name:ident, $min_chars:literal..=$max_chars:literal, $bidi:ident) => {
         text_type!(
             $(#[$attribute])* $name, $min_chars..=$max_chars,
-            |text, min, max| free_text(text, min, max)
+            |text, min, max| free_text(text, min, max, Bidi::$bidi)
         );
     };
     (
@@ -118,20 +190,60 @@ macro_rules! text_type {
     };
 }
 
-text_type!(
-    /// Characters of `A–Z a–z 0–9 _`. Unique ignoring case; stored as given.
-    Username,
-    3..=32,
-    |text, min, max| {
-        check_length(text, min, max).and_then(|()| {
-            if text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                Ok(text.to_owned())
-            } else {
-                Err("may contain only letters A–Z, digits and underscores".to_owned())
-            }
+/// A username: 3–32 characters of `A–Z a–z 0–9 _`, kept as given (its
+/// letter case shown as the person chose it), with one canonical form that
+/// every comparison uses: sign-up's uniqueness, login's lookup, the login
+/// limits and the reservation of a deleted account's name. The canonical
+/// form is the name in lower case, which for these characters is Unicode's
+/// case folding.
+///
+/// A new name ([`Username::parse`]) must be written in those characters.
+/// A name someone types to log in ([`Username::from_spelling`]) may be any
+/// spelling of one: Unicode NFKC first turns full-width and other
+/// compatibility forms (`ａｄａ`) into the plain letters they stand for, and
+/// white space around it is trimmed. Anything else (accented letters,
+/// inner spaces, symbols) is refused, never folded into some other name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Username {
+    text: String,
+    canonical: String,
+}
+
+impl Username {
+    /// The fewest characters accepted.
+    pub const MIN_CHARS: usize = 3;
+    /// The most characters accepted (the database column's size).
+    pub const MAX_CHARS: usize = 32;
+
+    /// Validates a new username, as it is to be stored.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        check_length(text, Self::MIN_CHARS, Self::MAX_CHARS)?;
+        if !text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err("may contain only letters A–Z, digits and underscores".to_owned());
+        }
+        Ok(Self {
+            text: text.to_owned(),
+            canonical: text.to_ascii_lowercase(),
         })
     }
-);
+
+    /// The username that `spelling` (as typed to log in) stands for: NFKC,
+    /// trimmed, then [`Username::parse`].
+    pub fn from_spelling(spelling: &str) -> Result<Self, String> {
+        let normal: String = spelling.nfkc().collect();
+        Self::parse(normal.trim())
+    }
+
+    /// The name as given.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The form every comparison uses: lower case.
+    pub fn canonical(&self) -> &str {
+        &self.canonical
+    }
+}
 
 text_type!(
     /// An absolute `http` or `https` URL, with a host, without user info,
@@ -144,11 +256,11 @@ text_type!(
 );
 
 // Free text.
-text_type! { #[doc = "The name a user is shown by; empty by default."] #[derive(Default)] DisplayName, 0..=64 }
-text_type! { #[doc = "What a user says about themselves."] Bio, 0..=500 }
-text_type! { #[doc = "A post's title."] Title, 1..=200 }
-text_type! { #[doc = "What a post is about; empty by default."] #[derive(Default)] Description, 0..=5000 }
-text_type! { #[doc = "A comment's text."] CommentBody, 1..=5000 }
+text_type! { #[doc = "The name a user is shown by; empty by default."] #[derive(Default)] DisplayName, 0..=64, Refused }
+text_type! { #[doc = "What a user says about themselves."] Bio, 0..=500, Balanced }
+text_type! { #[doc = "A post's title."] Title, 1..=200, Refused }
+text_type! { #[doc = "What a post is about; empty by default."] #[derive(Default)] Description, 0..=5000, Balanced }
+text_type! { #[doc = "A comment's text."] CommentBody, 1..=5000, Balanced }
 
 /// RFC 3986 `unreserved`, `sub-delims` and `%` (escapes are checked
 /// separately): what a host name may hold.
@@ -233,11 +345,22 @@ fn percent_escapes_are_valid(text: &str) -> bool {
     })
 }
 
-/// Bytes of UTF-8, counted in bytes because bcrypt reads at most
-/// [`Password::MAX_BYTES`], and a longer password is refused rather than
-/// silently truncated.
+/// A new password: bytes of UTF-8, counted in bytes because bcrypt reads at
+/// most [`Password::MAX_BYTES`], and a longer password is refused rather
+/// than silently truncated. One of the most common passwords is refused too
+/// (see [`is_common_password`]). A password someone types to log in is not
+/// parsed: it is only compared.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
+
+/// Whether `password` is on the common-password list that the `passwords`
+/// crate ships (about 100,000 of the passwords seen most often in breaches),
+/// as typed or in lower case. Attackers try these first, so no rate limit
+/// protects an account that uses one.
+pub fn is_common_password(password: &str) -> bool {
+    use passwords::analyzer::is_common_password as listed;
+    listed(password) || listed(password.to_lowercase())
+}
 
 impl Password {
     /// The fewest bytes accepted.
@@ -245,12 +368,17 @@ impl Password {
     /// The most bytes accepted: all that bcrypt reads.
     pub const MAX_BYTES: usize = 72;
 
-    /// Validates `text`.
+    /// Validates `text` as a new password.
     pub fn parse(text: &str) -> Result<Self, String> {
         if text.len() < Self::MIN_BYTES {
             Err(format!("must be at least {} bytes", Self::MIN_BYTES))
         } else if text.len() > Self::MAX_BYTES {
             Err(format!("must be at most {} bytes", Self::MAX_BYTES))
+        } else if is_common_password(text) {
+            Err(
+                "is one of the most common passwords, which attackers try first; choose another"
+                    .into(),
+            )
         } else {
             Ok(Self(text.to_owned()))
         }
@@ -308,16 +436,53 @@ mod tests {
         assert!(Username::parse(&"a".repeat(32)).is_ok());
         assert!(Username::parse("ab").is_err());
         assert!(Username::parse(&"a".repeat(33)).is_err());
-        for bad in ["ada lovelace", "ada-l", "ädä", "ada!", "ada\n"] {
+        for bad in [
+            "ada lovelace",
+            "ada-l",
+            "ädä",
+            "ada!",
+            "ada\n",
+            " ada",
+            "\u{ff41}da",
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Username::parse("Ada_1").unwrap().canonical(), "ada_1");
+    }
+
+    #[test]
+    fn every_spelling_of_a_username_has_one_canonical_form_or_is_refused() {
+        for spelling in [
+            "ada",
+            "Ada",
+            "ADA",
+            " ada",
+            "ada ",
+            "\tAda\n",
+            "\u{3000}ada",
+            "ａｄａ",
+            "ＡＤＡ",
+            "ａda",
+        ] {
+            let name =
+                Username::from_spelling(spelling).unwrap_or_else(|e| panic!("{spelling:?}: {e}"));
+            assert_eq!(name.canonical(), "ada", "{spelling:?}");
+        }
+        assert_eq!(
+            Username::from_spelling(" ＡＤＡ_1 ").unwrap().as_str(),
+            "ADA_1"
+        );
+        // Accents are not stripped into another name: refused.
+        for refused in ["ádá", "ÁDA", "ada\u{301}", "åda", "a da", "a\u{200b}da"] {
+            assert!(Username::from_spelling(refused).is_err(), "{refused:?}");
         }
     }
 
     #[test]
     fn passwords_are_8_to_72_bytes() {
-        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse("zq8v!kpe").is_ok());
         assert!(Password::parse(&"x".repeat(72)).is_ok());
-        assert!(Password::parse("1234567").is_err());
+        assert!(Password::parse("zq8v!kp").is_err());
         assert_eq!(
             Password::parse(&"x".repeat(73)),
             Err("must be at most 72 bytes".into())
@@ -325,6 +490,31 @@ mod tests {
         // 24 three-byte characters are 72 bytes; 25 are 75.
         assert!(Password::parse(&"€".repeat(24)).is_ok());
         assert!(Password::parse(&"€".repeat(25)).is_err());
+    }
+
+    #[test]
+    fn the_most_common_passwords_are_refused_in_any_letter_case() {
+        for common in [
+            "password",
+            "12345678",
+            "Password1",
+            "PASSWORD1",
+            "qwertyuiop",
+            "iloveyou",
+            "football",
+            "1q2w3e4r",
+        ] {
+            assert_eq!(
+                Password::parse(common),
+                Err(
+                    "is one of the most common passwords, which attackers try first; choose another"
+                        .into()
+                ),
+                "{common:?}"
+            );
+        }
+        assert!(Password::parse("analytical engine").is_ok());
+        assert!(Password::parse("correct horse battery staple").is_ok());
     }
 
     #[test]
@@ -477,6 +667,58 @@ mod tests {
         // Visible text may still carry them.
         assert!(Title::parse("Omni\u{200b}!").is_ok());
         assert!(Description::parse("").is_ok());
+    }
+
+    #[test]
+    fn bidi_controls_are_refused_in_names_and_titles() {
+        for control in [
+            '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}',
+        ] {
+            let text = format!("txt{control}exe.");
+            let expected = format!(
+                "must not contain bidirectional control characters (found U+{:04X})",
+                u32::from(control)
+            );
+            assert_eq!(Title::parse(&text), Err(expected.clone()), "{control:?}");
+            assert_eq!(DisplayName::parse(&text), Err(expected), "{control:?}");
+            assert!(Username::parse(&format!("ada{control}")).is_err());
+        }
+        // The marks that only nudge direction stay allowed.
+        assert!(Title::parse("abc\u{200f}def").is_ok());
+    }
+
+    #[test]
+    fn long_text_keeps_bidi_controls_only_where_each_line_closes_them() {
+        for balanced in [
+            "plain",
+            "\u{2067}שלום\u{2069} world",
+            "\u{202b}a \u{2066}b\u{2069} c\u{202c}",
+            "one \u{202e}x\u{202c}\ntwo \u{2068}y\u{2069}",
+        ] {
+            assert!(CommentBody::parse(balanced).is_ok(), "{balanced:?}");
+            assert!(Description::parse(balanced).is_ok(), "{balanced:?}");
+            assert!(Bio::parse(balanced).is_ok(), "{balanced:?}");
+        }
+        for unbalanced in [
+            "gnp.\u{202e}exe",
+            "\u{2066}open",
+            "close\u{2069}",
+            "\u{202b}a\u{2069}",
+            "\u{2066}a\u{202c}",
+            "\u{202e}split\nline\u{202c}",
+        ] {
+            assert_eq!(
+                CommentBody::parse(unbalanced),
+                Err(
+                    "must close every bidirectional control character it opens, on the same line"
+                        .into()
+                ),
+                "{unbalanced:?}"
+            );
+            assert!(Description::parse(unbalanced).is_err(), "{unbalanced:?}");
+            assert!(Bio::parse(unbalanced).is_err(), "{unbalanced:?}");
+        }
     }
 
     #[test]

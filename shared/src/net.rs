@@ -46,15 +46,29 @@ impl IpNet {
     }
 }
 
-/// A client's address as rate limits and logs key it: its IP address, or
-/// `unknown` if Spin named none (it always names one).
+/// A client's address as rate limits and logs key it: an IPv4 address, an
+/// IPv6 address's /64 network (`2001:db8:1:2::/64`), or `unknown` if Spin
+/// named none (it always names one).
+///
+/// One IPv6 customer gets a whole /64 (or more), so keying each address
+/// would let anyone rotate through billions of fresh allowances; the /64 is
+/// the smallest block that one subscriber is assigned. An IPv4 address
+/// mapped into IPv6 (`::ffff:a.b.c.d`) is keyed as the IPv4 address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientAddress(String);
 
 impl ClientAddress {
     /// The key for `ip`.
     pub fn new(ip: Option<IpAddr>) -> Self {
-        Self(ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()))
+        Self(match ip.map(|ip| ip.to_canonical()) {
+            None => "unknown".to_owned(),
+            Some(IpAddr::V4(v4)) => v4.to_string(),
+            Some(IpAddr::V6(v6)) => {
+                let mut octets = v6.octets();
+                octets[8..].fill(0);
+                format!("{}/64", std::net::Ipv6Addr::from(octets))
+            }
+        })
     }
 
     /// The key as text.
@@ -74,5 +88,26 @@ mod tests {
         assert!(!v4.contains("::ffff:203.0.113.9".parse().unwrap()));
         assert_eq!(IpNet::parse("::/129"), None);
         assert_eq!(ClientAddress::new(None).as_str(), "unknown");
+    }
+
+    fn key(ip: &str) -> String {
+        ClientAddress::new(Some(ip.parse().unwrap()))
+            .as_str()
+            .to_owned()
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64_network() {
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff::1"), key("2001:db8:1:2::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::1"), "::/64");
+    }
+
+    #[test]
+    fn ipv4_clients_are_keyed_by_their_address_even_when_mapped_into_ipv6() {
+        assert_eq!(key("203.0.113.9"), "203.0.113.9");
+        assert_eq!(key("::ffff:203.0.113.9"), "203.0.113.9");
+        assert_ne!(key("203.0.113.9"), key("203.0.113.10"));
     }
 }

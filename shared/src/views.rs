@@ -54,6 +54,26 @@ impl LoginView {
     }
 }
 
+/// Everything an account holds, as `GET /api/me/export` sends it and the
+/// website's download saves it.
+#[derive(Debug, Serialize)]
+pub struct ExportView {
+    user: UserView,
+    posts: Vec<PostView>,
+    comments: Vec<CommentView>,
+}
+
+impl ExportView {
+    /// The export of `user`, with all their `posts` and `comments`.
+    pub fn new(user: User, posts: Vec<Post>, comments: Vec<Comment>) -> Self {
+        Self {
+            user: user.into(),
+            posts: posts.into_iter().map(PostView::from).collect(),
+            comments: comments.into_iter().map(CommentView::from).collect(),
+        }
+    }
+}
+
 /// A post's or comment's author.
 #[derive(Debug, Serialize)]
 pub struct AuthorView {

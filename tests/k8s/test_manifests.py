@@ -66,6 +66,10 @@ NON_RESOURCE_FILES = {"kustomization.yaml"}
 # of the kustomization: applying it would put published credentials in the
 # cluster (and the app refuses a placeholder jwt_secret anyway).
 EXAMPLE_SECRETS_FILE = "secret.example.yaml"
+# k3s's own Traefik configuration: applied in kube-system by k3s (copied to
+# the server's manifests directory), never by this kustomization, which
+# would move it into namespace omni.
+TRAEFIK_CONFIG_FILE = "traefik-config.yaml"
 
 INTERCEPTOR_SERVICE = ("keda", "keda-add-ons-http-interceptor-proxy", 8080)
 EXTERNAL_SCALER_ADDRESS = "keda-add-ons-http-external-scaler.keda:9090"
@@ -93,6 +97,8 @@ SERVED_METHODS = {
     "web-account": {"GET", "POST"},
     "web-static": {"GET"},
     "web-not-found": set(ALL_METHODS),
+    "logout": {"POST"},
+    "me-account": {"GET", "PUT", "POST"},
 }
 CATCH_ALL_COMPONENTS = {"not-found", "web-not-found"}
 
@@ -237,9 +243,32 @@ def test_kustomization_lists_existing_files_and_every_manifest(kustomization):
     config_files = set(kustomization.get("configurations", []))
     for name in config_files:
         assert (K8S_DIR / name).is_file(), f"kustomization configuration {name} does not exist"
-    on_disk = {p.name for p in manifest_files()} - config_files - {EXAMPLE_SECRETS_FILE}
+    on_disk = {p.name for p in manifest_files()} - config_files - {EXAMPLE_SECRETS_FILE, TRAEFIK_CONFIG_FILE}
     missing = on_disk - set(listed)
     assert not missing, f"manifests not listed in kustomization.yaml resources: {sorted(missing)}"
+
+
+def test_traefik_keeps_each_clients_own_address_and_serves_the_gateway(kustomization):
+    # The per-address limits are only as good as the address Traefik sees:
+    # with the default `externalTrafficPolicy: Cluster`, kube-proxy masquerades
+    # every connection that lands on another node, and every client shares
+    # one address. `Local` keeps the client's own source address.
+    [config] = load_yaml_documents(K8S_DIR / TRAEFIK_CONFIG_FILE)
+    assert (config["apiVersion"], config["kind"]) == ("helm.cattle.io/v1", "HelmChartConfig")
+    assert config["metadata"] == {"name": "traefik", "namespace": "kube-system"}
+    values = yaml.safe_load(config["spec"]["valuesContent"])
+    assert values["service"]["spec"]["externalTrafficPolicy"] == "Local"
+    assert values["providers"]["kubernetesGateway"]["enabled"] is True
+    assert TRAEFIK_CONFIG_FILE not in kustomization["resources"]
+
+
+def test_only_the_pod_network_is_trusted_to_name_the_client(objects):
+    # The app believes X-Forwarded-For only from these proxies; the
+    # NetworkPolicies make sure only the interceptor (a pod) reaches it.
+    for app in spin_apps(objects):
+        trusted = spin_variables(app)["trusted_proxies"]["value"]
+        networks = [ipaddress.ip_network(entry.strip()) for entry in trusted.split(",")]
+        assert networks == [ipaddress.ip_network("10.42.0.0/16")], app["metadata"]["name"]
 
 
 def test_example_secrets_are_not_applied_by_default(kustomization, objects):

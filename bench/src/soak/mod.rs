@@ -53,7 +53,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use omni_testkit::{AppOptions, Redis, TestApp, workspace_root};
+use omni_testkit::{Redis, TestApp, workspace_root};
 use reqwest::Method;
 use serde_json::json;
 

@@ -46,6 +46,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_idempotency_keys.sql",
         include_str!("../../../migrations/sqlite/0006_idempotency_keys.sql"),
     ),
+    (
+        "0007_accounts.sql",
+        include_str!("../../../migrations/sqlite/0007_accounts.sql"),
+    ),
 ];
 
 /// One SQLite connection.

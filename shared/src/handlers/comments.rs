@@ -53,7 +53,7 @@ pub fn create(request: &Request) -> Result<Response, Error> {
     let post = request.path_id(routes::POST_COMMENTS)?;
     let body = comment_body(request)?;
     let key = idempotency_key(request)?;
-    let comment = actions::comments::create(&context, caller, post, &body, key.as_ref())?;
+    let comment = actions::comments::create(&context, &caller, post, &body, key.as_ref())?;
     created(
         comment,
         |comment| format!("/api/comments/{}", comment.id),
@@ -66,7 +66,7 @@ pub fn update(request: &Request) -> Result<Response, Error> {
     let (context, caller) = caller(request)?;
     let id = request.path_id(routes::COMMENT)?;
     let body = comment_body(request)?;
-    let comment = actions::comments::edit(&context, caller, id, &body)?;
+    let comment = actions::comments::edit(&context, &caller, id, &body)?;
     http::ok(&CommentView::from(comment))
 }
 
@@ -74,6 +74,6 @@ pub fn update(request: &Request) -> Result<Response, Error> {
 pub fn delete(request: &Request) -> Result<Response, Error> {
     let (context, caller) = caller(request)?;
     let id = request.path_id(routes::COMMENT)?;
-    actions::comments::delete(&context, caller, id)?;
+    actions::comments::delete(&context, &caller, id)?;
     Ok(http::no_content())
 }

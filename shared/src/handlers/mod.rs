@@ -39,6 +39,7 @@ use crate::net::ClientAddress;
 use crate::paging::Paging;
 use crate::snowflake::Id;
 use crate::store::Listing;
+use crate::store::sessions::Session;
 use crate::views;
 
 /// The problem-details 404 for a path no component serves, whatever the
@@ -49,16 +50,18 @@ pub fn not_found(incoming: &IncomingRequest) -> Response {
         "not-found",
         &http::spin_route(incoming),
         method.as_ref(),
+        &http::Arrival::of(incoming),
         Instant::now(),
         Err(Error::NotFound("No resource at this path.".into())),
     )
 }
 
-/// The request's context and the caller its bearer token names: a 401
-/// without a valid token, before any database work.
-fn caller(request: &Request) -> Result<(Context, Id), Error> {
+/// The request's context and the session its bearer token names: a 401
+/// without a valid token, before any database work. Whatever reads the
+/// caller next checks that the session still exists.
+fn caller(request: &Request) -> Result<(Context, Session), Error> {
     let context = Context::load()?;
-    let caller = auth::token_user_id(request, &context)?;
+    let caller = auth::token_session(request, &context)?;
     Ok((context, caller))
 }
 

@@ -51,7 +51,7 @@ pub fn create(request: &Request) -> Result<Response, Error> {
         markdown_url: markdown_url?,
     };
     let key = idempotency_key(request)?;
-    let post = actions::posts::create(&context, caller, &new_post, key.as_ref())?;
+    let post = actions::posts::create(&context, &caller, &new_post, key.as_ref())?;
     created(
         post,
         |post| format!("/api/posts/{}", post.id),
@@ -90,7 +90,7 @@ pub fn update(request: &Request) -> Result<Response, Error> {
         description: description?,
         markdown_url: markdown_url?,
     };
-    let post = actions::posts::edit(&context, caller, id, &changes)?;
+    let post = actions::posts::edit(&context, &caller, id, &changes)?;
     http::ok(&PostView::from(post))
 }
 
@@ -99,6 +99,6 @@ pub fn update(request: &Request) -> Result<Response, Error> {
 pub fn delete(request: &Request) -> Result<Response, Error> {
     let (context, caller) = caller(request)?;
     let id = request.path_id(routes::POST)?;
-    actions::posts::delete(&context, caller, id)?;
+    actions::posts::delete(&context, &caller, id)?;
     Ok(http::no_content())
 }

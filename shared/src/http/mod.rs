@@ -12,4 +12,7 @@ pub use http::Method;
 pub use fields::{FromField, InvalidField, JsonFields};
 pub use request::Request;
 pub use response::{created_json, no_content, ok};
-pub use serve::{Handler, MAX_BODY_BYTES, Routes, finish, log_request, respond, serve, spin_route};
+pub use serve::{
+    Arrival, Handler, MAX_BODY_BYTES, Paths, Routes, finish, log_request, respond, serve,
+    serve_paths, spin_route,
+};

@@ -121,35 +121,36 @@ impl Request {
 
     /// The client's IP address. Spin's `spin-client-addr` names the peer;
     /// only its last value counts, because Spin appends it after any a
-    /// client sent. When the peer is one of the `trusted` proxies, the
-    /// client is the nearest `X-Forwarded-For` entry (reading from the
-    /// right) that is not a trusted proxy; anyone else's `X-Forwarded-For`
-    /// is ignored.
+    /// client sent. When the peer is one of the `trusted` proxies,
+    /// `X-Forwarded-For` (every header's entries, in order) is read from the
+    /// right, where each proxy appended the address it saw: past every
+    /// trusted proxy, the first address that is not one is the client.
+    /// Reading stops at an entry that is not an address (whoever wrote it
+    /// is not to be believed about anything to its left), and then, as when
+    /// every entry is a trusted proxy, the client is the last trusted hop
+    /// reached. Anyone else's `X-Forwarded-For` is ignored.
     pub fn client_ip(&self, trusted: &[IpNet]) -> Option<IpAddr> {
         let peer = self.header_values("spin-client-addr").last()?;
-        let peer: IpAddr = peer
-            .parse::<SocketAddr>()
-            .map(|addr| addr.ip())
-            .or_else(|_| peer.parse())
-            .ok()?;
-        let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+        let peer = parse_ip(peer)?;
+        let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip.to_canonical()));
+        let mut client = peer;
         if !is_trusted(peer) {
-            return Some(peer);
+            return Some(client);
         }
-        let forwarded: Vec<IpAddr> = self
+        let entries: Vec<&str> = self
             .header_values("x-forwarded-for")
             .flat_map(|value| value.split(','))
-            .map_while(|entry| entry.trim().parse().ok())
             .collect();
-        Some(
-            forwarded
-                .iter()
-                .rev()
-                .copied()
-                .find(|ip| !is_trusted(*ip))
-                .or_else(|| forwarded.first().copied())
-                .unwrap_or(peer),
-        )
+        for entry in entries.iter().rev() {
+            let Some(ip) = parse_ip(entry.trim()) else {
+                break;
+            };
+            client = ip;
+            if !is_trusted(ip) {
+                break;
+            }
+        }
+        Some(client)
     }
 
     /// The client's address as rate limits and logs key it (see
@@ -214,6 +215,15 @@ impl Request {
     pub fn json(&self) -> Result<JsonFields, Error> {
         JsonFields::read(self)
     }
+}
+
+/// An address as Spin and proxies write it: `a.b.c.d`, `::1`, or with a
+/// port, `a.b.c.d:80` or `[::1]:80`.
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    text.parse::<SocketAddr>()
+        .map(|addr| addr.ip())
+        .or_else(|_| text.parse())
+        .ok()
 }
 
 /// Decodes `%XX` escapes and `+` (as a space); invalid escapes stay as they
@@ -362,6 +372,35 @@ mod tests {
         assert_eq!(only_proxies.client_ip(&trusted), Some(ip("10.42.0.5")));
         let none = from_peer("10.42.0.9:1", &[]);
         assert_eq!(none.client_ip(&trusted), Some(ip("10.42.0.9")));
+    }
+
+    #[test]
+    fn x_forwarded_for_is_read_from_the_right_and_stops_at_anything_not_an_address() {
+        let trusted = [IpNet::parse("10.42.0.0/16").unwrap()];
+        let through = |forwarded: &str| {
+            from_peer("10.42.0.9:1", &[("x-forwarded-for", forwarded)]).client_ip(&trusted)
+        };
+        // A client-written entry on the left is never the client.
+        assert_eq!(through("6.6.6.6, 198.51.100.7"), Some(ip("198.51.100.7")));
+        // Garbage past the client is never reached.
+        assert_eq!(through("x, 198.51.100.7"), Some(ip("198.51.100.7")));
+        // Garbage between the proxies and an address: the nearest trusted
+        // hop is the client, never the address behind the garbage.
+        assert_eq!(through("6.6.6.6, x"), Some(ip("10.42.0.9")));
+        assert_eq!(through("6.6.6.6, x, 10.42.0.5"), Some(ip("10.42.0.5")));
+        assert_eq!(through("6.6.6.6, , 10.42.0.5"), Some(ip("10.42.0.5")));
+        assert_eq!(through("6.6.6.6,unknown"), Some(ip("10.42.0.9")));
+        // Ports and IPv6 are addresses too.
+        assert_eq!(through("[2001:db8::7]:443"), Some(ip("2001:db8::7")));
+        assert_eq!(through("198.51.100.7:5000"), Some(ip("198.51.100.7")));
+    }
+
+    #[test]
+    fn ipv6_clients_share_a_key_per_64() {
+        let a = from_peer("[2001:db8:1:2::1]:443", &[]).client_address(&[]);
+        let b = from_peer("[2001:db8:1:2:ffff::9]:443", &[]).client_address(&[]);
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "2001:db8:1:2::/64");
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Serving one request: method dispatch, reading the body within a limit,
 //! what every response carries, and the request's log line.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use spin_sdk::http::{IncomingRequest, IntoResponse, Response};
 
+use crate::config::Transport;
 use crate::error::Error;
 use crate::log;
 
@@ -19,12 +21,86 @@ pub type Handler = fn(&Request) -> Result<Response, Error>;
 /// A component's method table: the methods its path supports.
 pub type Routes<'a> = &'a [(Method, Handler)];
 
+/// The method tables of a component with several exact routes in
+/// `spin.toml`, by path.
+pub type Paths<'a> = &'a [(&'a str, Routes<'a>)];
+
+/// How a request arrived, as far as HTTPS goes: whether Spin's
+/// `spin-full-url` (its last value: Spin's own) is `https`, which it is when
+/// Spin terminates TLS itself, or, behind a proxy that does (the SpinKube
+/// gateway), whether the proxy said `X-Forwarded-Proto: https` and is one
+/// of the trusted proxies (checked only then, from the configuration).
+#[derive(Clone, Debug, Default)]
+pub struct Arrival {
+    https_url: bool,
+    forwarded_https: bool,
+    peer: Option<IpAddr>,
+}
+
+impl Arrival {
+    /// Reads the headers that tell.
+    pub fn of(incoming: &IncomingRequest) -> Self {
+        let headers = incoming.headers();
+        let last = |name: &str| {
+            headers
+                .get(name)
+                .last()
+                .map(|value| String::from_utf8_lossy(value).trim().to_owned())
+        };
+        let https_url = last("spin-full-url").is_some_and(|url| {
+            url.get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        });
+        // The nearest proxy's word: the last value, and its last entry.
+        let forwarded_https = last("x-forwarded-proto").is_some_and(|value| {
+            value
+                .rsplit(',')
+                .next()
+                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+        });
+        let peer = last("spin-client-addr").and_then(|peer| {
+            peer.parse::<std::net::SocketAddr>()
+                .map(|addr| addr.ip())
+                .or_else(|_| peer.parse())
+                .ok()
+        });
+        Self {
+            https_url,
+            forwarded_https,
+            peer,
+        }
+    }
+
+    /// Adds `Strict-Transport-Security` (the `hsts` variable) to a response
+    /// to a request that came over HTTPS. Never over plain HTTP, where RFC
+    /// 6797 forbids it. A configuration that cannot be read sends none.
+    pub fn mark(&self, response: &mut Response) {
+        if !self.https_url && !self.forwarded_https {
+            return;
+        }
+        let Ok(transport) = Transport::load() else {
+            return;
+        };
+        let trusted = |ip: IpAddr| {
+            transport
+                .trusted_proxies
+                .iter()
+                .any(|net| net.contains(ip.to_canonical()))
+        };
+        let https = self.https_url || self.peer.is_some_and(trusted);
+        if let (true, Some(hsts)) = (https, transport.hsts) {
+            response.set_header("strict-transport-security", hsts);
+        }
+    }
+}
+
 /// Serves one request for `component`: 405 for a method the table lacks,
 /// 413 for a body over [`MAX_BODY_BYTES`], otherwise the handler's answer.
 /// Logs one JSON line for it.
 pub async fn serve(incoming: IncomingRequest, component: &str, routes: Routes<'_>) -> Response {
     let started = Instant::now();
     let route = spin_route(&incoming);
+    let arrival = Arrival::of(&incoming);
     // A method that is not even a valid token cannot be in the table.
     let method = Method::from_bytes(incoming.method().to_string().as_bytes()).ok();
     let result = match find_handler(method.as_ref(), routes) {
@@ -34,7 +110,38 @@ pub async fn serve(incoming: IncomingRequest, component: &str, routes: Routes<'_
         },
         Err(error) => Err(error),
     };
-    respond(component, &route, method.as_ref(), started, result)
+    respond(
+        component,
+        &route,
+        method.as_ref(),
+        &arrival,
+        started,
+        result,
+    )
+}
+
+/// Serves a request to a component with several exact routes: the method
+/// table of the request's path (Spin ignores one trailing slash, and so
+/// does this), as [`serve`] does. A path outside the table cannot reach
+/// the component by Spin's routing; it is a 404 all the same.
+pub async fn serve_paths(incoming: IncomingRequest, component: &str, paths: Paths<'_>) -> Response {
+    let path_and_query = incoming.path_with_query().unwrap_or_default();
+    let path = path_and_query.split('?').next().unwrap_or_default();
+    let path = path.strip_suffix('/').unwrap_or(path);
+    match paths.iter().find(|(route, _)| *route == path) {
+        Some((_, routes)) => serve(incoming, component, routes).await,
+        None => {
+            let method = Method::from_bytes(incoming.method().to_string().as_bytes()).ok();
+            respond(
+                component,
+                &spin_route(&incoming),
+                method.as_ref(),
+                &Arrival::of(&incoming),
+                Instant::now(),
+                Err(Error::NotFound("No resource at this path.".into())),
+            )
+        }
+    }
 }
 
 /// The route Spin matched (the last `spin-matched-route`: Spin's own, after
@@ -49,7 +156,8 @@ pub fn spin_route(incoming: &IncomingRequest) -> String {
 }
 
 /// Turns a handler's result into the response, with what every response
-/// carries ([`finish`]), and logs the request as one JSON line: component,
+/// carries ([`finish`], and HSTS over HTTPS: [`Arrival::mark`]), and logs
+/// the request as one JSON line: component,
 /// route, method, status, duration, cache outcome, and for a failure its
 /// kind (and, for a 5xx, its cause; never a secret, token, password or SQL
 /// parameter).
@@ -57,6 +165,7 @@ pub fn respond(
     component: &str,
     route: &str,
     method: Option<&Method>,
+    arrival: &Arrival,
     started: Instant,
     result: Result<Response, Error>,
 ) -> Response {
@@ -64,7 +173,8 @@ pub fn respond(
         .as_ref()
         .err()
         .map(|error| (error.kind(), error.cause()));
-    let response = finish(result.into_response());
+    let mut response = finish(result.into_response());
+    arrival.mark(&mut response);
     log_request(component, route, method, started, &response, failure);
     response
 }

@@ -8,11 +8,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Db, DbError, OnConstraint, Param, Row};
+use crate::db::{Db, DbError, Dialect, OnConstraint, Param, Row};
 use crate::error::Error;
 use crate::model::CommentBody;
 use crate::snowflake::{Id, IdKind, NodeId};
 use crate::store::posts::{Author, decode_author};
+use crate::store::sessions::Session;
 use crate::store::users::{self, User};
 use crate::store::{
     KEYSET_LIMIT, Listing, PAGE_LIMIT, counters, decode_listing, insert_with_fresh_id, offset,
@@ -151,14 +152,21 @@ pub struct ForNewComment {
 const CALLER_AND_POST: &str = concat!(
     "SELECT ",
     caller_columns!(),
-    ", p.author_id AS post_author_id FROM users c LEFT JOIN posts p ON p.id = ? WHERE c.id = ?"
+    ", p.author_id AS post_author_id FROM ",
+    caller_from!(),
+    " LEFT JOIN posts p ON p.id = ? WHERE ",
+    caller_is!()
 );
 
-/// Reads the caller and whether post `post` exists, without locking: if
+/// Reads the caller (if their session still exists) and whether post
+/// `post` exists, without locking: if
 /// either vanishes before the comment is in, the insert's foreign key
 /// catches it.
-pub fn for_new_comment(db: &dyn Db, post: Id, caller: Id) -> Result<ForNewComment, Error> {
-    let rows = db.query(CALLER_AND_POST, &[post.into(), caller.into()])?;
+pub fn for_new_comment(db: &dyn Db, post: Id, caller: &Session) -> Result<ForNewComment, Error> {
+    let rows = db.query(
+        CALLER_AND_POST,
+        &[post.into(), caller.id.into(), caller.user.into()],
+    )?;
     let Some(row) = rows.first() else {
         return Ok(ForNewComment {
             caller: None,
@@ -225,17 +233,22 @@ const FOR_CALLER: &str = concat!(
     caller_columns!(),
     ", ",
     comment_columns!(),
-    ", p.author_id AS post_author_id FROM users c \
-     LEFT JOIN comments m ON m.id = ? \
+    ", p.author_id AS post_author_id FROM ",
+    caller_from!(),
+    " LEFT JOIN comments m ON m.id = ? \
      LEFT JOIN users a ON a.id = m.author_id \
      LEFT JOIN posts p ON p.id = m.post_id \
-     WHERE c.id = ?"
+     WHERE ",
+    caller_is!()
 );
 
 /// Reads (without locking) the caller and comment `id` with its post's
 /// author, in one statement, to decide whether the caller may write it.
-pub fn for_caller(db: &dyn Db, id: Id, caller: Id) -> Result<CommentForCaller, Error> {
-    let rows = db.query(FOR_CALLER, &[id.into(), caller.into()])?;
+pub fn for_caller(db: &dyn Db, id: Id, caller: &Session) -> Result<CommentForCaller, Error> {
+    let rows = db.query(
+        FOR_CALLER,
+        &[id.into(), caller.id.into(), caller.user.into()],
+    )?;
     let Some(row) = rows.first() else {
         return Ok(CommentForCaller {
             caller: None,
@@ -287,4 +300,67 @@ const DELETE: &str = "DELETE FROM comments WHERE id = ?";
 pub fn delete(db: &dyn Db, comment: &Comment) -> Result<(), Error> {
     db.execute(DELETE, &[comment.id.into()])?;
     counters::add_comment(db, comment.post_id, -1)
+}
+
+const BY_AUTHOR_BEFORE: &str = concat!(
+    "SELECT ",
+    comment_columns!(),
+    " FROM comments m JOIN users a ON a.id = m.author_id \
+     WHERE m.author_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?"
+);
+
+/// Up to [`KEYSET_LIMIT`] of `author`'s comments older than `before`, newest
+/// first, on any post (an account's export).
+pub fn by_author_before(db: &dyn Db, author: Id, before: Id) -> Result<Vec<Comment>, Error> {
+    let rows = db.query(
+        BY_AUTHOR_BEFORE,
+        &[author.into(), before.into(), KEYSET_LIMIT.into()],
+    )?;
+    let comments: Vec<Option<Comment>> =
+        rows.iter().map(decode_comment).collect::<Result<_, _>>()?;
+    Ok(comments.into_iter().flatten().collect())
+}
+
+/// Comments a deletion batch takes at most (in one short transaction).
+pub const DELETE_BATCH: i64 = 100;
+
+const AUTHOR_BATCH: &str =
+    "SELECT id, post_id FROM comments WHERE author_id = ? ORDER BY id LIMIT ?";
+
+/// Deletes up to [`DELETE_BATCH`] of `author`'s comments, locked first so
+/// that nobody else deletes them meanwhile, and uncounts them from their
+/// posts. Returns the posts they were on (each once); none when the author
+/// has no comments left. Call inside a transaction.
+pub fn delete_batch_by_author(db: &dyn Db, author: Id) -> Result<Vec<Id>, Error> {
+    let rows = db.query_locked(AUTHOR_BATCH, &[author.into(), DELETE_BATCH.into()])?;
+    let mut per_post: Vec<(Id, i64)> = Vec::new();
+    for row in rows.iter() {
+        let (id, post): (Id, Id) = (row.get("id")?, row.get("post_id")?);
+        db.execute(DELETE, &[id.into()])?;
+        match per_post.iter_mut().find(|(p, _)| *p == post) {
+            Some((_, n)) => *n += 1,
+            None => per_post.push((post, 1)),
+        }
+    }
+    for (post, n) in &per_post {
+        counters::add_comment(db, *post, -n)?;
+    }
+    Ok(per_post.into_iter().map(|(post, _)| post).collect())
+}
+
+const ON_POST_BATCH_MYSQL: &str = "DELETE FROM comments WHERE post_id = ? ORDER BY id LIMIT ?";
+const ON_POST_BATCH_SQLITE: &str = "DELETE FROM comments WHERE rowid IN \
+     (SELECT rowid FROM comments WHERE post_id = ? ORDER BY id LIMIT ?)";
+const ANY_ON_POST: &str = "SELECT id FROM comments WHERE post_id = ? LIMIT 1";
+
+/// Deletes up to [`DELETE_BATCH`] comments on `post`, which is about to be
+/// deleted itself (so its counters, which go with it, are left alone), and
+/// says whether any remain. Call inside a transaction.
+pub fn delete_batch_on_post(db: &dyn Db, post: Id) -> Result<bool, Error> {
+    let sql = match db.dialect() {
+        Dialect::MySql => ON_POST_BATCH_MYSQL,
+        Dialect::Sqlite => ON_POST_BATCH_SQLITE,
+    };
+    db.execute(sql, &[post.into(), DELETE_BATCH.into()])?;
+    Ok(!db.query(ANY_ON_POST, &[post.into()])?.is_empty())
 }

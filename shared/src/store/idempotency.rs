@@ -1,6 +1,7 @@
 //! The `idempotency_keys` table: what a create sent with an idempotency key
 //! made, kept for 24 hours so that a retry gets it again instead of making
-//! a duplicate.
+//! a duplicate. Older rows are ignored, and deleted in batches by
+//! [`sweep`], which writes run now and then (`actions::sweep`).
 //!
 //! A record names the row it made (`location`, the row's API path, which is
 //! what the column has always held) and keeps the row as it was made
@@ -128,17 +129,21 @@ pub fn forget(db: &dyn Db, scope: &str, key: &str) -> Result<(), Error> {
     Ok(())
 }
 
-const EXPIRE: &str = "DELETE FROM idempotency_keys WHERE created_at < ?";
+const FORGET_EXPIRED: &str =
+    "DELETE FROM idempotency_keys WHERE scope = ? AND idem_key = ? AND created_at < ?";
 const INSERT: &str = "INSERT INTO idempotency_keys \
      (scope, idem_key, request_hash, status, location, body, created_at) \
      VALUES (?, ?, ?, 201, ?, ?, ?)";
 
 /// Stores the record of a create under `key`, in the create's own
-/// transaction, after deleting every expired key (an index range, so old
-/// keys never pile up). A concurrent request that stored the same key first
+/// transaction, in place of an expired record of the same key that no sweep
+/// has removed yet. A concurrent request that stored the same key first
 /// makes this a lock conflict: the transaction runs again and finds it.
 pub fn save(db: &dyn Db, scope: &str, key: &str, stored: &Stored, now: i64) -> Result<(), Error> {
-    db.execute(EXPIRE, &[(now - KEY_LIFETIME_MS).into()])?;
+    db.execute(
+        FORGET_EXPIRED,
+        &[scope.into(), key.into(), (now - KEY_LIFETIME_MS).into()],
+    )?;
     db.execute(
         INSERT,
         &[
@@ -156,5 +161,23 @@ pub fn save(db: &dyn Db, scope: &str, key: &str, stored: &Stored, now: i64) -> R
         }
         other => other,
     })?;
+    Ok(())
+}
+
+const SWEEP_MYSQL: &str =
+    "DELETE FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?";
+const SWEEP_SQLITE: &str = "DELETE FROM idempotency_keys WHERE rowid IN \
+     (SELECT rowid FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)";
+
+/// Deletes a batch of records that expired by `now` (Unix ms).
+pub fn sweep(db: &dyn Db, now: i64) -> Result<(), Error> {
+    super::sweep(db, SWEEP_MYSQL, SWEEP_SQLITE, now - KEY_LIFETIME_MS)
+}
+
+const FORGET_SCOPE: &str = "DELETE FROM idempotency_keys WHERE scope = ?";
+
+/// Forgets every key in `scope` (a deleted user's).
+pub fn forget_scope(db: &dyn Db, scope: &str) -> Result<(), Error> {
+    db.execute(FORGET_SCOPE, &[scope.into()])?;
     Ok(())
 }

@@ -5,6 +5,23 @@
 //! newest first, always as one statement that also reads the list's total
 //! and the owner's existence.
 
+/// The tables of a write's caller: their session `cs`, joined to their user
+/// `c`, so that the read a write makes anyway also checks the token's
+/// session (see `sessions`). Pair with `caller_is!`.
+macro_rules! caller_from {
+    () => {
+        "sessions cs JOIN users c ON c.id = cs.user_id"
+    };
+}
+
+/// The condition naming the caller's session: its id, then its user's, as
+/// parameters.
+macro_rules! caller_is {
+    () => {
+        "cs.id = ? AND cs.user_id = ?"
+    };
+}
+
 /// The caller's columns, from `c` (users), for the locking reads of writes.
 macro_rules! caller_columns {
     () => {
@@ -47,6 +64,7 @@ pub mod comments;
 pub mod counters;
 pub mod idempotency;
 pub mod posts;
+pub mod sessions;
 pub mod settings;
 pub mod users;
 
@@ -117,6 +135,24 @@ pub(crate) fn insert_with_fresh_id<T>(
         "no free id after {MAX_ID_ATTEMPTS} attempts on node {}",
         node.get()
     )))
+}
+
+/// Rows one sweep of expired rows deletes at most, per table: small enough
+/// that the statement never nears its time limit, however much has piled
+/// up (the next sweep takes the next batch).
+pub const SWEEP_BATCH: i64 = 200;
+
+/// Deletes up to [`SWEEP_BATCH`] rows whose expiry is before `cutoff`, with
+/// the statement of the connection's dialect: MariaDB's `DELETE … ORDER BY
+/// … LIMIT`, or for SQLite (whose `DELETE` takes no `LIMIT` as built) the
+/// same rows by `rowid`.
+pub(crate) fn sweep(db: &dyn Db, mysql: &str, sqlite: &str, cutoff: i64) -> Result<(), Error> {
+    let sql = match db.dialect() {
+        crate::db::Dialect::MySql => mysql,
+        crate::db::Dialect::Sqlite => sqlite,
+    };
+    db.execute(sql, &[cutoff.into(), SWEEP_BATCH.into()])?;
+    Ok(())
 }
 
 /// The row offset of 1-based `page`.

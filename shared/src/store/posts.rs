@@ -12,6 +12,7 @@ use crate::db::{Db, DbError, OnConstraint, Param, Row};
 use crate::error::Error;
 use crate::model::{Description, MarkdownUrl, Title};
 use crate::snowflake::{Id, IdKind, NodeId};
+use crate::store::sessions::Session;
 use crate::store::users::{self, User};
 use crate::store::{
     KEYSET_LIMIT, Listing, PAGE_LIMIT, counters, decode_listing, insert_with_fresh_id, offset,
@@ -236,16 +237,21 @@ const FOR_CALLER: &str = concat!(
     caller_columns!(),
     ", ",
     post_columns!(),
-    " FROM users c \
-     LEFT JOIN posts p ON p.id = ? \
+    " FROM ",
+    caller_from!(),
+    " LEFT JOIN posts p ON p.id = ? \
      LEFT JOIN users a ON a.id = p.author_id \
-     WHERE c.id = ?"
+     WHERE ",
+    caller_is!()
 );
 
-/// Reads (without locking) the caller and post `id` in one statement, to
-/// decide whether the caller may write it.
-pub fn for_caller(db: &dyn Db, id: Id, caller: Id) -> Result<PostForCaller, Error> {
-    let rows = db.query(FOR_CALLER, &[id.into(), caller.into()])?;
+/// Reads (without locking) the caller, if their session still exists, and
+/// post `id` in one statement, to decide whether the caller may write it.
+pub fn for_caller(db: &dyn Db, id: Id, caller: &Session) -> Result<PostForCaller, Error> {
+    let rows = db.query(
+        FOR_CALLER,
+        &[id.into(), caller.id.into(), caller.user.into()],
+    )?;
     let Some(row) = rows.first() else {
         return Ok(PostForCaller {
             caller: None,
@@ -399,4 +405,12 @@ pub fn delete(db: &dyn Db, post: &Post) -> Result<(), Error> {
     db.execute(DELETE, &[post.id.into()])?;
     db.execute(COUNT_AUTHOR_POST, &[(-1_i64).into(), post.author.id.into()])?;
     counters::add_post(db, -1)
+}
+
+const AUTHOR_OF: &str = "SELECT author_id FROM posts WHERE id = ?";
+
+/// The author of post `id`, if it exists.
+pub fn author_of(db: &dyn Db, id: Id) -> Result<Option<Id>, Error> {
+    let rows = db.query(AUTHOR_OF, &[id.into()])?;
+    Ok(rows.first().map(|row| row.get("author_id")).transpose()?)
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Db, DbError, OnConstraint, Row};
+use crate::db::{Db, DbError, Dialect, OnConstraint, Row};
 use crate::error::Error;
 use crate::model::{Bio, DisplayName, Username};
 use crate::snowflake::{Id, IdKind, NodeId};
@@ -30,7 +30,7 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-fn decode_user(row: Row<'_>) -> Result<User, DbError> {
+pub(crate) fn decode_user(row: Row<'_>) -> Result<User, DbError> {
     Ok(User {
         id: row.get("id")?,
         username: row.get("username")?,
@@ -39,12 +39,13 @@ fn decode_user(row: Row<'_>) -> Result<User, DbError> {
     })
 }
 
-const INSERT: &str = "INSERT INTO users (id, username, password_hash, display_name, bio) \
-                      VALUES (?, ?, ?, ?, '')";
+const INSERT: &str = "INSERT INTO users \
+     (id, username, username_key, password_hash, display_name, bio) VALUES (?, ?, ?, ?, ?, '')";
 
 const NEWEST: &str = "SELECT MAX(id) AS newest FROM users";
 
-/// Creates a user. A username already taken, in any letter case, is a 409.
+/// Creates a user. A username already taken, in any spelling with the same
+/// canonical form, is a 409.
 pub fn insert(
     db: &dyn Db,
     node: NodeId,
@@ -59,6 +60,7 @@ pub fn insert(
             &[
                 id.into(),
                 username.as_str().into(),
+                username.canonical().into(),
                 password_hash.into(),
                 display_name.as_str().into(),
             ],
@@ -71,12 +73,16 @@ pub fn insert(
         display_name: display_name.as_str().to_owned(),
         bio: String::new(),
     })
-    .on_duplicate("username", || {
-        Error::Conflict("That username is taken.".into())
-    })
+    .on_duplicate("username_key", username_taken)
 }
 
-const FIND: &str = "SELECT id, username, display_name, bio FROM users WHERE id = ?";
+/// 409: the name belongs to an account, or is reserved.
+pub fn username_taken() -> Error {
+    Error::Conflict("That username is taken.".into())
+}
+
+/// A user by id.
+pub const FIND: &str = "SELECT id, username, display_name, bio FROM users WHERE id = ?";
 
 /// The user with `id`, if any.
 pub fn find(db: &dyn Db, id: Id) -> Result<Option<User>, Error> {
@@ -85,12 +91,12 @@ pub fn find(db: &dyn Db, id: Id) -> Result<Option<User>, Error> {
 }
 
 const FIND_CREDENTIALS: &str =
-    "SELECT id, username, display_name, bio, password_hash FROM users WHERE username = ?";
+    "SELECT id, username, display_name, bio, password_hash FROM users WHERE username_key = ?";
 
-/// The user called `username` (compared ignoring case, by the column's
-/// collation) with their password hash, if any.
-pub fn find_credentials(db: &dyn Db, username: &str) -> Result<Option<Credentials>, Error> {
-    let rows = db.query(FIND_CREDENTIALS, &[username.into()])?;
+/// The user whose username has the canonical form `username`, with their
+/// password hash, if any.
+pub fn find_credentials(db: &dyn Db, username: &Username) -> Result<Option<Credentials>, Error> {
+    let rows = db.query(FIND_CREDENTIALS, &[username.canonical().into()])?;
     let Some(row) = rows.first() else {
         return Ok(None);
     };
@@ -136,4 +142,57 @@ pub fn update_profile(
         bio: bio.map_or_else(|| user.bio.clone(), |b| b.as_str().to_owned()),
         ..user.clone()
     })
+}
+
+const UPDATE_PASSWORD: &str = "UPDATE users SET password_hash = ? WHERE id = ?";
+
+/// Replaces `user`'s password hash.
+pub fn update_password(db: &dyn Db, user: Id, password_hash: &str) -> Result<(), Error> {
+    db.execute(UPDATE_PASSWORD, &[password_hash.into(), user.into()])?;
+    Ok(())
+}
+
+const DELETE: &str = "DELETE FROM users WHERE id = ?";
+
+/// Deletes `user`'s row (their sessions go with it). Their posts and
+/// comments must already be gone: the foreign keys refuse otherwise.
+pub fn delete(db: &dyn Db, user: Id) -> Result<(), Error> {
+    db.execute(DELETE, &[user.into()])?;
+    Ok(())
+}
+
+const RESERVED: &str =
+    "SELECT reserved_until FROM reserved_usernames WHERE username_key = ? AND reserved_until > ?";
+
+/// Whether `username`'s canonical form is reserved at `now` (Unix ms).
+pub fn is_reserved(db: &dyn Db, username: &Username, now: i64) -> Result<bool, Error> {
+    let rows = db.query(RESERVED, &[username.canonical().into(), now.into()])?;
+    Ok(!rows.is_empty())
+}
+
+/// Reserves a name, or moves an old reservation's end: the one statement
+/// the two dialects spell differently.
+const RESERVE_MYSQL: &str = "INSERT INTO reserved_usernames (username_key, reserved_until) \
+     VALUES (?, ?) ON DUPLICATE KEY UPDATE reserved_until = VALUES(reserved_until)";
+const RESERVE_SQLITE: &str = "INSERT INTO reserved_usernames (username_key, reserved_until) \
+     VALUES (?, ?) ON CONFLICT (username_key) DO UPDATE SET reserved_until = excluded.reserved_until";
+
+/// Keeps `username` from being signed up until `until` (Unix ms).
+pub fn reserve(db: &dyn Db, username: &Username, until: i64) -> Result<(), Error> {
+    let sql = match db.dialect() {
+        Dialect::MySql => RESERVE_MYSQL,
+        Dialect::Sqlite => RESERVE_SQLITE,
+    };
+    db.execute(sql, &[username.canonical().into(), until.into()])?;
+    Ok(())
+}
+
+const SWEEP_MYSQL: &str = "DELETE FROM reserved_usernames WHERE reserved_until < ? \
+     ORDER BY reserved_until LIMIT ?";
+const SWEEP_SQLITE: &str = "DELETE FROM reserved_usernames WHERE rowid IN \
+     (SELECT rowid FROM reserved_usernames WHERE reserved_until < ? ORDER BY reserved_until LIMIT ?)";
+
+/// Deletes a batch of reservations that ended before `now` (Unix ms).
+pub fn sweep_reservations(db: &dyn Db, now: i64) -> Result<(), Error> {
+    super::sweep(db, SWEEP_MYSQL, SWEEP_SQLITE, now)
 }

@@ -8,7 +8,8 @@ use crate::error::{Error, FieldErrors};
 use crate::http::Request;
 use crate::http::request::percent_decode;
 use crate::model::{
-    Bio, CommentBody, Description, DisplayName, MarkdownUrl, Password, Title, Username,
+    Bio, CommentBody, Description, DisplayName, IdempotencyKey, MarkdownUrl, Password, Title,
+    Username,
 };
 use crate::store::comments::Comment;
 use crate::store::posts::{NewPost, Post};
@@ -16,6 +17,27 @@ use crate::store::users::User;
 
 /// The hidden field that carries the CSRF token in every form.
 pub const CSRF_FIELD: &str = "csrf";
+
+/// The hidden field that names one filling-in of a form that creates
+/// something (a project, a comment, an account), used like the API's
+/// `Idempotency-Key`: a form sent twice (a double click, a resend after a
+/// timeout or a 503) creates one thing.
+pub const KEY_FIELD: &str = "idempotency_key";
+
+/// A fresh key for [`KEY_FIELD`]: 128 random bits, in hex.
+pub fn fresh_key() -> Result<String, Error> {
+    let mut key = [0u8; 16];
+    getrandom::fill(&mut key)
+        .map_err(|e| Error::internal(anyhow::anyhow!("no randomness for a form key: {e}")))?;
+    Ok(crate::hex::encode(&key))
+}
+
+/// The form's key, if it sent a valid one. A missing or malformed key
+/// (an old page, a hand-made POST) only means the create is not
+/// deduplicated.
+pub fn idempotency_key(form: &Form) -> Option<IdempotencyKey> {
+    IdempotencyKey::parse(form.text(KEY_FIELD)).ok()
+}
 
 /// A submitted form's fields, decoded.
 #[derive(Debug, Default)]
@@ -112,11 +134,22 @@ pub struct SignupForm {
     pub display_name: String,
     /// Where to go afterwards.
     pub next: String,
+    /// Its idempotency key.
+    pub key: String,
     /// What is wrong with it.
     pub errors: FieldErrors,
 }
 
 impl SignupForm {
+    /// An empty form with a fresh key, returning to `next` afterwards.
+    pub fn fresh(next: String) -> Result<Self, Error> {
+        Ok(Self {
+            next,
+            key: fresh_key()?,
+            ..Self::default()
+        })
+    }
+
     /// Validates a submitted sign-up form: the valid sign-up, or the form
     /// back with its errors.
     pub fn validate(form: &Form) -> Result<Signup, SignupForm> {
@@ -134,6 +167,7 @@ impl SignupForm {
                 username: form.text("username").to_owned(),
                 display_name: form.text("display_name").to_owned(),
                 next: form.text("next").to_owned(),
+                key: form.text(KEY_FIELD).to_owned(),
                 errors: check.errors,
             }),
         }
@@ -157,10 +191,6 @@ impl LoginForm {
     /// The username and password, if both were given; the form back with
     /// its errors otherwise. Like the API, login only requires both.
     pub fn validate(form: &Form) -> Result<(String, String), LoginForm> {
-        let required = |text: &str| match text {
-            "" => Err("is required".to_owned()),
-            text => Ok(text.to_owned()),
-        };
         let mut check = form.check();
         let username = check.field("username", "Username", required);
         let password = check.field("password", "Password", required);
@@ -185,17 +215,28 @@ pub struct PostForm {
     pub description: String,
     /// As typed.
     pub markdown_url: String,
+    /// Its idempotency key (a new project's form only).
+    pub key: String,
     /// What is wrong with it.
     pub errors: FieldErrors,
 }
 
 impl PostForm {
+    /// An empty form for a new project, with a fresh key.
+    pub fn fresh() -> Result<Self, Error> {
+        Ok(Self {
+            key: fresh_key()?,
+            ..Self::default()
+        })
+    }
+
     /// The form filled in with `post`, for editing it.
     pub fn from_post(post: &Post) -> Self {
         Self {
             title: post.title.clone(),
             description: post.description.clone(),
             markdown_url: post.markdown_url.clone(),
+            key: String::new(),
             errors: FieldErrors::new(),
         }
     }
@@ -218,6 +259,7 @@ impl PostForm {
                 title: form.text("title").to_owned(),
                 description: form.text("description").to_owned(),
                 markdown_url: form.text("markdown_url").to_owned(),
+                key: form.text(KEY_FIELD).to_owned(),
                 errors: check.errors,
             }),
         }
@@ -229,15 +271,26 @@ impl PostForm {
 pub struct CommentForm {
     /// As typed.
     pub body: String,
+    /// Its idempotency key (a new comment's form only).
+    pub key: String,
     /// What is wrong with it.
     pub errors: FieldErrors,
 }
 
 impl CommentForm {
+    /// An empty form for a new comment, with a fresh key.
+    pub fn fresh() -> Result<Self, Error> {
+        Ok(Self {
+            key: fresh_key()?,
+            ..Self::default()
+        })
+    }
+
     /// The form filled in with `comment`, for editing it.
     pub fn from_comment(comment: &Comment) -> Self {
         Self {
             body: comment.body.clone(),
+            key: String::new(),
             errors: FieldErrors::new(),
         }
     }
@@ -249,6 +302,7 @@ impl CommentForm {
             .field("body", "Comment", CommentBody::parse)
             .ok_or_else(|| CommentForm {
                 body: form.text("body").to_owned(),
+                key: form.text(KEY_FIELD).to_owned(),
                 errors: check.errors,
             })
     }
@@ -288,6 +342,63 @@ impl ProfileForm {
                 errors: check.errors,
             }),
         }
+    }
+}
+
+/// The change-password form as typed: only what is wrong, since no
+/// password is ever sent back to the page.
+#[derive(Debug, Default)]
+pub struct PasswordForm {
+    /// What is wrong with the fields.
+    pub errors: FieldErrors,
+    /// What is wrong with the whole form (a wrong current password).
+    pub problem: Option<String>,
+}
+
+impl PasswordForm {
+    /// The current password (only required: it is compared, not parsed)
+    /// and the new one (held to the password rules), or the form back with
+    /// its errors.
+    pub fn validate(form: &Form) -> Result<(String, Password), PasswordForm> {
+        let mut check = form.check();
+        let current = check.field("current_password", "Current password", required);
+        let new = check.field("new_password", "New password", Password::parse);
+        match (current, new) {
+            (Some(current), Some(new)) => Ok((current, new)),
+            _ => Err(PasswordForm {
+                errors: check.errors,
+                problem: None,
+            }),
+        }
+    }
+}
+
+/// The delete-account form: its password, which is only required.
+#[derive(Debug, Default)]
+pub struct DeleteAccountForm {
+    /// What is wrong with the field.
+    pub errors: FieldErrors,
+    /// What is wrong with the whole form (a wrong password).
+    pub problem: Option<String>,
+}
+
+impl DeleteAccountForm {
+    /// The password, or the form back saying it is required.
+    pub fn validate(form: &Form) -> Result<String, DeleteAccountForm> {
+        let mut check = form.check();
+        let password = check.field("password", "Password", required);
+        password.ok_or(DeleteAccountForm {
+            errors: check.errors,
+            problem: None,
+        })
+    }
+}
+
+/// A field that must not be empty, kept as typed.
+fn required(text: &str) -> Result<String, String> {
+    match text {
+        "" => Err("is required".to_owned()),
+        text => Ok(text.to_owned()),
     }
 }
 
@@ -391,6 +502,37 @@ mod tests {
             &[("content-type", content_type)],
             body,
         )
+    }
+
+    #[test]
+    fn a_form_key_is_read_only_when_it_is_a_valid_key() {
+        assert_eq!(
+            idempotency_key(&Form::parse("idempotency_key=0a1b2c")).map(|k| k.as_str().to_owned()),
+            Some("0a1b2c".to_owned())
+        );
+        assert_eq!(idempotency_key(&Form::parse("title=x")), None);
+        assert_eq!(idempotency_key(&Form::parse("idempotency_key=a+b")), None);
+        assert_eq!(fresh_key().unwrap().len(), 32);
+        assert_ne!(fresh_key().unwrap(), fresh_key().unwrap());
+    }
+
+    #[test]
+    fn a_new_password_is_held_to_the_rules_and_the_current_one_only_required() {
+        let back = PasswordForm::validate(&Form::parse("current_password=&new_password=password"))
+            .unwrap_err();
+        assert_eq!(
+            back.errors["current_password"],
+            ["Current password is required."]
+        );
+        assert!(
+            back.errors["new_password"][0].starts_with("New password is one of the most common")
+        );
+        let (current, new) = PasswordForm::validate(&Form::parse(
+            "current_password=x&new_password=analytical+engine",
+        ))
+        .unwrap();
+        assert_eq!(current, "x");
+        assert_eq!(new.as_bytes(), b"analytical engine");
     }
 
     #[test]

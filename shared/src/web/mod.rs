@@ -29,6 +29,7 @@ use std::time::Instant;
 
 use crate::cache;
 use crate::http::{self, Method, Request};
+use crate::store::sessions::Session;
 use crate::store::users::User;
 use crate::web::forms::Form;
 use crate::web::session::Visit;
@@ -57,13 +58,15 @@ fn secure(mut response: Response) -> Response {
 }
 
 /// A page: HTML with `status`. Pages may show who is logged in and carry
-/// their CSRF token, so no cache may keep them.
+/// their CSRF token, so no cache may keep them; and they differ by the
+/// session cookie, which `Vary: Cookie` tells every cache.
 fn html(status: u16, markup: Markup) -> Response {
     secure(
         Response::builder()
             .status(status)
             .header("content-type", "text/html; charset=utf-8")
             .header("cache-control", "no-store")
+            .header("vary", "Cookie")
             .body(markup.into_string())
             .build(),
     )
@@ -107,9 +110,11 @@ fn with_cookie(visit: &Visit<'_>, mut response: Response) -> Response {
 }
 
 /// A public page through the shared response cache ([`crate::cache`]),
-/// made by `render` when the cache has no current copy: only an anonymous
-/// visitor's pages are cached (with the website's cookie, the page is the
-/// visitor's own and made fresh). `depends_on` are the versions it shows,
+/// made by `render` when the cache has no current copy: only pages for a
+/// visitor who is not logged in are cached, since a logged-in visitor's
+/// page shows who they are; that one is made fresh and kept private. Either
+/// way `Vary: Cookie`, so that no cache on the way hands one visitor's page
+/// to another. `depends_on` are the versions it shows,
 /// `query` the query parameters it reads.
 fn cached_page(
     request: &Request,
@@ -118,13 +123,13 @@ fn cached_page(
     query: &[&str],
     render: impl FnOnce() -> Result<Response, Error>,
 ) -> Result<Response, Error> {
-    Ok(secure(cache::serve(
-        request,
-        visit.context(),
-        depends_on,
-        query,
-        render,
-    )?))
+    let mut response = if visit.viewer().is_some() {
+        cache::bypass(render()?)
+    } else {
+        cache::serve(request, visit.context(), depends_on, query, render)?
+    };
+    response.set_header("vary", "Cookie");
+    Ok(secure(with_cookie(visit, response)))
 }
 
 /// Sends a logged-out visitor to log in, and back to `next` afterwards.
@@ -142,17 +147,17 @@ fn checked_form(request: &Request) -> Result<(Form, Visit<'_>), Error> {
 }
 
 /// Answers a checked form POST that needs someone logged in with `act`
-/// (given the form, the visit and who is logged in); a logged-out visitor
-/// is sent to log in, and back to `then` afterwards.
+/// (given the form, the visit, who is logged in and their session); a
+/// logged-out visitor is sent to log in, and back to `then` afterwards.
 fn logged_in_post(
     request: &Request,
     then: Place,
-    act: impl FnOnce(&Form, &Visit<'_>, &User) -> Result<Response, Error>,
+    act: impl FnOnce(&Form, &Visit<'_>, &User, &Session) -> Result<Response, Error>,
 ) -> Result<Response, Error> {
     let (form, visit) = checked_form(request)?;
-    match visit.viewer() {
-        Some(user) => act(&form, &visit, user),
-        None => Ok(login_first(&visit, then)),
+    match (visit.viewer(), visit.session()) {
+        (Some(user), Some(session)) => act(&form, &visit, user, session),
+        _ => Ok(login_first(&visit, then)),
     }
 }
 
@@ -161,13 +166,19 @@ fn header<'a>(visit: &'a Visit<'_>, csrf: &'a str) -> Header<'a> {
     Header::Full(visit.viewer().map(|user| Viewer { user, csrf }))
 }
 
+/// A 303 to `location` that clears the cookie: the visitor's session has
+/// ended.
+fn logged_out(location: &str) -> Response {
+    let mut response = see_other(location);
+    response.set_header("set-cookie", session::cleared_cookie());
+    response
+}
+
 /// The page for an error: what happened and what to do about it. A session
 /// that turned out to be gone sends the visitor to log in again.
 fn error_response(error: Error) -> Response {
     if let Error::Unauthorized(_) = error {
-        let mut response = see_other(&Place::Login.href());
-        response.set_header("set-cookie", session::cleared_cookie());
-        return response;
+        return logged_out(&Place::Login.href());
     }
     let status = error.status();
     let mut response = html(status, templates::error_page(status, &error.detail()));
@@ -203,13 +214,15 @@ async fn answer(
 ) -> Response {
     let started = Instant::now();
     let route = http::spin_route(&incoming);
+    let arrival = http::Arrival::of(&incoming);
     let method = Method::from_bytes(incoming.method().to_string().as_bytes()).ok();
     let result = read(incoming).await.and_then(handle);
     let failure = result
         .as_ref()
         .err()
         .map(|error| (error.kind(), error.cause()));
-    let response = result.unwrap_or_else(error_response);
+    let mut response = result.unwrap_or_else(error_response);
+    arrival.mark(&mut response);
     http::log_request(
         component,
         &route,

@@ -78,20 +78,18 @@ fn profile_form(
 
 /// `POST /profile/edit`: saves the profile and shows it.
 fn update_profile(request: &Request) -> Result<Response, Error> {
-    logged_in_post(
-        request,
-        Place::EditProfile,
-        |form, visit, user| match ProfileForm::validate(form) {
+    logged_in_post(request, Place::EditProfile, |form, visit, user, session| {
+        match ProfileForm::validate(form) {
             Err(back) => profile_form(visit, user, &back, 422),
             Ok((display_name, bio)) => {
                 actions::accounts::change_profile(
                     visit.context(),
-                    user.id,
+                    session,
                     Some(&display_name),
                     Some(&bio),
                 )?;
                 Ok(redirect(visit, &Place::User(user.id).href()))
             }
-        },
-    )
+        }
+    })
 }

@@ -12,7 +12,7 @@ pub enum Section {
     Projects,
     /// `web-people`: profiles.
     People,
-    /// `web-account`: signing up, logging in and out.
+    /// `web-account`: signing up, logging in and out, and your account.
     Account,
 }
 
@@ -45,6 +45,16 @@ pub enum Place {
     Login,
     /// `/logout` (POST only).
     Logout,
+    /// `/account`: what you can do with your account.
+    Account,
+    /// `/account/password`: the change-password form.
+    ChangePassword,
+    /// `/account/export` (GET only): your data, as a download.
+    Export,
+    /// `/account/delete`: the delete-account form.
+    DeleteAccount,
+    /// `/account/logout-everywhere` (POST only): ends every session.
+    LogoutEverywhere,
 }
 
 impl Place {
@@ -71,6 +81,11 @@ impl Place {
             ["signup"] => Place::Signup,
             ["login"] => Place::Login,
             ["logout"] => Place::Logout,
+            ["account"] => Place::Account,
+            ["account", "password"] => Place::ChangePassword,
+            ["account", "export"] => Place::Export,
+            ["account", "delete"] => Place::DeleteAccount,
+            ["account", "logout-everywhere"] => Place::LogoutEverywhere,
             _ => return None,
         })
     }
@@ -91,6 +106,11 @@ impl Place {
             Place::Signup => "/signup".into(),
             Place::Login => "/login".into(),
             Place::Logout => "/logout".into(),
+            Place::Account => "/account".into(),
+            Place::ChangePassword => "/account/password".into(),
+            Place::Export => "/account/export".into(),
+            Place::DeleteAccount => "/account/delete".into(),
+            Place::LogoutEverywhere => "/account/logout-everywhere".into(),
         }
     }
 
@@ -106,24 +126,34 @@ impl Place {
             | Place::EditComment(_)
             | Place::DeleteComment(_) => Section::Projects,
             Place::User(_) | Place::EditProfile => Section::People,
-            Place::Signup | Place::Login | Place::Logout => Section::Account,
+            Place::Signup
+            | Place::Login
+            | Place::Logout
+            | Place::Account
+            | Place::ChangePassword
+            | Place::Export
+            | Place::DeleteAccount
+            | Place::LogoutEverywhere => Section::Account,
         }
     }
 
     /// The methods this place answers, for a 405's `Allow`.
     pub fn allow(self) -> &'static str {
         match self {
-            Place::Home | Place::Post(_) | Place::User(_) => "GET",
+            Place::Home | Place::Post(_) | Place::User(_) | Place::Account | Place::Export => "GET",
             Place::DeletePost(_)
             | Place::PostComments(_)
             | Place::DeleteComment(_)
-            | Place::Logout => "POST",
+            | Place::Logout
+            | Place::LogoutEverywhere => "POST",
             Place::NewPost
             | Place::EditPost(_)
             | Place::EditComment(_)
             | Place::EditProfile
             | Place::Signup
-            | Place::Login => "GET, POST",
+            | Place::Login
+            | Place::ChangePassword
+            | Place::DeleteAccount => "GET, POST",
         }
     }
 }
@@ -149,6 +179,11 @@ mod tests {
             Place::Signup,
             Place::Login,
             Place::Logout,
+            Place::Account,
+            Place::ChangePassword,
+            Place::Export,
+            Place::DeleteAccount,
+            Place::LogoutEverywhere,
         ];
         for place in places {
             assert_eq!(Place::parse(&place.href()), Some(place), "{place:?}");
@@ -175,6 +210,7 @@ mod tests {
             "/posts/99999999999999999999",
             "/users/7/posts",
             "/profile",
+            "/account/x",
             "/api/posts",
             "/static/style.css",
             "posts/7",

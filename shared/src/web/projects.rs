@@ -12,7 +12,7 @@ use crate::http::Request;
 use crate::snowflake::Id;
 use crate::store::comments::{self, Comment};
 use crate::store::posts::{self, Post};
-use crate::web::forms::{CommentForm, PostForm};
+use crate::web::forms::{self, CommentForm, PostForm};
 use crate::web::paging::{Cursor, page_of};
 use crate::web::session::Visit;
 use crate::web::templates;
@@ -71,7 +71,7 @@ fn show_post(request: &Request, id: Id) -> Result<Response, Error> {
     let visit = Visit::open(request)?;
     let depends_on = [&versions::post(id), versions::PROFILES];
     cached_page(request, &visit, &depends_on, Cursor::PARAMETERS, || {
-        post_page(&visit, id, cursor, &CommentForm::default(), 200)
+        post_page(&visit, id, cursor, &CommentForm::fresh()?, 200)
     })
 }
 
@@ -106,7 +106,7 @@ fn new_post(request: &Request) -> Result<Response, Error> {
     if visit.viewer().is_none() {
         return Ok(login_first(&visit, Place::NewPost));
     }
-    post_form(&visit, None, &PostForm::default(), 200)
+    post_form(&visit, None, &PostForm::fresh()?, 200)
 }
 
 fn post_form(
@@ -125,10 +125,12 @@ fn create_post(request: &Request) -> Result<Response, Error> {
     logged_in_post(
         request,
         Place::NewPost,
-        |form, visit, user| match PostForm::validate(form) {
+        |form, visit, _, session| match PostForm::validate(form) {
             Err(back) => post_form(visit, None, &back, 422),
             Ok(new_post) => {
-                let created = actions::posts::create(visit.context(), user.id, &new_post, None)?;
+                let key = forms::idempotency_key(form);
+                let created =
+                    actions::posts::create(visit.context(), session, &new_post, key.as_ref())?;
                 Ok(redirect(visit, &Place::Post(created.made.id).href()))
             }
         },
@@ -155,10 +157,10 @@ fn update_post(request: &Request, id: Id) -> Result<Response, Error> {
     logged_in_post(
         request,
         Place::EditPost(id),
-        |form, visit, user| match PostForm::validate(form) {
+        |form, visit, _, session| match PostForm::validate(form) {
             Err(back) => post_form(visit, Some(id), &back, 422),
             Ok(edited) => {
-                actions::posts::edit(visit.context(), user.id, id, &edited.into())?;
+                actions::posts::edit(visit.context(), session, id, &edited.into())?;
                 Ok(redirect(visit, &Place::Post(id).href()))
             }
         },
@@ -168,8 +170,8 @@ fn update_post(request: &Request, id: Id) -> Result<Response, Error> {
 /// `POST /posts/{id}/delete`: deletes the project and shows the author's
 /// profile.
 fn delete_post(request: &Request, id: Id) -> Result<Response, Error> {
-    logged_in_post(request, Place::Post(id), |_, visit, user| {
-        actions::posts::delete(visit.context(), user.id, id)?;
+    logged_in_post(request, Place::Post(id), |_, visit, user, session| {
+        actions::posts::delete(visit.context(), session, id)?;
         Ok(redirect(visit, &Place::User(user.id).href()))
     })
 }
@@ -179,11 +181,12 @@ fn create_comment(request: &Request, post: Id) -> Result<Response, Error> {
     logged_in_post(
         request,
         Place::Post(post),
-        |form, visit, user| match CommentForm::validate(form) {
+        |form, visit, _, session| match CommentForm::validate(form) {
             Err(back) => post_page(visit, post, Cursor::Newest, &back, 422),
             Ok(body) => {
+                let key = forms::idempotency_key(form);
                 let created =
-                    actions::comments::create(visit.context(), user.id, post, &body, None)?;
+                    actions::comments::create(visit.context(), session, post, &body, key.as_ref())?;
                 Ok(redirect(visit, &comment_href(&created.made)))
             }
         },
@@ -236,13 +239,13 @@ fn update_comment(request: &Request, id: Id) -> Result<Response, Error> {
     logged_in_post(
         request,
         Place::EditComment(id),
-        |form, visit, user| match CommentForm::validate(form) {
+        |form, visit, user, session| match CommentForm::validate(form) {
             Err(back) => {
                 let comment = own_comment(visit, id, user.id)?;
                 comment_form(visit, &comment, &back, 422)
             }
             Ok(body) => {
-                let comment = actions::comments::edit(visit.context(), user.id, id, &body)?;
+                let comment = actions::comments::edit(visit.context(), session, id, &body)?;
                 Ok(redirect(visit, &comment_href(&comment)))
             }
         },
@@ -251,8 +254,8 @@ fn update_comment(request: &Request, id: Id) -> Result<Response, Error> {
 
 /// `POST /comments/{id}/delete`: deletes the comment and shows its post.
 fn delete_comment(request: &Request, id: Id) -> Result<Response, Error> {
-    logged_in_post(request, Place::Home, |_, visit, user| {
-        let comment = actions::comments::delete(visit.context(), user.id, id)?;
+    logged_in_post(request, Place::Home, |_, visit, _, session| {
+        let comment = actions::comments::delete(visit.context(), session, id)?;
         Ok(redirect(
             visit,
             &format!("{}#comments", Place::Post(comment.post_id).href()),

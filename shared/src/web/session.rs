@@ -6,8 +6,10 @@
 //! - `s.<JWT>`: a session. The JWT is the one `POST /api/login` issues
 //!   (same claims, same key, same lifetime), so the website and the API
 //!   agree on who is logged in and for how long. Each request checks its
-//!   signature and expiry, then that the user still exists: a deleted
-//!   account's cookie is treated as logged out, and cleared.
+//!   signature and expiry, then that its session still exists (one
+//!   statement, which also reads the user): an ended session's cookie (Log
+//!   out, "Log out everywhere", a password change, a deleted account) is
+//!   treated as logged out, and cleared.
 //! - `f.<random>`: a form key, set when a logged-out visitor opens the log
 //!   in or sign up form, so that those forms have a CSRF token too (without
 //!   one, another site could log a visitor into the attacker's account).
@@ -29,6 +31,7 @@ use crate::db::Db;
 use crate::error::Error;
 use crate::http::Request;
 use crate::net::ClientAddress;
+use crate::store::sessions::{self, Session};
 use crate::store::users::User;
 use crate::web::forms::{CSRF_FIELD, Form};
 
@@ -122,7 +125,7 @@ pub struct Visit<'r> {
     request: &'r Request,
     context: Context,
     cookie: Option<String>,
-    viewer: Option<User>,
+    viewer: Option<(User, Session)>,
     set_cookie: Option<String>,
 }
 
@@ -130,15 +133,16 @@ impl std::fmt::Debug for Visit<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Visit")
             .field("path", &self.request.path())
-            .field("viewer", &self.viewer.as_ref().map(|u| u.id))
+            .field("viewer", &self.viewer.as_ref().map(|(u, _)| u.id))
             .finish_non_exhaustive()
     }
 }
 
 impl<'r> Visit<'r> {
     /// Reads the configuration and the cookie; with a session cookie, checks
-    /// the token and looks the user up. An invalid, expired or orphaned
-    /// session is logged out, and its cookie cleared with the response.
+    /// the token, then its session and user in one statement. An invalid,
+    /// expired or ended session is logged out, and its cookie cleared with
+    /// the response.
     pub fn open(request: &'r Request) -> Result<Self, Error> {
         let mut visit = Self {
             request,
@@ -152,12 +156,12 @@ impl<'r> Visit<'r> {
             .as_deref()
             .and_then(|c| c.strip_prefix(SESSION_PREFIX))
         {
-            let user = match auth::verify_token(token, visit.context.jwt_secret()?) {
-                Ok(id) => crate::store::users::find(visit.db()?, id)?,
+            let viewer = match auth::verify_token(token, visit.context.jwt_secret()?) {
+                Ok(session) => sessions::user(visit.db()?, &session)?.map(|user| (user, session)),
                 Err(_) => None,
             };
-            match user {
-                Some(user) => visit.viewer = Some(user),
+            match viewer {
+                Some(viewer) => visit.viewer = Some(viewer),
                 // Logged out. The old value still checks this request's
                 // form (its Log out button, say); the response clears it.
                 None => visit.set_cookie = Some(cleared_cookie()),
@@ -183,7 +187,12 @@ impl<'r> Visit<'r> {
 
     /// The logged-in user, if any.
     pub fn viewer(&self) -> Option<&User> {
-        self.viewer.as_ref()
+        self.viewer.as_ref().map(|(user, _)| user)
+    }
+
+    /// The logged-in user's session, if any.
+    pub fn session(&self) -> Option<&Session> {
+        self.viewer.as_ref().map(|(_, session)| session)
     }
 
     /// The CSRF token for this visitor's forms ("" without a cookie: such a
@@ -238,17 +247,19 @@ impl<'r> Visit<'r> {
         self.request.client_address(&self.config().trusted_proxies)
     }
 
-    /// Logs `user` in with a freshly issued `token`: the response sets the
-    /// session cookie, which lives as long as a token does.
-    pub fn log_in(&mut self, user: User, token: &IssuedToken) {
+    /// Logs `user` in to `session`, with its freshly issued `token`: the
+    /// response sets the session cookie, which lives as long as a token
+    /// does.
+    pub fn log_in(&mut self, user: User, session: Session, token: &IssuedToken) {
         let value = format!("{SESSION_PREFIX}{}", token.token);
         let ttl = self.config().jwt_ttl_seconds;
         self.set_cookie = Some(set_cookie(&value, Some(ttl)));
         self.cookie = Some(value);
-        self.viewer = Some(user);
+        self.viewer = Some((user, session));
     }
 
-    /// Logs out: the response clears the cookie.
+    /// Forgets who was logged in (their session has been ended): the
+    /// response clears the cookie.
     pub fn log_out(&mut self) {
         self.set_cookie = Some(cleared_cookie());
         self.cookie = None;

@@ -102,8 +102,8 @@ pub const TEST_REDIS_TIMEOUT_MS: &str = "1000";
 /// Every rate-limit variable in `spin.toml`.
 pub const RATE_LIMITS: [&str; 6] = [
     "limit_logins_per_ip_per_minute",
-    "limit_login_failures_per_account_per_quarter_hour",
-    "limit_login_failures_per_account_per_day",
+    "limit_login_attempts_per_account_and_address",
+    "limit_login_attempts_per_account",
     "limit_signups_per_ip_per_hour",
     "limit_writes_per_user_per_minute",
     "limit_writes_per_user_per_day",

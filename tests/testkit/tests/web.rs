@@ -32,6 +32,18 @@ impl Page {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The value of the first hidden `name` field on the page.
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!(r#"name="{name}" value=""#);
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} field in {}", self.body))
+            + marker.len();
+        let end = self.body[start..].find('"').unwrap() + start;
+        self.body[start..end].to_owned()
+    }
+
     /// The CSRF token of the first form on the page.
     fn csrf(&self) -> String {
         let start = self
@@ -567,7 +579,11 @@ async fn a_stopped_database_is_a_503_page_that_says_to_wait_and_reload() {
         assert_eq!(page.header("retry-after"), Some("5"));
         assert_secure_headers(&page);
         assert!(page.body.contains("<h1>Omni is unavailable</h1>"));
-        assert!(page.body.contains("reload the page"));
+        assert!(
+            page.body
+                .contains("may not have been saved; check before you retry")
+        );
+        assert!(!page.body.contains("it was not saved"));
         assert!(!page.body.contains("mysql://"));
     }
     // Pages that need no data need no database either.
@@ -599,4 +615,226 @@ async fn a_bad_signing_key_is_a_503_page_for_forms_and_never_shows_the_key() {
         "{logs}"
     );
     assert!(!logs.contains("short-secret"));
+}
+
+/// Logs `visitor` in as `username` through the form.
+async fn log_in(visitor: &mut Visitor, username: &str, password: &str) -> Page {
+    let form = visitor.get("/login").await;
+    visitor
+        .post(
+            "/login",
+            &[
+                ("csrf", &form.csrf()),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+}
+
+/// Whether `visitor`'s cookie still holds a live session.
+async fn logged_in(visitor: &mut Visitor) -> bool {
+    visitor.get("/new").await.status == 200
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logging_out_ends_the_session_on_the_server_not_just_in_the_browser() {
+    let app = spawn_app().await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_up("ada").await;
+    let copied = visitor.cookie.clone();
+    let csrf = visitor.csrf().await;
+    let page = visitor.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(page.status, 303);
+    assert!(visitor.cookie.is_none());
+    // The cookie, copied before, no longer logs anyone in.
+    visitor.cookie = copied;
+    assert!(!logged_in(&mut visitor).await);
+    assert!(visitor.cookie.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_out_everywhere_ends_every_session_of_the_account() {
+    let app = spawn_app().await;
+    let mut laptop = Visitor::new(&app);
+    laptop.sign_up("ada").await;
+    let mut phone = Visitor::new(&app);
+    assert_eq!(log_in(&mut phone, "ada", PASSWORD).await.status, 303);
+    let mut bob = Visitor::new(&app);
+    bob.sign_up("bob").await;
+    let account = laptop.get("/account").await;
+    assert_eq!(account.status, 200);
+    assert!(account.body.contains("Log out everywhere"));
+    let page = laptop
+        .post("/account/logout-everywhere", &[("csrf", &account.csrf())])
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.header("location"), Some("/"));
+    assert!(laptop.cookie.is_none());
+    assert!(!logged_in(&mut phone).await);
+    assert!(logged_in(&mut bob).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changing_the_password_on_the_website_keeps_this_session_and_ends_the_others() {
+    let app = spawn_app().await;
+    let mut laptop = Visitor::new(&app);
+    laptop.sign_up("ada").await;
+    let mut phone = Visitor::new(&app);
+    log_in(&mut phone, "ada", PASSWORD).await;
+    let form = laptop.get("/account/password").await;
+    assert_eq!(form.status, 200);
+    let csrf = form.csrf();
+    let change = |current: &'static str, new: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("current_password", current.to_owned()),
+            ("new_password", new.to_owned()),
+        ]
+    };
+    async fn send(visitor: &mut Visitor, fields: [(&str, String); 3]) -> Page {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        visitor.post("/account/password", &fields).await
+    }
+    let wrong = send(&mut laptop, change("not my password", "a brand new secret")).await;
+    assert_eq!(wrong.status, 403);
+    assert!(wrong.body.contains("Your current password is wrong."));
+    let common = send(&mut laptop, change(PASSWORD, "password1")).await;
+    assert_eq!(common.status, 422);
+    assert!(common.body.contains("most common passwords"));
+    assert!(!common.body.contains(PASSWORD));
+    let done = send(&mut laptop, change(PASSWORD, "a brand new secret")).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.header("location"), Some("/account?done=password"));
+    let account = laptop.get("/account?done=password").await;
+    assert!(account.body.contains("Your password is changed."));
+    assert!(logged_in(&mut laptop).await);
+    assert!(!logged_in(&mut phone).await);
+    assert_eq!(
+        log_in(&mut phone, "ada", "a brand new secret").await.status,
+        303
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_account_page_downloads_everything_the_account_holds() {
+    let app = spawn_app().await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_up("ada").await;
+    let post = publish(&mut visitor, "Analytical Engine").await;
+    let download = visitor.get("/account/export").await;
+    assert_eq!(download.status, 200);
+    assert_eq!(
+        download.header("content-disposition"),
+        Some("attachment; filename=\"omni-ada.json\"")
+    );
+    assert_eq!(download.header("cache-control"), Some("no-store"));
+    let export: serde_json::Value = serde_json::from_str(&download.body).unwrap();
+    assert_eq!(export["user"]["username"], "ada");
+    assert_eq!(export["posts"][0]["id"], post);
+    // Logged out, it is not there to take.
+    let mut stranger = Visitor::new(&app);
+    let page = stranger.get("/account/export").await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.header("location"), Some("/login?next=/account"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_the_account_on_the_website_needs_the_password_then_logs_out() {
+    let app = spawn_app().await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_up("ada").await;
+    publish(&mut visitor, "Analytical Engine").await;
+    let form = visitor.get("/account/delete").await;
+    assert_eq!(form.status, 200);
+    let csrf = form.csrf();
+    let wrong = visitor
+        .post(
+            "/account/delete",
+            &[("csrf", &csrf), ("password", "not my password")],
+        )
+        .await;
+    assert_eq!(wrong.status, 403);
+    assert!(wrong.body.contains("The password is wrong."));
+    let empty = visitor
+        .post("/account/delete", &[("csrf", &csrf), ("password", "")])
+        .await;
+    assert_eq!(empty.status, 422);
+    assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM posts").await, 1);
+    let done = visitor
+        .post(
+            "/account/delete",
+            &[("csrf", &csrf), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    assert_eq!(done.header("location"), Some("/"));
+    assert!(visitor.cookie.is_none());
+    assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM users").await, 0);
+    assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM posts").await, 0);
+    assert!(!visitor.get("/").await.body.contains("Analytical Engine"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_form_sent_twice_creates_once() {
+    let app = spawn_app().await;
+    let mut visitor = Visitor::new(&app);
+    visitor.sign_up("ada").await;
+    let form = visitor.get("/new").await;
+    let key = form.hidden("idempotency_key");
+    assert_eq!(key.len(), 32);
+    let fields = [
+        ("csrf", form.csrf()),
+        ("idempotency_key", key.clone()),
+        ("title", "Engine".to_owned()),
+        ("description", String::new()),
+        ("markdown_url", "https://example.com/r.md".to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let first = visitor.post("/new", &fields).await;
+    let again = visitor.post("/new", &fields).await;
+    assert_eq!((first.status, again.status), (303, 303));
+    assert_eq!(first.header("location"), again.header("location"));
+    assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM posts").await, 1);
+    // A fresh form is a fresh key.
+    assert_ne!(visitor.get("/new").await.hidden("idempotency_key"), key);
+
+    let post = first.header("location").unwrap().to_owned();
+    let page = visitor.get(&post).await;
+    let comment = [
+        ("csrf", page.csrf()),
+        ("idempotency_key", page.hidden("idempotency_key")),
+        ("body", "First!".to_owned()),
+    ];
+    let comment: Vec<(&str, &str)> = comment.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let target = format!("{post}/comments");
+    let one = visitor.post(&target, &comment).await;
+    let two = visitor.post(&target, &comment).await;
+    assert_eq!((one.status, two.status), (303, 303));
+    assert_eq!(one.header("location"), two.header("location"));
+    assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM comments").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_varies_by_cookie_and_only_anonymous_ones_are_shared() {
+    let app = spawn_app().await;
+    let mut visitor = Visitor::new(&app);
+    let anonymous = visitor.get("/").await;
+    assert_eq!(anonymous.header("vary"), Some("Cookie"));
+    assert!(
+        anonymous
+            .header("cache-control")
+            .unwrap()
+            .starts_with("public")
+    );
+    visitor.sign_up("ada").await;
+    for path in ["/", "/new", "/account"] {
+        let page = visitor.get(path).await;
+        assert_eq!(page.header("vary"), Some("Cookie"), "{path}");
+        let cache_control = page.header("cache-control").unwrap();
+        assert!(
+            cache_control.contains("no-store"),
+            "{path}: {cache_control}"
+        );
+    }
 }

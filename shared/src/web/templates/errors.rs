@@ -29,7 +29,8 @@ pub fn error_page(status: u16, detail: &str) -> Markup {
             "Omni is unavailable",
             html! {
                 p { "Omni cannot reach its database right now. Nothing you did caused this." }
-                p { "Wait a few seconds, then reload the page. If you were sending a form, go back and send it again: it was not saved." }
+                p { "If you were sending a form, what you sent may not have been saved; check before you retry. Open the page it was for (your project, your comment, your profile) to see whether the change is there, and only if it is not, go back and send it again." }
+                p { "Otherwise, wait a few seconds, then reload the page." }
             },
         ),
         500 => (

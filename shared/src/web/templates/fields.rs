@@ -4,6 +4,7 @@
 use maud::{Markup, html};
 
 use crate::error::FieldErrors;
+use crate::web::forms::KEY_FIELD;
 use crate::web::place::Place;
 
 use super::layout::{Header, csrf_field, page};
@@ -151,5 +152,13 @@ pub(super) fn form_alert(errors: &FieldErrors, problem: Option<&str>) -> Markup 
 pub(super) fn next_field(next: &str) -> Markup {
     html! {
         @if !next.is_empty() { input type="hidden" name="next" value=(next); }
+    }
+}
+
+/// The hidden idempotency key of a form that creates something, if it has
+/// one.
+pub(super) fn key_field(key: &str) -> Markup {
+    html! {
+        @if !key.is_empty() { input type="hidden" name=(KEY_FIELD) value=(key); }
     }
 }

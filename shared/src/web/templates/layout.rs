@@ -55,6 +55,7 @@ pub fn page(title: &str, header: Header<'_>, main: Markup) -> Markup {
                                     @if let Some(viewer) = viewer {
                                         li { a href=(Place::NewPost.href()) { "New project" } }
                                         li { a href=(Place::User(viewer.user.id).href()) { (viewer.user.username) } }
+                                        li { a href=(Place::Account.href()) { "Account" } }
                                         li {
                                             form method="post" action=(Place::Logout.href()) {
                                                 (csrf_field(viewer.csrf))

@@ -21,7 +21,7 @@ mod layout;
 mod people;
 mod projects;
 
-pub use account::{login, signup};
+pub use account::{account, change_password, delete_account, login, signup};
 pub use errors::error_page;
 pub use layout::{Header, Viewer, login_href};
 pub use people::{profile, profile_form};

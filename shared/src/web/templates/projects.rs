@@ -11,7 +11,7 @@ use crate::web::forms::{CommentForm, PostForm};
 use crate::web::paging::Pager;
 use crate::web::place::Place;
 
-use super::fields::{Field, Input, form_alert, form_page};
+use super::fields::{Field, Input, form_alert, form_page, key_field};
 use super::layout::{
     Header, Viewer, author_link, count, csrf_field, date, excerpt, http_href, login_href, name_of,
     page, pager,
@@ -108,6 +108,7 @@ pub fn post_page(
                 @if let Some(viewer) = viewer {
                     form.stack method="post" action=(Place::PostComments(post.id).href()) {
                         (csrf_field(viewer.csrf))
+                        (key_field(&comment_form.key))
                         (Field::new("Comment", "body", &comment_form.body, &comment_form.errors).max(CommentBody::MAX_CHARS).textarea())
                         div { button type="submit" { "Post comment" } }
                     }
@@ -170,6 +171,7 @@ pub fn post_form(header: Header<'_>, csrf: &str, editing: Option<Id>, form: &Pos
         Some(id) => ("Edit project", Place::EditPost(id), "Save"),
     };
     let fields = html! {
+        (key_field(&form.key))
         (Field::new("Title", "title", &form.title, &form.errors).max(Title::MAX_CHARS)
             .input(Input::Text, "off", true))
         (Field::new("Description", "description", &form.description, &form.errors)

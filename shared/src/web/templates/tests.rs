@@ -68,6 +68,7 @@ fn hostile_text_in_every_field_of_a_post_page_is_escaped() {
     };
     let form = CommentForm {
         body: HOSTILE.into(),
+        key: HOSTILE.into(),
         errors: FieldErrors::one("body", HOSTILE),
     };
     let html = post_page(
@@ -114,6 +115,7 @@ fn hostile_input_sent_back_in_forms_is_escaped() {
         title: HOSTILE.into(),
         description: HOSTILE.into(),
         markdown_url: HOSTILE.into(),
+        key: HOSTILE.into(),
         errors,
     };
     let html = post_form(Header::Full(None), HOSTILE, None, &form).into_string();
@@ -122,6 +124,7 @@ fn hostile_input_sent_back_in_forms_is_escaped() {
         username: HOSTILE.into(),
         display_name: HOSTILE.into(),
         next: HOSTILE.into(),
+        key: HOSTILE.into(),
         errors: FieldErrors::new(),
     };
     assert_no_raw_markup(&signup(Header::Full(None), "t", &signup_form).into_string());

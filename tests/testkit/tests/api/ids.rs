@@ -34,7 +34,7 @@ async fn concurrent_signups_get_distinct_time_ordered_ids() {
             let response = app
                 .post(
                     "/api/signup",
-                    &json!({ "username": format!("u{client}_{n}"), "password": "password" }),
+                    &json!({ "username": format!("u{client}_{n}"), "password": "a password for ids" }),
                     None,
                 )
                 .await;

@@ -12,10 +12,16 @@ use crate::problems::assert_problem;
 
 on_each_store!(
     logins_per_address_trip_at_the_limit_cost_nothing_then_and_reset,
-    failed_logins_lock_an_account_for_the_window_and_then_for_the_day,
+    every_spelling_of_a_username_shares_one_login_budget_or_is_refused,
+    an_address_that_keeps_failing_waits_longer_each_time_never_a_whole_day,
+    the_owner_logs_in_from_a_clean_address_while_an_attacker_is_held_back,
+    parallel_guesses_each_take_a_place_so_only_the_free_ones_are_checked,
+    a_refused_login_spends_no_bcrypt_or_database_work,
     signups_per_address_trip_at_the_limit_and_write_nothing_then,
     writes_per_user_trip_at_the_limit_for_that_user_only,
     a_client_cannot_dodge_a_limit_with_x_forwarded_for,
+    a_forged_entry_left_of_garbage_in_x_forwarded_for_is_not_a_new_client,
+    ipv6_clients_in_one_64_share_an_allowance,
     behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance,
     a_limit_holds_across_two_hosts_sharing_one_store,
 );
@@ -78,37 +84,192 @@ async fn logins_per_address_trip_at_the_limit_cost_nothing_then_and_reset(store:
     assert_eq!(app.login("ada", "analytical engine").await.status, 200);
 }
 
-async fn failed_logins_lock_an_account_for_the_window_and_then_for_the_day(store: Store) {
-    let clock = ClockOffset::default();
-    let base = start_of_a_day(&clock);
-    let app = app_with(
+/// `POST /api/login` as a client at `address`, behind the trusted proxy
+/// that every test app here has on 127.0.0.0/8.
+async fn login_from(app: &TestApp, address: &str, username: &str, password: &str) -> TestResponse {
+    app.send(
+        app.request(reqwest::Method::POST, "/api/login")
+            .header("x-forwarded-for", address)
+            .json(&json!({ "username": username, "password": password })),
+    )
+    .await
+}
+
+/// An app allowing `per_minute` logins per client address, behind a
+/// trusted proxy on loopback, every other limit off.
+async fn behind_proxy(store: Store, per_minute: &str, clock: &ClockOffset) -> TestApp {
+    app_with(
         store,
         &[
-            ("limit_login_failures_per_account_per_quarter_hour", "2"),
-            ("limit_login_failures_per_account_per_day", "3"),
+            ("limit_logins_per_ip_per_minute", per_minute),
+            ("trusted_proxies", "127.0.0.0/8"),
         ],
-        &clock,
+        clock,
+    )
+    .await
+}
+
+/// An app with the login backoffs (`per_address` free checks of one account
+/// from one address, `per_account` of one account from failing addresses)
+/// and every other limit off, behind a trusted proxy on loopback.
+async fn login_app(
+    store: Store,
+    per_address: &str,
+    per_account: &str,
+    clock: &ClockOffset,
+) -> TestApp {
+    app_with(
+        store,
+        &[
+            ("limit_login_attempts_per_account_and_address", per_address),
+            ("limit_login_attempts_per_account", per_account),
+            ("trusted_proxies", "127.0.0.0/8"),
+        ],
+        clock,
+    )
+    .await
+}
+
+/// The `Retry-After` of a 429.
+fn retry_after(response: &TestResponse) -> u64 {
+    assert_problem(response, 429);
+    response.header("retry-after").unwrap().parse().unwrap()
+}
+
+async fn every_spelling_of_a_username_shares_one_login_budget_or_is_refused(store: Store) {
+    let clock = ClockOffset::default();
+    start_of_a_day(&clock);
+    let app = login_app(store, "3", "0", &clock).await;
+    app.signup("ada", "analytical engine").await;
+    let attacker = "198.51.100.1";
+    // Three guesses, each under another spelling of the same account.
+    for spelling in ["ada", "ADA ", "\u{ff41}da"] {
+        assert_problem(
+            &login_from(&app, attacker, spelling, "wrong guess").await,
+            401,
+        );
+    }
+    // The budget is spent for every spelling, with the right password too.
+    for spelling in ["ada", " Ada", "ada ", "\u{ff21}\u{ff24}\u{ff21}", "aDa"] {
+        let response = login_from(&app, attacker, spelling, "analytical engine").await;
+        let wait = retry_after(&response);
+        assert!((1..=30).contains(&wait), "{spelling:?}: Retry-After {wait}");
+    }
+    // A spelling that folds accents would be another name: it names no
+    // account, and checks no password.
+    for refused in ["\u{c1}DA", "\u{e1}da", "a da"] {
+        assert_problem(
+            &login_from(&app, attacker, refused, "analytical engine").await,
+            401,
+        );
+    }
+    // From elsewhere, any spelling logs in as ada.
+    let response = login_from(
+        &app,
+        "203.0.113.5",
+        "\u{ff41}\u{ff24}a ",
+        "analytical engine",
     )
     .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.json()["user"]["username"], "ada");
+}
+
+async fn an_address_that_keeps_failing_waits_longer_each_time_never_a_whole_day(store: Store) {
+    let clock = ClockOffset::default();
+    let base = start_of_a_day(&clock);
+    let app = login_app(store, "2", "0", &clock).await;
     app.signup("ada", "analytical engine").await;
+    let guesser = "198.51.100.1";
     for _ in 0..2 {
-        assert_problem(&app.login("ada", "wrong password").await, 401);
+        assert_problem(&login_from(&app, guesser, "ada", "wrong guess").await, 401);
     }
-    // Locked, even with the right password, and whatever the letter case.
-    assert_limited(&app.login("ada", "analytical engine").await, 15 * 60);
-    assert_limited(&app.login("ADA", "analytical engine").await, 15 * 60);
-    // Other accounts are not.
-    app.signup("bob", "difference engine").await;
-    assert_eq!(app.login("bob", "difference engine").await.status, 200);
-    // The next window opens; one more failure reaches the daily limit.
-    clock.set(base + 16 * 60_000);
-    assert_problem(&app.login("ada", "wrong again").await, 401);
-    assert_limited(&app.login("ada", "analytical engine").await, 24 * 3600);
-    clock.set(base + 25 * HOUR_MS);
-    assert_eq!(app.login("ada", "analytical engine").await.status, 200);
+    // 30 s, then 60 s, then 120 s: each delay doubles, and each lets one
+    // more guess through once it has passed.
+    let mut at = base;
+    for delay in [30_u64, 60, 120] {
+        let wait = retry_after(&login_from(&app, guesser, "ada", "wrong guess").await);
+        assert!(
+            wait <= delay && wait + 2 >= delay,
+            "wait {wait}, expected {delay}"
+        );
+        at += i64::try_from(delay).unwrap() * 1000 + 1000;
+        clock.set(at);
+        assert_problem(&login_from(&app, guesser, "ada", "wrong guess").await, 401);
+    }
+    // Once the delay has passed, the right password gets in, and the
+    // address starts afresh: two free failures again.
+    let wait = retry_after(&login_from(&app, guesser, "ada", "analytical engine").await);
+    assert!(wait <= 240);
+    clock.set(at + 241_000);
+    assert_eq!(
+        login_from(&app, guesser, "ada", "analytical engine")
+            .await
+            .status,
+        200
+    );
+    for _ in 0..2 {
+        assert_problem(&login_from(&app, guesser, "ada", "wrong guess").await, 401);
+    }
     let logs = app.logs().join("\n");
     assert!(logs.contains(r#""event":"login_failed""#), "{logs}");
-    assert!(!logs.contains("wrong password") && !logs.contains("wrong again"));
+    assert!(!logs.contains("wrong guess"));
+}
+
+async fn the_owner_logs_in_from_a_clean_address_while_an_attacker_is_held_back(store: Store) {
+    let clock = ClockOffset::default();
+    start_of_a_day(&clock);
+    let app = login_app(store, "2", "3", &clock).await;
+    app.signup("ada", "analytical engine").await;
+    // One address spends its free guesses and is delayed.
+    for _ in 0..2 {
+        assert_problem(&login_from(&app, "198.51.100.1", "ada", "guess").await, 401);
+    }
+    retry_after(&login_from(&app, "198.51.100.1", "ada", "analytical engine").await);
+    // A second address gets one guess (it had not been failing); that
+    // spends the account's free failures, so its next waits for the
+    // account's delay.
+    assert_problem(&login_from(&app, "198.51.100.2", "ada", "guess").await, 401);
+    retry_after(&login_from(&app, "198.51.100.2", "ada", "guess").await);
+    retry_after(&login_from(&app, "198.51.100.2", "ada", "analytical engine").await);
+    // The owner, from an address that has not been failing, gets in.
+    let owner = login_from(&app, "203.0.113.5", "ada", "analytical engine").await;
+    assert_eq!(owner.status, 200, "{}", owner.text());
+    // Another account is untouched.
+    app.signup("bob", "difference engine").await;
+    assert_eq!(
+        login_from(&app, "198.51.100.1", "bob", "difference engine")
+            .await
+            .status,
+        200
+    );
+}
+
+async fn parallel_guesses_each_take_a_place_so_only_the_free_ones_are_checked(store: Store) {
+    let clock = ClockOffset::default();
+    start_of_a_day(&clock);
+    let app = login_app(store, "3", "0", &clock).await;
+    app.signup("ada", "analytical engine").await;
+    let guesses = (0..16).map(|_| login_from(&app, "198.51.100.1", "ada", "wrong guess"));
+    let statuses: Vec<u16> = futures::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|response| response.status)
+        .collect();
+    let checked = statuses.iter().filter(|status| **status == 401).count();
+    let refused = statuses.iter().filter(|status| **status == 429).count();
+    assert_eq!((checked, refused), (3, 13), "{statuses:?}");
+}
+
+async fn a_refused_login_spends_no_bcrypt_or_database_work(store: Store) {
+    let clock = ClockOffset::default();
+    start_of_a_day(&clock);
+    let app = login_app(store, "1", "0", &clock).await;
+    app.signup("ada", "analytical engine").await;
+    assert_problem(&login_from(&app, "198.51.100.1", "ada", "guess").await, 401);
+    let statements = app.host().stats().component("login").statements;
+    retry_after(&login_from(&app, "198.51.100.1", "ada", "analytical engine").await);
+    assert_eq!(app.host().stats().component("login").statements, statements);
 }
 
 async fn signups_per_address_trip_at_the_limit_and_write_nothing_then(store: Store) {
@@ -174,25 +335,35 @@ async fn a_client_cannot_dodge_a_limit_with_x_forwarded_for(store: Store) {
     assert_limited(&login("3.3.3.3").await, 60);
 }
 
+async fn a_forged_entry_left_of_garbage_in_x_forwarded_for_is_not_a_new_client(store: Store) {
+    let clock = ClockOffset::default();
+    start_of_a_day(&clock);
+    let app = behind_proxy(store, "2", &clock).await;
+    let login = |forwarded: &'static str| login_from(&app, forwarded, "nobody", "whatever!");
+    // Each names a fresh address on the left of something that is not
+    // one: all count as the proxy that passed them on.
+    assert_problem(&login("6.6.6.1, x").await, 401);
+    assert_problem(&login("6.6.6.2, unknown").await, 401);
+    assert_limited(&login("6.6.6.3, ").await, 60);
+}
+
+async fn ipv6_clients_in_one_64_share_an_allowance(store: Store) {
+    let clock = ClockOffset::default();
+    start_of_a_day(&clock);
+    let app = behind_proxy(store, "2", &clock).await;
+    let login = |forwarded: &'static str| login_from(&app, forwarded, "nobody", "whatever!");
+    assert_problem(&login("2001:db8:1:2::1").await, 401);
+    assert_problem(&login("2001:db8:1:2:ffff:ffff:ffff:ffff").await, 401);
+    assert_limited(&login("2001:db8:1:2:abcd::9").await, 60);
+    // The next /64 is another client.
+    assert_problem(&login("2001:db8:1:3::1").await, 401);
+}
+
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance(store: Store) {
     let clock = ClockOffset::default();
     start_of_a_day(&clock);
-    let app = app_with(
-        store,
-        &[
-            ("limit_logins_per_ip_per_minute", "1"),
-            ("trusted_proxies", "127.0.0.0/8"),
-        ],
-        &clock,
-    )
-    .await;
-    let login = |forwarded: &'static str| {
-        app.send(
-            app.request(reqwest::Method::POST, "/api/login")
-                .header("x-forwarded-for", forwarded)
-                .json(&json!({ "username": "nobody", "password": "whatever!" })),
-        )
-    };
+    let app = behind_proxy(store, "1", &clock).await;
+    let login = |forwarded: &'static str| login_from(&app, forwarded, "nobody", "whatever!");
     assert_problem(&login("198.51.100.1").await, 401);
     assert_problem(&login("198.51.100.2").await, 401);
     assert_limited(&login("198.51.100.1").await, 60);

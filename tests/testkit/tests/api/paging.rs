@@ -180,10 +180,16 @@ async fn seed(app: &TestApp, users: i64, posts: i64, comments: i64) -> (i64, i64
     let values: Vec<String> = user_ids
         .iter()
         .enumerate()
-        .map(|(n, id)| format!("({id}, 'seed{n}', '{}', {})", "x".repeat(60), posts / users))
+        .map(|(n, id)| {
+            format!(
+                "({id}, 'seed{n}', 'seed{n}', '{}', {})",
+                "x".repeat(60),
+                posts / users
+            )
+        })
         .collect();
     app.execute(&format!(
-        "INSERT INTO users (id, username, password_hash, post_count) VALUES {}",
+        "INSERT INTO users (id, username, username_key, password_hash, post_count) VALUES {}",
         values.join(", ")
     ))
     .await;

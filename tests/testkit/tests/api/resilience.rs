@@ -5,7 +5,8 @@
 use futures::future::join_all;
 use mysql_async::prelude::Queryable;
 use omni_testkit::{
-    TestApp, TestUser, id, mariadb_only, post_body, spawn_app, until_checking_every,
+    AppOptions, ClockOffset, TestApp, TestUser, id, mariadb_only, post_body, spawn_app,
+    spawn_app_with, until_checking_every,
 };
 use serde_json::{Value, json};
 
@@ -383,4 +384,63 @@ mod mariadb_only {
         assert!(app.logs().join("\n").contains("Lock wait timeout"));
         assert_eq!(app.create_post(&ada, "later").await["title"], "later");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keyed_signup_keeps_only_a_keyed_fingerprint_and_writes_sweep_expired_rows() {
+    use sha2::{Digest, Sha256};
+    let clock = ClockOffset::default();
+    let app = spawn_app_with(AppOptions {
+        clock: clock.clone(),
+        ..AppOptions::default()
+    })
+    .await;
+    let body = json!({ "username": "ada", "password": "analytical engine" });
+    let signup = app
+        .send(
+            app.request(reqwest::Method::POST, "/api/signup")
+                .header("idempotency-key", "signup-1")
+                .json(&body),
+        )
+        .await;
+    assert_eq!(signup.status, 201);
+    let fingerprint: String = app
+        .scalar("SELECT request_hash FROM idempotency_keys")
+        .await;
+    let stored: String = app.scalar("SELECT body FROM idempotency_keys").await;
+    assert!(!stored.contains("analytical"), "{stored}");
+    // Neither the digest of the body nor of its fields, unkeyed.
+    let digest = |bytes: &[u8]| {
+        Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert_ne!(fingerprint, digest(body.to_string().as_bytes()));
+    assert_ne!(fingerprint, digest(b"signupada"));
+    assert_eq!(fingerprint.len(), 64);
+
+    // A day on, nothing but ordinary writes (no keyed create) clears the
+    // expired record and the expired session.
+    clock.set(25 * 3_600_000);
+    let token = app.login("ada", "analytical engine").await.json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for n in 0..80 {
+        let edit = app
+            .patch(
+                "/api/me",
+                &json!({ "bio": format!("edit {n}") }),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(edit.status, 200);
+    }
+    assert_eq!(
+        app.scalar::<i64>("SELECT COUNT(*) FROM idempotency_keys")
+            .await,
+        0
+    );
+    assert_eq!(app.scalar::<i64>("SELECT COUNT(*) FROM sessions").await, 1);
 }

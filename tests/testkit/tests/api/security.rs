@@ -202,3 +202,64 @@ async fn a_bad_token_is_refused_before_the_database_is_opened() {
     assert_problem(&update, 401);
     assert_eq!(me(), 0);
 }
+
+/// The `Strict-Transport-Security` of a GET of `path` sent with `headers`.
+async fn hsts_of(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Option<String> {
+    let mut request = app.request(reqwest::Method::GET, path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    app.send(request)
+        .await
+        .header("strict-transport-security")
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hsts_is_sent_on_https_as_a_trusted_proxy_says_and_never_on_http() {
+    let behind_proxy = omni_testkit::spawn_app_with(omni_testkit::AppOptions {
+        variables: vec![("trusted_proxies".into(), "127.0.0.0/8".into())],
+        ..omni_testkit::AppOptions::default()
+    })
+    .await;
+    let https = [("x-forwarded-proto", "https")];
+    for path in [
+        "/healthz",
+        "/api/posts",
+        "/api/nope",
+        "/",
+        "/login",
+        "/nope",
+        "/api/logout",
+    ] {
+        assert_eq!(
+            hsts_of(&behind_proxy, path, &https).await.as_deref(),
+            Some("max-age=31536000"),
+            "{path}"
+        );
+        assert_eq!(hsts_of(&behind_proxy, path, &[]).await, None, "{path}");
+        let plain = [("x-forwarded-proto", "http")];
+        assert_eq!(hsts_of(&behind_proxy, path, &plain).await, None, "{path}");
+    }
+    // Nobody else's X-Forwarded-Proto is believed.
+    let direct = spawn_app().await;
+    assert_eq!(hsts_of(&direct, "/healthz", &https).await, None);
+    // An operator can change it, or turn it off.
+    for (value, expected) in [
+        (
+            "max-age=63072000; includeSubDomains; preload",
+            Some("max-age=63072000; includeSubDomains; preload"),
+        ),
+        ("", None),
+    ] {
+        let app = omni_testkit::spawn_app_with(omni_testkit::AppOptions {
+            variables: vec![
+                ("trusted_proxies".into(), "127.0.0.0/8".into()),
+                ("hsts".into(), value.into()),
+            ],
+            ..omni_testkit::AppOptions::default()
+        })
+        .await;
+        assert_eq!(hsts_of(&app, "/healthz", &https).await.as_deref(), expected);
+    }
+}
