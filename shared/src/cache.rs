@@ -186,6 +186,13 @@ impl<'a> Cached<'a> {
     fn new(request: &Request, kv: &'a Kv, depends_on: &[&str]) -> Result<Self, KvError> {
         let mut hash = Sha256::new();
         hash.update(request.path_and_query().as_bytes());
+        // Pages and feeds name the origin a request came to when no
+        // `public_origin` is set: one client's `Host` must not reach
+        // another's copy.
+        for host in request.header_values("host") {
+            hash.update(b"\nhost=");
+            hash.update(host.as_bytes());
+        }
         // One `get` each: Spin's Redis store cannot batch them (see `kv`).
         for key in depends_on {
             let version = kv.get(key)?;

@@ -8,6 +8,7 @@ use std::fmt;
 use crate::limits::Limit;
 use crate::net::IpNet;
 use crate::snowflake::NodeId;
+use crate::sources::{Origin, Sources};
 
 /// The smallest bcrypt cost accepted (tests only; it logs a warning).
 pub const MIN_BCRYPT_COST: u32 = 4;
@@ -65,7 +66,19 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For` is believed (the gateway's and the
     /// autoscaler's addresses); nobody else's is.
     pub trusted_proxies: Vec<IpNet>,
+    /// Where write-ups may be fetched from: the forges, and the operator's
+    /// `writeup_extra_origin`.
+    pub writeup_sources: Sources,
+    /// The site's public origin (`public_origin`), which feeds, the sitemap
+    /// and preview cards name in absolute URLs; `None` uses the origin each
+    /// request came to.
+    pub public_origin: Option<Origin>,
 }
+
+/// `writeup_extra_origin`'s default: a host that cannot exist (RFC 6761
+/// reserves `.invalid`), because Spin refuses to start with an
+/// `allowed_outbound_hosts` entry that is empty.
+pub const NO_EXTRA_ORIGIN: &str = "https://unset.invalid";
 
 /// The rate limits, each a Spin variable (0 turns one off). Why each
 /// default is what it is: see `docs/design.md`, "Rate limits".
@@ -86,6 +99,8 @@ pub struct Limits {
     pub writes_per_user: Limit,
     /// Writes per user per day.
     pub writes_per_user_daily: Limit,
+    /// Searches (API and website) per client IP per minute.
+    pub searches_per_ip: Limit,
 }
 
 /// A configuration problem, naming the variable (never its value when secret).
@@ -174,6 +189,28 @@ impl Config {
             signups_per_ip: limit("limit_signups_per_ip_per_hour", 3600, 16_384)?,
             writes_per_user: limit("limit_writes_per_user_per_minute", 60, 16_384)?,
             writes_per_user_daily: limit("limit_writes_per_user_per_day", 24 * 3600, 16_384)?,
+            searches_per_ip: limit("limit_searches_per_ip_per_minute", 60, 16_384)?,
+        };
+        let extra_origin = read("writeup_extra_origin")?;
+        let writeup_sources = Sources {
+            extra: match extra_origin.trim() {
+                NO_EXTRA_ORIGIN => None,
+                origin => Some(Origin::parse(origin).map_err(|problem_text| {
+                    problem(
+                        "writeup_extra_origin",
+                        format!("{problem_text} (e.g. https://git.example.org)"),
+                    )
+                })?),
+            },
+        };
+        let public_origin = match read("public_origin")?.trim() {
+            "" => None,
+            origin => Some(Origin::parse(origin).map_err(|problem_text| {
+                problem(
+                    "public_origin",
+                    format!("{problem_text} (e.g. https://omni.example.org)"),
+                )
+            })?),
         };
         let trusted_proxies = read("trusted_proxies")?
             .split(',')
@@ -201,6 +238,8 @@ impl Config {
                 .ok_or_else(|| problem("snowflake_node", "must be between 0 and 1023"))?,
             limits,
             trusted_proxies,
+            writeup_sources,
+            public_origin,
         })
     }
 
@@ -246,6 +285,8 @@ impl fmt::Debug for Config {
             .field("snowflake_node", &self.snowflake_node.get())
             .field("limits", &self.limits)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("writeup_sources", &self.writeup_sources)
+            .field("public_origin", &self.public_origin)
             .finish()
     }
 }
@@ -381,7 +422,10 @@ mod tests {
             ("limit_signups_per_ip_per_hour", "10"),
             ("limit_writes_per_user_per_minute", "30"),
             ("limit_writes_per_user_per_day", "1000"),
+            ("limit_searches_per_ip_per_minute", "60"),
             ("trusted_proxies", ""),
+            ("writeup_extra_origin", NO_EXTRA_ORIGIN),
+            ("public_origin", ""),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -597,6 +641,34 @@ mod tests {
         assert_refused(
             "trusted_proxies",
             &["10.0.0.0/33", "example.com", "10.0.0.1/x"],
+        );
+    }
+
+    #[test]
+    fn the_extra_write_up_origin_is_one_origin_or_none() {
+        assert_eq!(config(&[]).writeup_sources.extra, None);
+        let set = config(&[("writeup_extra_origin", "http://10.0.0.5:8080")]);
+        assert_eq!(
+            set.writeup_sources.extra.unwrap().as_source(),
+            "http://10.0.0.5:8080"
+        );
+        assert_refused(
+            "writeup_extra_origin",
+            &["", "git.example.org", "https://git.example.org/path"],
+        );
+    }
+
+    #[test]
+    fn the_public_origin_is_an_origin_or_empty() {
+        assert_eq!(config(&[]).public_origin, None);
+        let set = config(&[("public_origin", "https://omni.example.org")]);
+        assert_eq!(
+            set.public_origin.unwrap().as_source(),
+            "https://omni.example.org"
+        );
+        assert_refused(
+            "public_origin",
+            &["omni.example.org", "https://omni.example.org/x"],
         );
     }
 

@@ -16,6 +16,7 @@
 pub mod accounts;
 pub mod comments;
 pub mod posts;
+pub mod search;
 
 use sha2::{Digest, Sha256};
 

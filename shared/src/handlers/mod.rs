@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod comments;
+pub mod discovery;
 pub mod health;
 pub mod posts;
 pub mod users;

@@ -18,6 +18,7 @@ pub mod session;
 pub mod templates;
 
 pub mod account;
+pub mod discovery;
 pub mod people;
 pub mod projects;
 
@@ -28,6 +29,7 @@ use crate::error::{Error, RETRY_AFTER_SECONDS};
 use std::time::Instant;
 
 use crate::cache;
+use crate::config::Config;
 use crate::http::{self, Method, Request};
 use crate::store::users::User;
 use crate::web::forms::Form;
@@ -122,6 +124,23 @@ fn cached_page(
         depends_on,
         render,
     )?))
+}
+
+/// The site's origin (`https://host[:port]`) as absolute links name it:
+/// `public_origin`, or else the origin this request came to (Spin's
+/// `spin-full-url`, built from its `Host`). The response cache keys entries
+/// by `Host` too, so one visitor's `Host` never lands in another's page.
+fn origin(request: &Request, config: &Config) -> String {
+    if let Some(origin) = &config.public_origin {
+        return origin.as_source();
+    }
+    request
+        .header_values("spin-full-url")
+        .last()
+        .and_then(|full| url::Url::parse(full).ok())
+        .map(|url| url.origin().ascii_serialization())
+        .filter(|origin| origin != "null")
+        .unwrap_or_else(|| "http://localhost".into())
 }
 
 /// Sends a logged-out visitor to log in, and back to `next` afterwards.

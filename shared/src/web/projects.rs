@@ -17,8 +17,8 @@ use crate::web::paging::{Cursor, page_of};
 use crate::web::session::Visit;
 use crate::web::templates;
 use crate::web::{
-    Place, Section, Verb, cached_page, logged_in_post, login_first, not_found, page, redirect,
-    unanswered, verb,
+    Place, Section, Verb, cached_page, logged_in_post, login_first, not_found, origin, page,
+    redirect, unanswered, verb,
 };
 
 /// Answers a request for one of this family's places.
@@ -69,18 +69,21 @@ fn show_post(request: &Request, id: Id) -> Result<Response, Error> {
     let cursor = Cursor::from_request(request)?;
     let visit = Visit::open(request)?;
     let depends_on = [&versions::post(id), versions::PROFILES];
+    let origin = origin(request, visit.config());
     cached_page(request, &visit, &depends_on, || {
-        post_page(&visit, id, cursor, &CommentForm::default(), 200)
+        post_page(&visit, id, cursor, &CommentForm::default(), 200, &origin)
     })
 }
 
-/// The project page, with the comment form as `form` has it.
+/// The project page, with the comment form as `form` has it; `origin` is
+/// the site's.
 fn post_page(
     visit: &Visit<'_>,
     id: Id,
     cursor: Cursor,
     form: &CommentForm,
     status: u16,
+    origin: &str,
 ) -> Result<Response, Error> {
     let db = visit.db()?;
     let post = posts::find(db, id)?.ok_or_else(not_found)?;
@@ -95,7 +98,8 @@ fn post_page(
     // Deleted between the two reads.
     listing.total.ok_or_else(not_found)?;
     page(visit, status, |header, _| {
-        templates::post_page(header, &post, &listing.items, &pager, form)
+        let writeup = templates::Writeup::Note("");
+        templates::post_page(header, &post, &listing.items, &pager, form, writeup, origin)
     })
 }
 
@@ -179,7 +183,10 @@ fn create_comment(request: &Request, post: Id) -> Result<Response, Error> {
         request,
         Place::Post(post),
         |form, visit, user| match CommentForm::validate(form) {
-            Err(back) => post_page(visit, post, Cursor::Newest, &back, 422),
+            Err(back) => {
+                let origin = origin(request, visit.config());
+                post_page(visit, post, Cursor::Newest, &back, 422, &origin)
+            }
             Ok(body) => {
                 let created =
                     actions::comments::create(visit.context(), user.id, post, &body, None)?;

@@ -79,13 +79,14 @@ pub fn mariadb_only(why: &str) {
 }
 
 /// Every rate-limit variable in `spin.toml`.
-pub const RATE_LIMITS: [&str; 6] = [
+pub const RATE_LIMITS: [&str; 7] = [
     "limit_logins_per_ip_per_minute",
     "limit_login_failures_per_account_per_quarter_hour",
     "limit_login_failures_per_account_per_day",
     "limit_signups_per_ip_per_hour",
     "limit_writes_per_user_per_minute",
     "limit_writes_per_user_per_day",
+    "limit_searches_per_ip_per_minute",
 ];
 
 /// What to change from the defaults.

@@ -18,6 +18,7 @@ mod paging;
 mod posts;
 mod problems;
 mod resilience;
+mod search;
 mod security;
 mod spinkube;
 mod timing;
