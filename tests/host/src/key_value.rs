@@ -27,8 +27,8 @@ use self::redis_backend::{RedisCas, RedisManager, RedisStore};
 use self::sqlite_backend::{SqliteCas, SqliteManager, SqliteStore};
 use crate::bindings::fermyon::spin::key_value as spin;
 use crate::bindings::wasi::keyvalue::{atomics, batch, store as wasi};
+use crate::instance::RequestState;
 use crate::runtime_config::KeyValueBackend;
-use crate::server::RequestState;
 
 /// Spin's limit on a buffered result.
 const MAX_RESULT_BYTES: usize = 128 << 20;

@@ -7,26 +7,36 @@
 //! `fermyon:spin/mysql` (on MariaDB), SQLite (`fermyon:spin/sqlite`,
 //! `spin:sqlite/sqlite`), key-value (`fermyon:spin/key-value`,
 //! `wasi:keyvalue`, on Spin's SQLite file or Redis) with Spin's semantics,
-//! the runtime config file and state directory, and
-//! `allowed_outbound_hosts`. Production and `spin up` use real Spin.
+//! outbound Redis (`fermyon:spin/redis`) and HTTP (`wasi:http`), the
+//! runtime config file and state directory, `allowed_outbound_hosts` and
+//! `block_networks`. Production and `spin up` use real Spin.
 
+mod blocked_networks;
 mod clock;
+mod headers;
+mod instance;
 mod key_value;
 mod locked_connection;
 pub mod logs;
 pub mod manifest;
 mod mysql;
 pub mod outbound;
+mod outbound_http;
+mod outbound_redis;
 pub mod routes;
 mod runtime_config;
 mod server;
 mod sqlite;
+mod startup;
+mod stats;
 pub mod variables;
 
 pub use clock::ClockOffset;
 pub use logs::Logs;
 pub use runtime_config::StateDir;
-pub use server::{ComponentStats, HostOptions, RunningApp, Stats, start};
+pub use server::RunningApp;
+pub use startup::{HostOptions, start};
+pub use stats::{ComponentStats, Stats};
 pub use variables::Providers;
 
 /// Host bindings for the Spin interfaces in `wit/`.
@@ -35,11 +45,13 @@ mod bindings {
         path: "wit",
         world: "spin-host",
         // Trappable where Spin's host can trap (a panic there): opening
-        // MySQL with an address mysql_async cannot parse, key-value calls
+        // MySQL with an address mysql_async cannot parse, opening Redis at
+        // a host whose every address is blocked, key-value calls
         // on a poisoned SQLite store, and SQLite v3's `changes` and
         // `last-insert-rowid`.
         imports: {
             "fermyon:spin/mysql.[static]connection.open": async | trappable,
+            "fermyon:spin/redis.[static]connection.open": async | trappable,
             "fermyon:spin/key-value": async | trappable,
             "wasi:keyvalue": async | trappable,
             "spin:sqlite/sqlite.[method]connection.changes": async | trappable,
@@ -48,6 +60,7 @@ mod bindings {
         },
         with: {
             "fermyon:spin/mysql.connection": crate::mysql::MysqlConnection,
+            "fermyon:spin/redis.connection": crate::outbound_redis::RedisConnection,
             "fermyon:spin/sqlite.connection": crate::sqlite::SqliteConnection,
             "spin:sqlite/sqlite.connection": crate::sqlite::SqliteConnection,
             "fermyon:spin/key-value.store": crate::key_value::KvStore,

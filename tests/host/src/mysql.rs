@@ -29,7 +29,7 @@ use crate::bindings::fermyon::spin::mysql::{Host, HostConnection};
 use crate::bindings::fermyon::spin::rdbms_types::{
     self, Column, DbDataType, DbValue, Error, ParameterValue, RowSet,
 };
-use crate::server::RequestState;
+use crate::instance::RequestState;
 
 /// The most a result set may hold, counted as Spin counts it.
 const MAX_RESULT_BYTES: usize = 128 << 20;
@@ -52,14 +52,14 @@ impl HostConnection for RequestState {
         &mut self,
         address: String,
     ) -> wasmtime::Result<Result<Resource<MysqlConnection>, Error>> {
-        if !self.allowed_hosts().allows(&address, "mysql") {
-            self.log_host(&format!(
-                "A component tried to make an outbound network connection to disallowed destination '{}'.",
-                redact(&address)
-            ));
-            return Ok(Err(Error::ConnectionFailed(format!(
-                "address {address} is not permitted"
-            ))));
+        match self.check_outbound(&address, "mysql") {
+            Ok(true) => {}
+            Ok(false) => {
+                return Ok(Err(Error::ConnectionFailed(format!(
+                    "address {address} is not permitted"
+                ))));
+            }
+            Err(text) => return Ok(Err(Error::Other(text))),
         }
         let opts = match build_opts(&address) {
             Ok(opts) => opts,
@@ -84,12 +84,17 @@ impl HostConnection for RequestState {
                 ))));
             }
         };
-        if self.open_connections() >= MAX_CONNECTIONS {
-            return Ok(Err(Error::ConnectionFailed("too many connections".into())));
-        }
-        Ok(self
-            .push_connection(MysqlConnection { conn })
-            .map_err(|e| Error::ConnectionFailed(e.to_string())))
+        Ok(
+            match self.mysql_connections.push(
+                &mut self.table,
+                MAX_CONNECTIONS,
+                MysqlConnection { conn },
+            ) {
+                Ok(Ok(handle)) => Ok(handle),
+                Ok(Err(_)) => Err(Error::ConnectionFailed("too many connections".into())),
+                Err(e) => Err(Error::ConnectionFailed(e.to_string())),
+            },
+        )
     }
 
     async fn query(
@@ -100,7 +105,8 @@ impl HostConnection for RequestState {
     ) -> Result<RowSet, Error> {
         self.count_statement();
         let conn = &mut self
-            .connection(&connection)
+            .table
+            .get_mut(&connection)
             .map_err(|_| Error::ConnectionFailed("no connection found".into()))?
             .conn;
         let params = Params::Positional(params.into_iter().map(to_value).collect());
@@ -144,7 +150,8 @@ impl HostConnection for RequestState {
     ) -> Result<(), Error> {
         self.count_statement();
         let conn = &mut self
-            .connection(&connection)
+            .table
+            .get_mut(&connection)
             .map_err(|_| Error::ConnectionFailed("no connection found".into()))?
             .conn;
         let params = Params::Positional(params.into_iter().map(to_value).collect());
@@ -155,7 +162,7 @@ impl HostConnection for RequestState {
 
     async fn drop(&mut self, connection: Resource<MysqlConnection>) -> wasmtime::Result<()> {
         // Back to its pool's recycler, as in Spin.
-        drop(self.remove_connection(connection)?);
+        drop(self.mysql_connections.remove(&mut self.table, connection)?);
         Ok(())
     }
 }
@@ -311,22 +318,6 @@ fn memory_size(value: &DbValue) -> usize {
         }
 }
 
-/// `address` reduced to scheme, host and port, for the host's own log:
-/// never the password.
-fn redact(address: &str) -> String {
-    match url::Url::parse(address) {
-        Ok(url) => {
-            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-            format!(
-                "{}://{}{port}",
-                url.scheme(),
-                url.host_str().unwrap_or_default()
-            )
-        }
-        Err(_) => "(unparseable address)".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,13 +430,5 @@ mod tests {
         assert!(tls.ssl_opts().is_some());
         let off = build_opts("mysql://u:p@db/omni?sslmode=disabled").unwrap();
         assert!(off.ssl_opts().is_none());
-    }
-
-    #[test]
-    fn the_log_never_sees_a_password() {
-        assert_eq!(
-            redact("mysql://root:hunter2@db:3307/omni"),
-            "mysql://db:3307"
-        );
     }
 }

@@ -20,6 +20,9 @@
 //!   `default` is `sqlite_db.db` in the state directory, whose directory is
 //!   created at startup when a component uses it, and again by every
 //!   `open`; the file appears on the first statement.
+//! - `[outbound_networking] block_networks`: see [`BlockedNetworks`].
+//! - `[outbound_http] connection_pooling, max_concurrent_requests`: see
+//!   [`crate::outbound_http`].
 //!
 //! What else Spin accepts in the file (libSQL, Azure and AWS stores,
 //! variable providers, TLS, logs, memory limits) is refused with an error
@@ -31,12 +34,21 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
+use crate::blocked_networks::BlockedNetworks;
+use crate::outbound_http::OutboundHttpTable;
+
 /// The file name of the default SQLite database in the state directory.
 const DEFAULT_SQLITE_FILE: &str = "sqlite_db.db";
 /// The file name of the default key-value store in the state directory.
 const DEFAULT_KEY_VALUE_FILE: &str = "sqlite_key_value.db";
 /// The top-level keys this host reads.
-const SUPPORTED_KEYS: [&str; 3] = ["state_dir", "key_value_store", "sqlite_database"];
+const SUPPORTED_KEYS: [&str; 5] = [
+    "state_dir",
+    "key_value_store",
+    "sqlite_database",
+    "outbound_networking",
+    "outbound_http",
+];
 
 /// `spin up --state-dir`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -108,6 +120,10 @@ pub(crate) struct RuntimeConfig {
     pub key_value: BTreeMap<String, KeyValueBackend>,
     /// SQLite databases by label, `default` included.
     pub sqlite: BTreeMap<String, SqliteBackend>,
+    /// `[outbound_networking] block_networks`.
+    pub blocked_networks: BlockedNetworks,
+    /// `[outbound_http]`.
+    pub outbound_http: OutboundHttpTable,
 }
 
 #[derive(Deserialize)]
@@ -180,7 +196,25 @@ impl RuntimeConfig {
         let working_dir =
             std::env::current_dir().context("failed to get current working directory")?;
         let sqlite = sqlite_databases(&table, &working_dir, state_dir.as_deref())?;
-        Ok(Self { key_value, sqlite })
+        let blocked_networks = match table.get("outbound_networking") {
+            Some(value) => BlockedNetworks::from_table(
+                value
+                    .clone()
+                    .try_into()
+                    .context("failed to parse [outbound_networking] table")?,
+            ),
+            None => BlockedNetworks::default(),
+        };
+        let outbound_http = match table.get("outbound_http") {
+            Some(value) => value.clone().try_into()?,
+            None => OutboundHttpTable::default(),
+        };
+        Ok(Self {
+            key_value,
+            sqlite,
+            blocked_networks,
+            outbound_http,
+        })
     }
 }
 

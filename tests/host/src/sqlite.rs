@@ -32,9 +32,9 @@ use wasmtime::component::Resource;
 
 use crate::bindings::fermyon::spin::sqlite as v2;
 use crate::bindings::spin::sqlite::sqlite as v3;
+use crate::instance::RequestState;
 use crate::locked_connection::LockedConnection;
 use crate::runtime_config::{Location, SqliteBackend, create_database_dir};
-use crate::server::RequestState;
 
 /// Spin's limit on a buffered result.
 const MAX_RESULT_BYTES: usize = 128 << 20;

@@ -67,6 +67,17 @@ impl Resolved {
         Ok(Self { values })
     }
 
+    /// Only the declared defaults: what Spin checks templates in
+    /// `allowed_outbound_hosts` with at startup. Expanding a variable with
+    /// no default fails.
+    pub fn defaults_only(declared: &BTreeMap<String, VariableDecl>) -> Self {
+        let values = declared
+            .iter()
+            .filter_map(|(name, decl)| Some((name.clone(), decl.default.clone()?)))
+            .collect();
+        Self { values }
+    }
+
     /// Expands `{{ name }}` in `template` with application variables.
     pub fn expand(&self, template: &str) -> anyhow::Result<String> {
         let mut out = String::with_capacity(template.len());

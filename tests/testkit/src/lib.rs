@@ -1,5 +1,6 @@
 //! Test support for every end-to-end test: a real MariaDB
-//! ([`mariadb`]) and Redis ([`redis`]), the components built for wasm
+//! ([`mariadb`]) and Redis ([`redis`]), an HTTP server for outbound
+//! requests to reach ([`http_server`]), the components built for wasm
 //! ([`wasm`]), and [`spawn_app`], which gives a test its own fresh database
 //! and state directory and the app running in the test host.
 
@@ -7,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod app;
+pub mod http_server;
 pub mod mariadb;
 pub mod openapi;
 mod process;
@@ -20,6 +22,7 @@ pub use app::{
     AppOptions, Backend, Scalar, TestApp, TestResponse, TestUser, id, mariadb_only, post_body,
     spawn_app, spawn_app_with,
 };
+pub use http_server::{HttpServer, Reply};
 pub use mariadb::MariaDb;
 pub use omni_test_host::ClockOffset;
 pub use redis::Redis;

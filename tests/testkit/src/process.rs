@@ -220,6 +220,18 @@ pub(crate) fn stop_pid(pid: u32) {
     }
 }
 
+/// Sends `signal` (e.g. `libc::SIGSTOP` to freeze a server, `libc::SIGCONT`
+/// to let it go on) to process `pid`.
+pub(crate) fn signal_pid(pid: u32, signal: libc::c_int) -> anyhow::Result<()> {
+    let signalled = libc::pid_t::try_from(pid)?;
+    // SAFETY: kill has no memory-safety preconditions.
+    if unsafe { libc::kill(signalled, signal) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot signal process {pid}"));
+    }
+    Ok(())
+}
+
 /// Directories to remove when the process exits, each with the pid file
 /// of the server that ran in it.
 static CLEANUP: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());

@@ -8,7 +8,8 @@
 //! key of the database), starts its own with [`Redis::start`].
 //!
 //! A throwaway server keeps its data in an append-only file, so a restart
-//! after [`Redis::stop`] finds it again. It is killed, and its directory
+//! after [`Redis::stop`] finds it again. [`Redis::freeze`] and
+//! [`Redis::resume`] SIGSTOP and SIGCONT it. It is killed, and its directory
 //! removed, when the test process exits (see [`crate::process`]).
 //!
 //! A test that needs to know when a client is waiting for a stopped Redis
@@ -24,7 +25,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::process::{self, LogStream, program, stop_pid};
+use crate::process::{self, LogStream, program, signal_pid, stop_pid};
 
 /// A Redis server: the shared one, or one a test owns.
 #[derive(Debug)]
@@ -107,7 +108,7 @@ impl Redis {
     /// while Redis is down.
     pub async fn stop_and_watch_its_port(&mut self) -> anyhow::Result<Outage<'_>> {
         self.stop()?;
-        let port = self.port()?;
+        let port = self.port();
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .with_context(|| format!("cannot listen on the stopped server's port {port}"))?;
@@ -117,12 +118,28 @@ impl Redis {
         })
     }
 
-    fn port(&self) -> anyhow::Result<u16> {
-        Ok(self
-            .process
-            .as_ref()
-            .context("not a server this process started")?
-            .port)
+    /// Freezes a server this test started (SIGSTOP): its kernel still
+    /// accepts connections and data, but nothing answers until
+    /// [`Redis::resume`].
+    pub fn freeze(&self) -> anyhow::Result<()> {
+        signal_pid(self.own_pid()?, libc::SIGSTOP)
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn resume(&self) -> anyhow::Result<()> {
+        signal_pid(self.own_pid()?, libc::SIGCONT)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or(6379)
+    }
+
+    fn own_pid(&self) -> anyhow::Result<u32> {
+        self.pid().context("not a server this process started")
     }
 
     /// Starts a stopped server again, on the same port and data.
@@ -181,7 +198,7 @@ impl HeldClient<'_> {
     pub async fn restart_redis(self) -> anyhow::Result<()> {
         let Self { redis, mut client } = self;
         tokio::task::block_in_place(|| redis.restart())?;
-        let mut server = TcpStream::connect(("127.0.0.1", redis.port()?)).await?;
+        let mut server = TcpStream::connect(("127.0.0.1", redis.port())).await?;
         tokio::spawn(async move {
             // Either side closing ends the joined connection; nothing to report.
             let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;

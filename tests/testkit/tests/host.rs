@@ -1,6 +1,7 @@
 //! The test host behaves like Spin 3.6 where a component can tell: routing,
 //! headers, instances, variables, MySQL, SQLite ([`sqlite`]), key-value
-//! ([`key_value`]), outbound permissions, logs. These run the probe fixture
+//! ([`key_value`]), outbound Redis ([`outbound_redis`]) and HTTP
+//! ([`outbound_http`]), outbound permissions, logs. These run the probe fixture
 //! (`tests/fixtures/probe`) against real MariaDB and Redis.
 
 // Test code: a panic is how a helper fails the test.
@@ -8,6 +9,10 @@
 
 #[path = "host/key_value.rs"]
 mod key_value;
+#[path = "host/outbound_http.rs"]
+mod outbound_http;
+#[path = "host/outbound_redis.rs"]
+mod outbound_redis;
 #[path = "host/sqlite.rs"]
 mod sqlite;
 
@@ -63,6 +68,11 @@ async fn report(app: &TestApp, path: &str, body: &Value) -> Value {
 /// A manifest in `dir` whose one component, the probe, serves every path
 /// and has `permissions` (TOML lines) in its table.
 fn probe_manifest(dir: &Path, permissions: &str) -> PathBuf {
+    probe_manifest_with(dir, "", permissions)
+}
+
+/// [`probe_manifest`] with `variables` (TOML lines) in `[variables]`.
+fn probe_manifest_with(dir: &Path, variables: &str, permissions: &str) -> PathBuf {
     let source = workspace_root().join("target/wasm32-wasip2/release/omni_probe.wasm");
     let manifest = dir.join("spin.toml");
     std::fs::write(
@@ -70,6 +80,7 @@ fn probe_manifest(dir: &Path, permissions: &str) -> PathBuf {
         format!(
             "spin_manifest_version = 2\n\
              [application]\nname = \"stores\"\n\
+             [variables]\n{variables}\n\
              [[trigger.http]]\nroute = \"/...\"\ncomponent = \"probe\"\n\
              [component.probe]\nsource = {source:?}\n{permissions}\n"
         ),
@@ -93,6 +104,79 @@ fn options_for(manifest: PathBuf, state_dir: StateDir) -> HostOptions {
         state_dir,
         clock_offset: ClockOffset::default(),
         count_fuel: false,
+    }
+}
+
+/// The probe alone in an app of its own: every path, `permissions` (TOML
+/// lines) in its component table, and an optional runtime config file.
+/// Needs no database.
+struct Probe {
+    app: omni_test_host::RunningApp,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Probe {
+    async fn start(permissions: &str, runtime_config: Option<&str>) -> Self {
+        Self::try_start_with("", &[], permissions, runtime_config)
+            .await
+            .unwrap()
+    }
+
+    /// With `variables` declared (TOML lines) and set to `values`.
+    async fn try_start_with(
+        variables: &str,
+        values: &[(&str, &str)],
+        permissions: &str,
+        runtime_config: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        wasm::ensure_built();
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = probe_manifest_with(dir.path(), variables, permissions);
+        let mut options = options_for(manifest, StateDir::Unset);
+        options.providers.explicit = values
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        if let Some(text) = runtime_config {
+            let path = dir.path().join("runtime-config.toml");
+            std::fs::write(&path, text).unwrap();
+            options.runtime_config_file = Some(path);
+        }
+        let app = omni_test_host::start(options).await?;
+        Ok(Self {
+            app,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        })
+    }
+
+    /// Posts `body` to `path`: the status and the body as JSON (or `null`).
+    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.app.url()))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Posts `body` to `path` and returns the probe's JSON report.
+    async fn report(&self, path: &str, body: &Value) -> Value {
+        let (status, report) = self.post(path, body).await;
+        assert_eq!(status, 200, "{report}");
+        report
+    }
+
+    fn logs(&self) -> String {
+        self.app.logs().lines().join("\n")
     }
 }
 
