@@ -305,6 +305,79 @@ impl Entry {
     }
 }
 
+/// How many slots hold values kept with [`remember`]: few, because a value
+/// can be large (a rendered write-up, up to a few hundred KiB).
+pub const MEMO_SLOTS: u64 = 1_024;
+
+/// What [`recall`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recalled {
+    /// The value, not yet expired.
+    Found(Vec<u8>),
+    /// Nothing current under the key.
+    Missing,
+    /// The store failed (logged): nothing can be known.
+    Unavailable,
+}
+
+/// Keeps `value` under `key` until `expires_at` (Unix ms), for values worth
+/// more than one response, such as a rendered write-up. Keys share
+/// [`MEMO_SLOTS`] slots, so the store holds at most that many; a newer
+/// value overwrites whatever shared its slot. A failure is logged.
+pub fn remember(context: &Context, key: &str, value: &[u8], expires_at: i64) {
+    let Some(kv) = context.kv() else {
+        return;
+    };
+    let (slot, identity) = memo_slot(key);
+    let mut bytes = format!("{identity} {expires_at}\n").into_bytes();
+    bytes.extend_from_slice(value);
+    if let Err(error) = kv.set(&slot, &bytes) {
+        store_failed(&error);
+    }
+}
+
+/// The value [`remember`] kept under `key`, if it is still there and has
+/// not expired.
+pub fn recall(context: &Context, key: &str) -> Recalled {
+    let Some(kv) = context.kv() else {
+        return Recalled::Unavailable;
+    };
+    let (slot, identity) = memo_slot(key);
+    let bytes = match kv.get(&slot) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Recalled::Missing,
+        Err(error) => {
+            store_failed(&error);
+            return Recalled::Unavailable;
+        }
+    };
+    let Some(newline) = bytes.iter().position(|b| *b == b'\n') else {
+        return Recalled::Missing;
+    };
+    let head = String::from_utf8_lossy(&bytes[..newline]);
+    let current = head
+        .split_once(' ')
+        .filter(|(kept, _)| *kept == identity)
+        .and_then(|(_, expires_at)| expires_at.parse::<i64>().ok())
+        .is_some_and(|expires_at| expires_at > now_ms());
+    if current {
+        Recalled::Found(bytes[newline + 1..].to_vec())
+    } else {
+        Recalled::Missing
+    }
+}
+
+/// The slot of `key` and the hash that proves a slot's value is its.
+fn memo_slot(key: &str) -> (String, String) {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest[..8]);
+    (
+        format!("m:{}", u64::from_be_bytes(head) % MEMO_SLOTS),
+        crate::hex::encode(&digest),
+    )
+}
+
 /// Bumps the versions of what a write changed, so that every cached answer
 /// that showed it misses from now on. Call after the write's transaction
 /// has committed, before answering. A failure is logged; entries then

@@ -12,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod error;
+pub mod fetch;
 pub mod handlers;
 pub mod hex;
 pub mod http;

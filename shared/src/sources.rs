@@ -108,7 +108,9 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// Whether `url` may be fetched.
+    /// Whether `url` may be fetched: the operator's origin as it is, else
+    /// HTTPS on port 443, without user info, to a forge host. A private
+    /// address is named as such whatever else is wrong with the URL.
     pub fn check(&self, url: &Url) -> Result<(), Refusal> {
         if self
             .extra
@@ -117,23 +119,24 @@ impl Sources {
         {
             return Ok(());
         }
+        match url.host() {
+            Some(Host::Domain(domain)) if FORGE_HOSTS.contains(&domain) => {}
+            Some(Host::Ipv4(ip)) if !is_public(IpAddr::V4(ip)) => {
+                return Err(Refusal::PrivateAddress(ip.to_string()));
+            }
+            Some(Host::Ipv6(ip)) if !is_public(IpAddr::V6(ip)) => {
+                return Err(Refusal::PrivateAddress(ip.to_string()));
+            }
+            Some(host) => return Err(Refusal::HostNotAllowed(host.to_string())),
+            None => return Err(Refusal::HostNotAllowed(String::new())),
+        }
         if url.scheme() != "https" {
             return Err(Refusal::NotHttps);
         }
         if !url.username().is_empty() || url.password().is_some() || url.port().is_some() {
             return Err(Refusal::Unusual);
         }
-        match url.host() {
-            Some(Host::Domain(domain)) if FORGE_HOSTS.contains(&domain) => Ok(()),
-            Some(Host::Ipv4(ip)) if !is_public(IpAddr::V4(ip)) => {
-                Err(Refusal::PrivateAddress(ip.to_string()))
-            }
-            Some(Host::Ipv6(ip)) if !is_public(IpAddr::V6(ip)) => {
-                Err(Refusal::PrivateAddress(ip.to_string()))
-            }
-            Some(host) => Err(Refusal::HostNotAllowed(host.to_string())),
-            None => Err(Refusal::HostNotAllowed(String::new())),
-        }
+        Ok(())
     }
 
     /// The origins a write-up's images may come from: [`IMAGE_ORIGINS`]
@@ -370,6 +373,8 @@ mod tests {
                 "host_not_allowed",
             ),
             ("https://localhost/x", "host_not_allowed"),
+            ("http://localhost:8080/x", "host_not_allowed"),
+            ("http://10.0.0.1/x", "private_address"),
             ("https://127.0.0.1/x", "private_address"),
             ("https://10.0.0.1/x", "private_address"),
             (
@@ -420,6 +425,28 @@ mod tests {
             "https://git.example.org/?q",
         ] {
             assert!(Origin::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn spin_lets_the_fetching_components_reach_exactly_the_forge_hosts() {
+        let manifest = include_str!("../../spin.toml");
+        for component in ["writeup", "web-projects"] {
+            let start = manifest
+                .find(&format!("[component.{component}]"))
+                .unwrap_or_else(|| panic!("no component {component}"));
+            let section = &manifest[start..];
+            let list = &section[section.find("allowed_outbound_hosts = [").unwrap()..];
+            let list = &list[..list.find(']').unwrap()];
+            let https: Vec<&str> = list
+                .split('"')
+                .filter_map(|entry| entry.strip_prefix("https://"))
+                .collect();
+            assert_eq!(https, FORGE_HOSTS, "{component}");
+            assert!(
+                list.contains("\"{{ writeup_extra_origin }}\""),
+                "{component}"
+            );
         }
     }
 

@@ -17,6 +17,7 @@ pub mod accounts;
 pub mod comments;
 pub mod posts;
 pub mod search;
+pub mod writeups;
 
 use sha2::{Digest, Sha256};
 

@@ -1,4 +1,4 @@
-//! Finding projects: search.
+//! Finding projects, and reading them: search and write-ups.
 
 use spin_sdk::http::Response;
 
@@ -10,9 +10,9 @@ use crate::http::{self, Request};
 use crate::model::SearchQuery;
 use crate::paging::{Paging, query_values};
 use crate::store::posts;
-use crate::views::{self, PostView};
+use crate::views::{self, PostView, WriteupView};
 
-use super::client_address;
+use super::{client_address, routes};
 
 /// `GET /api/search?q=…&page=N`: the posts matching `q`, best match first,
 /// ten a page with totals; 400 for a missing, empty or too long `q`, too
@@ -40,6 +40,24 @@ pub fn search(request: &Request) -> Result<Response, Error> {
             http::ok(&views::page::<_, PostView>(total, listing.items, page))
         },
     )
+}
+
+/// `GET /api/posts/:id/writeup`: the post's write-up, rendered and
+/// sanitised; 404 for an unknown post, 502 naming the reason when its
+/// source cannot be fetched or is refused.
+pub fn writeup(request: &Request) -> Result<Response, Error> {
+    let id = request.path_id(routes::POST_WRITEUP)?;
+    let context = Context::load()?;
+    cache::serve(request, &context, &[&versions::post(id)], || {
+        let post = posts::find(context.db()?, id)?.ok_or_else(Error::no_such_post)?;
+        let writeup = actions::writeups::show(&context, &post).map_err(|f| f.into_error())?;
+        http::ok(&WriteupView::new(
+            id,
+            writeup.source_url,
+            writeup.html,
+            writeup.fetched_at,
+        ))
+    })
 }
 
 /// The one `q` of a search: 400 if it is missing, given twice or invalid.

@@ -18,7 +18,7 @@ use crate::web::session::Visit;
 use crate::web::templates;
 use crate::web::{
     Place, Section, Verb, cached_page, logged_in_post, login_first, not_found, origin, page,
-    redirect, unanswered, verb,
+    policy_with_images_from, redirect, unanswered, verb,
 };
 
 /// Answers a request for one of this family's places.
@@ -70,9 +70,29 @@ fn show_post(request: &Request, id: Id) -> Result<Response, Error> {
     let visit = Visit::open(request)?;
     let depends_on = [&versions::post(id), versions::PROFILES];
     let origin = origin(request, visit.config());
-    cached_page(request, &visit, &depends_on, || {
-        post_page(&visit, id, cursor, &CommentForm::default(), 200, &origin)
-    })
+    let mut response = cached_page(request, &visit, &depends_on, || {
+        post_page(
+            &visit,
+            id,
+            cursor,
+            &CommentForm::default(),
+            Fetch::Wait,
+            200,
+            &origin,
+        )
+    })?;
+    let extra = visit.config().writeup_sources.extra.as_ref();
+    response.set_header("content-security-policy", policy_with_images_from(extra));
+    Ok(response)
+}
+
+/// Whether a project page may fetch its write-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fetch {
+    /// Yes, waiting within the fetch's bounds.
+    Wait,
+    /// No: show it only if it is kept (a form sent back with its errors).
+    KeptOnly,
 }
 
 /// The project page, with the comment form as `form` has it; `origin` is
@@ -82,6 +102,7 @@ fn post_page(
     id: Id,
     cursor: Cursor,
     form: &CommentForm,
+    fetch: Fetch,
     status: u16,
     origin: &str,
 ) -> Result<Response, Error> {
@@ -97,8 +118,15 @@ fn post_page(
     )?;
     // Deleted between the two reads.
     listing.total.ok_or_else(not_found)?;
+    let shown = match fetch {
+        Fetch::Wait => actions::writeups::show(visit.context(), &post),
+        Fetch::KeptOnly => actions::writeups::kept(visit.context(), &post),
+    };
     page(visit, status, |header, _| {
-        let writeup = templates::Writeup::Note("");
+        let writeup = match &shown {
+            Ok(writeup) => templates::Writeup::Shown(&writeup.html),
+            Err(failure) => templates::Writeup::Note(failure.note()),
+        };
         templates::post_page(header, &post, &listing.items, &pager, form, writeup, origin)
     })
 }
@@ -185,7 +213,15 @@ fn create_comment(request: &Request, post: Id) -> Result<Response, Error> {
         |form, visit, user| match CommentForm::validate(form) {
             Err(back) => {
                 let origin = origin(request, visit.config());
-                post_page(visit, post, Cursor::Newest, &back, 422, &origin)
+                post_page(
+                    visit,
+                    post,
+                    Cursor::Newest,
+                    &back,
+                    Fetch::KeptOnly,
+                    422,
+                    &origin,
+                )
             }
             Ok(body) => {
                 let created =

@@ -24,4 +24,5 @@ mod spinkube;
 mod timing;
 mod tokens;
 mod users;
+mod writeups;
 mod zero_setup;
