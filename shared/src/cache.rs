@@ -378,6 +378,61 @@ fn memo_slot(key: &str) -> (String, String) {
     )
 }
 
+/// Claim keys: [`CLAIM_SLOTS`] slots, each cycling through this many
+/// windows, so that the store holds a bounded number of them.
+const CLAIM_WINDOWS: i64 = 64;
+
+/// How many slots claims are hashed into.
+pub const CLAIM_SLOTS: u64 = 4_096;
+
+/// Whether this request is the one to do the work behind `key` (fetch a
+/// write-up, say) in the current window of `window_ms`: the first to ask
+/// in a window is told yes, every other request, on any pod, no. The
+/// store's atomic increment decides, so two requests can never both be
+/// first. `None` if the store failed (logged).
+///
+/// A window's key is emptied by the previous window's winner. One left
+/// with an old count (its slot idle for a whole cycle) says no to
+/// everyone; whoever then waits in vain calls [`unclaim`], and the next
+/// request wins.
+pub fn claim(context: &Context, key: &str, window_ms: i64) -> Option<bool> {
+    let kv = context.kv()?;
+    let window = now_ms() / window_ms.max(1);
+    let name = claim_key(key, window);
+    match kv.increment(&name, 1) {
+        Ok(1) => {
+            if let Err(error) = kv.delete(&claim_key(key, window + 1)) {
+                store_failed(&error);
+            }
+            Some(true)
+        }
+        Ok(_) => Some(false),
+        Err(error) => {
+            store_failed(&error);
+            None
+        }
+    }
+}
+
+/// Frees the current window's claim on `key`, so that the next request
+/// claims it (after waiting in vain for whoever held it).
+pub fn unclaim(context: &Context, key: &str, window_ms: i64) {
+    if let Some(kv) = context.kv()
+        && let Err(error) = kv.delete(&claim_key(key, now_ms() / window_ms.max(1)))
+    {
+        store_failed(&error);
+    }
+}
+
+/// The store key of `key`'s claim in `window`.
+fn claim_key(key: &str, window: i64) -> String {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest[..8]);
+    let slot = u64::from_be_bytes(head) % CLAIM_SLOTS;
+    format!("cl:{slot}:{}", window.rem_euclid(CLAIM_WINDOWS))
+}
+
 /// Bumps the versions of what a write changed, so that every cached answer
 /// that showed it misses from now on. Call after the write's transaction
 /// has committed, before answering. A failure is logged; entries then

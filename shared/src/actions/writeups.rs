@@ -8,10 +8,10 @@
 //! instance alive after its response, so there is nowhere else to fetch;
 //! and a first visitor who sees the write-up at once is worth a bounded
 //! wait on one view in ten minutes. Readers who arrive meanwhile do not
-//! fetch too: a one-per-window claim ([`FETCH_CLAIM`], in the rate
-//! limiter's counters) lets one request fetch, and the others wait for its
-//! entry within the same bound. A failed or slow source costs a page a
-//! short note, never an error.
+//! fetch too: a claim (`cache::claim`, decided by the store's atomic
+//! increment, per [`CLAIM_WINDOW_MS`]) lets one request fetch, and the
+//! others wait for its entry within the same bound. A failed or slow
+//! source costs a page a short note, never an error.
 //!
 //! **The cache store down** means no fetch at all: the claim that keeps
 //! fetches rare lives there too, and fetching on every view would turn a
@@ -31,7 +31,6 @@ use crate::cache::{self, Recalled};
 use crate::context::Context;
 use crate::error::Error;
 use crate::fetch::{self, BOUNDS, FetchError};
-use crate::limits::{self, Limit};
 use crate::log;
 use crate::markdown::Render;
 use crate::sources;
@@ -48,13 +47,9 @@ pub const FAILED_MS: i64 = 60 * 1000;
 /// more than twice its size.
 pub const MAX_HTML_BYTES: usize = 2 * 1024 * 1024;
 
-/// One fetch per post at a time: a window longer than a fetch may take.
-pub const FETCH_CLAIM: Limit = Limit {
-    name: "writeup_fetch",
-    max: 1,
-    window_seconds: 10,
-    buckets: 65_536,
-};
+/// One fetch per post at a time: a claim lasts a window longer than a
+/// fetch may take.
+pub const CLAIM_WINDOW_MS: i64 = 10_000;
 
 /// A rendered write-up.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,9 +151,10 @@ pub fn show(context: &Context, post: &Post) -> Result<Writeup, Failure> {
         None if context.kv().is_none() => return Err(store_unavailable()),
         None => {}
     }
-    let now = now_ms() / 1000;
-    if limits::count(context.kv(), &FETCH_CLAIM, &key, now).is_err() {
-        return wait_for_another(context, &key);
+    match cache::claim(context, &key, CLAIM_WINDOW_MS) {
+        Some(true) => {}
+        Some(false) => return wait_for_another(context, &key),
+        None => return Err(store_unavailable()),
     }
     let started = Instant::now();
     let result = fetch_and_render(context, post);
@@ -206,6 +202,9 @@ fn wait_for_another(context: &Context, key: &str) -> Result<Writeup, Failure> {
             return kept;
         }
     }
+    // Whoever held the claim is gone, or it was a stale one: the next
+    // request fetches.
+    cache::unclaim(context, key, CLAIM_WINDOW_MS);
     Err(Failure::new(
         "busy",
         "another request is fetching it and has not finished",
@@ -301,7 +300,7 @@ mod tests {
 
     #[test]
     fn the_claim_window_outlasts_a_fetch() {
-        assert!(Duration::from_secs(FETCH_CLAIM.window_seconds as u64) > BOUNDS.total);
+        assert!(Duration::from_millis(CLAIM_WINDOW_MS as u64) > BOUNDS.total);
     }
 
     #[test]
