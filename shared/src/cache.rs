@@ -187,11 +187,12 @@ impl<'a> Cached<'a> {
         let mut hash = Sha256::new();
         hash.update(request.path_and_query().as_bytes());
         // Pages and feeds name the origin a request came to when no
-        // `public_origin` is set: one client's `Host` must not reach
+        // `public_origin` is set, which Spin writes into `spin-full-url`
+        // from the request's `Host`: one client's `Host` must not reach
         // another's copy.
-        for host in request.header_values("host") {
-            hash.update(b"\nhost=");
-            hash.update(host.as_bytes());
+        for url in request.header_values("spin-full-url") {
+            hash.update(b"\nurl=");
+            hash.update(url.as_bytes());
         }
         // One `get` each: Spin's Redis store cannot batch them (see `kv`).
         for key in depends_on {

@@ -146,7 +146,7 @@ fn cached_page(
 /// The site's origin (`https://host[:port]`) as absolute links name it:
 /// `public_origin`, or else the origin this request came to (Spin's
 /// `spin-full-url`, built from its `Host`). The response cache keys entries
-/// by `Host` too, so one visitor's `Host` never lands in another's page.
+/// by that URL too, so one visitor's `Host` never lands in another's page.
 fn origin(request: &Request, config: &Config) -> String {
     if let Some(origin) = &config.public_origin {
         return origin.as_source();
