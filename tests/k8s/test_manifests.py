@@ -85,6 +85,9 @@ SERVED_METHODS = {
     "web-people": {"GET", "POST"},
     "web-account": {"GET", "POST"},
     "web-static": {"GET"},
+    "search": {"GET"},
+    "writeup": {"GET"},
+    "web-discovery": {"GET"},
     "web-not-found": set(ALL_METHODS),
 }
 CATCH_ALL_COMPONENTS = {"not-found", "web-not-found"}
@@ -113,6 +116,11 @@ EXTRA_PATHS = (
     "/api/posts/123/comments/9",
     "/api/users/123/posts/9",
     "/favicon.ico",
+    "/sitemaps",
+    "/sitemaps/comments.xml",
+    "/users/123/feed.atom/x",
+    "/api/posts/123/writeup/x",
+    "/api/searches",
 )
 
 
@@ -1760,6 +1768,109 @@ def test_network_policies_name_exactly_the_spinapps(objects):
     assert seen == 3
 
 
+def egress_allowed(
+    policies: list[dict],
+    src: tuple[str, dict],
+    port: int,
+    *,
+    pod: tuple[str, dict] | None = None,
+    ip: str | None = None,
+    protocol: str = "TCP",
+) -> bool:
+    """Whether a pod (namespace, labels) may connect out to another pod or
+    to an IP address on `port`, under the Egress NetworkPolicies in `omni`."""
+    src_ns, src_labels = src
+    selecting = [
+        p
+        for p in policies
+        if src_ns == "omni"
+        and "Egress" in p["spec"].get("policyTypes", [])
+        and selector_matches(p["spec"]["podSelector"], src_labels)
+    ]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get("egress", []):
+            ports = rule.get("ports")
+            if ports is not None and not any(
+                p.get("protocol", "TCP") == protocol and p["port"] == port for p in ports
+            ):
+                continue
+            for peer in rule.get("to", []):
+                if "ipBlock" in peer:
+                    if ip is None:
+                        continue
+                    block = peer["ipBlock"]
+                    address = ipaddress.ip_address(ip)
+                    network = ipaddress.ip_network(block["cidr"])
+                    if address.version == network.version and address in network and not any(
+                        address in ipaddress.ip_network(e)
+                        for e in block.get("except", [])
+                        if ipaddress.ip_network(e).version == address.version
+                    ):
+                        return True
+                    continue
+                if pod is None:
+                    continue
+                dst_ns, dst_labels = pod
+                if "namespaceSelector" in peer:
+                    ns_ok = selector_matches(peer["namespaceSelector"], namespace_labels(dst_ns))
+                else:
+                    ns_ok = dst_ns == "omni"
+                pod_ok = "podSelector" not in peer or selector_matches(peer["podSelector"], dst_labels)
+                if ns_ok and pod_ok:
+                    return True
+    return False
+
+
+def test_omni_read_connects_out_only_to_dns_the_database_redis_and_public_https(objects):
+    policies = of_kind(objects, "NetworkPolicy")
+    pods = cluster_pods(objects)
+    read = pods["omni-read"][:2]
+    assert egress_allowed(policies, read, 3306, pod=pods["mariadb"][:2])
+    assert egress_allowed(policies, read, 6379, pod=pods["redis"][:2])
+    dns = ("kube-system", {"k8s-app": "kube-dns"})
+    assert egress_allowed(policies, read, 53, pod=dns, protocol="UDP")
+    assert egress_allowed(policies, read, 53, pod=dns)
+    assert egress_allowed(policies, read, 443, ip="140.82.112.3")
+    assert egress_allowed(policies, read, 443, ip="2606:50c0:8000::154")
+    for private in [
+        "10.43.0.10",
+        "10.42.1.7",
+        "192.168.1.20",
+        "172.17.0.1",
+        "169.254.169.254",
+        "127.0.0.1",
+        "100.64.0.1",
+        "0.0.0.0",
+        "fd00::1",
+        "fe80::1",
+        "::1",
+    ]:
+        assert not egress_allowed(policies, read, 443, ip=private), private
+    assert not egress_allowed(policies, read, 80, ip="140.82.112.3")
+    assert not egress_allowed(policies, read, 8080, pod=pods["omni-migrate"][:2])
+    assert not egress_allowed(policies, read, 80, pod=pods["omni-write"][:2])
+    # The SpinApps that fetch nothing are not limited.
+    for app in ("omni-write", "omni-auth"):
+        assert egress_allowed(policies, pods[app][:2], 443, ip="10.0.0.1")
+
+
+def test_spin_blocks_private_destinations_but_not_the_clusters_own(example_secrets):
+    config = tomllib.loads(example_secrets["omni-runtime-config"][RUNTIME_CONFIG_KEY])
+    blocked = [ipaddress.ip_network(n) for n in config["outbound_networking"]["block_networks"]]
+
+    def is_blocked(ip: str) -> bool:
+        address = ipaddress.ip_address(ip)
+        return any(address.version == n.version and address in n for n in blocked)
+
+    for ip in ["127.0.0.1", "169.254.169.254", "192.168.1.1", "172.16.5.5", "100.64.0.1", "::1", "fe80::1", "fd00::1"]:
+        assert is_blocked(ip), ip
+    # k3s's pods and Services (Redis, MariaDB) and the public internet.
+    for ip in ["10.42.0.5", "10.43.0.10", "140.82.112.3"]:
+        assert not is_blocked(ip), ip
+
+
 def test_network_policy_ports_are_the_ports_the_services_forward_to(objects):
     policies = by_name(objects, "NetworkPolicy")
     for service_name, policy_name in (
@@ -1814,7 +1925,7 @@ def test_runtime_config_points_the_default_store_at_the_redis_service(
     stores = {s for c in spin_manifest["component"].values() for s in c.get("key_value_stores", [])}
     assert stores == {"default"}, "every store spin.toml names needs a [key_value_store.<name>]"
     config = tomllib.loads(example_secrets["omni-runtime-config"][RUNTIME_CONFIG_KEY])
-    assert set(config) == {"key_value_store"}
+    assert set(config) == {"key_value_store", "outbound_networking"}
     assert set(config["key_value_store"]) == stores
     store = config["key_value_store"]["default"]
     # Spin 3.6.3's Redis store: type "redis" with one field, url
