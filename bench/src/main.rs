@@ -5,6 +5,9 @@
 //!   ([`bench`]): what a request costs, cold, hot and through the cache,
 //!   the host's calibration, MariaDB's thread pool, contended writes.
 //!   `--quick` seeds and sends a tenth, to try the benchmark itself.
+//! - `cargo run --profile bench -p omni-bench -- discovery [--quick]`:
+//!   what search on 100,000 posts and a write-up (on a cache miss and a
+//!   hit) cost ([`discovery`]).
 //! - `cargo run -p omni-bench -- soak [--requests N]`: the soak test with
 //!   faults ([`soak`]); 5,000 requests by default. Exits non-zero if a
 //!   check fails.
@@ -14,6 +17,7 @@
 mod api;
 mod bench;
 mod contention;
+mod discovery;
 mod integrity;
 mod load;
 mod procfs;
@@ -28,7 +32,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-const USAGE: &str = "usage: omni-bench [--quick] | omni-bench soak [--requests N]";
+const USAGE: &str =
+    "usage: omni-bench [--quick] | omni-bench discovery [--quick] | omni-bench soak [--requests N]";
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -49,6 +54,7 @@ fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> anyhow::Result<
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
     Bench { quick: bool },
+    Discovery { quick: bool },
     Soak { requests: usize },
 }
 
@@ -56,6 +62,10 @@ fn parse(args: &[String]) -> anyhow::Result<Command> {
     match args {
         [] => Ok(Command::Bench { quick: false }),
         [flag] if flag == "--quick" => Ok(Command::Bench { quick: true }),
+        [discovery] if discovery == "discovery" => Ok(Command::Discovery { quick: false }),
+        [discovery, flag] if discovery == "discovery" && flag == "--quick" => {
+            Ok(Command::Discovery { quick: true })
+        }
         [soak] if soak == "soak" => Ok(Command::Soak {
             requests: soak::DEFAULT_REQUESTS,
         }),
@@ -78,6 +88,10 @@ async fn main() -> anyhow::Result<ExitCode> {
             bench::run(quick).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Discovery { quick } => {
+            discovery::run(quick).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Soak { requests } => Ok(if soak::run(requests).await? {
             ExitCode::SUCCESS
         } else {
@@ -97,6 +111,10 @@ mod tests {
     #[test]
     fn the_command_line_picks_the_benchmark_or_the_soak() {
         assert_eq!(parse(&args("")).unwrap(), Command::Bench { quick: false });
+        assert_eq!(
+            parse(&args("discovery --quick")).unwrap(),
+            Command::Discovery { quick: true }
+        );
         assert_eq!(
             parse(&args("--quick")).unwrap(),
             Command::Bench { quick: true }
@@ -120,6 +138,7 @@ mod tests {
             "soak --requests",
             "soak --requests ten",
             "soak --requests 10",
+            "discovery --slow",
         ] {
             assert!(parse(&args(bad)).is_err(), "{bad}");
         }
