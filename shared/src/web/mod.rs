@@ -3,7 +3,8 @@
 //!
 //! Each page family is one Spin component (`functions/web-*`) whose
 //! `#[http_component]` calls [`serve`] with its family's `respond`
-//! ([`projects::respond`], [`people::respond`], [`account::respond`]), so
+//! ([`projects::respond`], [`people::respond`], [`account::respond`],
+//! [`discovery::respond`]), so
 //! each component carries only its own pages. Static files come from
 //! [`serve_asset`] and every other path from [`serve_not_found`].
 //! Pages work without JavaScript: links, and forms that POST and answer

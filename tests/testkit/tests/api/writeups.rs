@@ -308,3 +308,29 @@ async fn a_project_page_shows_the_write_up_and_lets_its_images_load() {
     let json: Value = writeup(&app, &id).await.json();
     assert!(html.contains(json["html"].as_str().unwrap()));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_name_that_resolves_to_a_blocked_network_is_refused_by_spin() {
+    // The operator's origin passes the app's own check, but it is a name
+    // (localhost), and Spin's runtime config blocks private networks: what
+    // it resolves to is dropped at connect time.
+    let server = source(|_| markdown("# Never")).await;
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("runtime-config.toml");
+    std::fs::write(
+        &config,
+        "[outbound_networking]\nblock_networks = [\"private\"]\n",
+    )
+    .unwrap();
+    let origin = format!("http://localhost:{}", server.port());
+    let app = spawn_app_with(AppOptions {
+        variables: vec![("writeup_extra_origin".into(), origin.clone())],
+        runtime_config_file: Some(config),
+        ..AppOptions::default()
+    })
+    .await;
+    let ada = app.create_user("ada").await;
+    let id = publish(&app, &ada, &format!("{origin}/readme.md")).await;
+    failed(&app, &id, "private_address").await;
+    assert!(server.received().is_empty());
+}
