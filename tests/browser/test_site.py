@@ -340,7 +340,7 @@ def test_a_write_up_is_rendered_found_by_search_and_followed_by_its_feed(
     # Follow the site's feed, from the link on Home: a feed reader finds the
     # project in it.
     page.get_by_role("link", name="Home").click()
-    feed_link = page.get_by_role("link", name="Follow new projects (Atom feed)")
+    feed_link = page.get_by_role("link", name="Atom feed of the latest projects")
     href = feed_link.get_attribute("href")
     assert page.locator('head link[rel="alternate"][type="application/atom+xml"]').get_attribute("href") == href
     response = page.request.get(base_url + href)

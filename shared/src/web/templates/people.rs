@@ -54,7 +54,7 @@ pub fn profile(
             @if posts.is_empty() && pages.newer.is_none() { p.muted { "No projects yet." } }
             (post_list(posts, 3))
             (pager(pages))
-            p.feed { a href=(Place::UserFeed(user.id).href()) type="application/atom+xml" { "Follow " (name) "'s projects (Atom feed)" } }
+            p.feed { a href=(Place::UserFeed(user.id).href()) type="application/atom+xml" { "Atom feed of " (name) "'s projects" } }
         },
     )
 }

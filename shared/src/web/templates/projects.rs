@@ -55,7 +55,7 @@ pub fn home(header: Header<'_>, posts: &[Post], pages: &Pager) -> Markup {
             }
             (post_list(posts, 2))
             (pager(pages))
-            p.feed { a href=(Place::Feed.href()) type="application/atom+xml" { "Follow new projects (Atom feed)" } }
+            p.feed { a href=(Place::Feed.href()) type="application/atom+xml" { "Atom feed of the latest projects" } }
         },
     )
 }
