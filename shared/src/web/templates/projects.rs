@@ -124,10 +124,6 @@ pub fn post_page(
                 } @else {
                     p { "Write-up: " (post.markdown_url) }
                 }
-                @match writeup {
-                    Writeup::Shown(html) => section.rendered aria-label="Write-up" { (PreEscaped(html)) },
-                    Writeup::Note(note) => p.note { (note) },
-                }
                 @if let (true, Some(viewer)) = (is_author, viewer) {
                     div.actions {
                         a href=(Place::EditPost(post.id).href()) { "Edit" }
@@ -141,6 +137,12 @@ pub fn post_page(
                         }
                     }
                 }
+            }
+            // Outside the article, whose own links (Edit) the author's
+            // write-up must not stand beside.
+            @match writeup {
+                Writeup::Shown(html) => section.rendered aria-label="Write-up" { (PreEscaped(html)) },
+                Writeup::Note(note) => p.note { (note) },
             }
             section aria-labelledby="comments" {
                 h2 #comments { "Comments (" (post.comment_count) ")" }
