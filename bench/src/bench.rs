@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context;
 use omni_test_host::manifest::Manifest;
-use omni_testkit::{AppOptions, MariaDb, Redis, TestApp, workspace_root};
+use omni_testkit::{AppOptions, MariaDb, Redis, TestApp, TestUser, workspace_root};
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::json;
@@ -264,6 +264,42 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
+/// A throwaway MariaDB and Redis, and the app over them with `variables`,
+/// its key-value store on that Redis as in production.
+pub async fn start(variables: Vec<(String, String)>) -> anyhow::Result<(MariaDb, Redis, TestApp)> {
+    let server = MariaDb::start()?;
+    let redis = Redis::start()?;
+    // The host reads the runtime config once, as it starts.
+    let config_dir = tempfile::tempdir()?;
+    let app = TestApp::spawn_on(
+        &server,
+        AppOptions {
+            variables,
+            runtime_config_file: Some(redis.runtime_config(config_dir.path())?),
+            ..AppOptions::default()
+        },
+    )
+    .await;
+    Ok((server, redis, app))
+}
+
+/// Signs up the bench's own user, a real account whose hash (at the app's
+/// cost) every seeded user gets and whose token signs the writes, then
+/// seeds `sizes` rows.
+pub async fn seed_with_bench_user(
+    app: &TestApp,
+    sizes: seed::Sizes,
+) -> anyhow::Result<(TestUser, seed::Seeded)> {
+    let user = app.create_user("bench").await;
+    let hash: String = app
+        .scalar("SELECT password_hash FROM users WHERE username = 'bench'")
+        .await;
+    let mut db = app.db().await;
+    let seeded = seed::seed(&mut db, sizes, &hash, now_ms()).await?;
+    db.disconnect().await?;
+    Ok((user, seeded))
+}
+
 /// Runs the whole benchmark; `quick` seeds and sends a tenth.
 pub async fn run(quick: bool) -> anyhow::Result<()> {
     let scale = if quick { 10 } else { 1 };
@@ -280,27 +316,9 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
     let load_average_before = load_average();
 
     eprintln!("starting MariaDB, Redis and the app…");
-    let server = MariaDb::start()?;
-    let redis = Redis::start()?;
-    let config_dir = tempfile::tempdir()?;
-    let app = TestApp::spawn_on(
-        &server,
-        AppOptions {
-            variables: vec![("bcrypt_cost".into(), bcrypt_cost.to_string())],
-            runtime_config_file: Some(redis.runtime_config(config_dir.path())?),
-            ..AppOptions::default()
-        },
-    )
-    .await;
-    // A real account: its hash (at the production cost) is every seeded
-    // user's, and its token signs the writes.
-    let user = app.create_user("bench").await;
-    let hash: String = app
-        .scalar("SELECT password_hash FROM users WHERE username = 'bench'")
-        .await;
-    let mut db = app.db().await;
-    let seeded = seed::seed(&mut db, sizes, &hash, now_ms()).await?;
-    db.disconnect().await?;
+    let variables = vec![("bcrypt_cost".into(), bcrypt_cost.to_string())];
+    let (server, redis, app) = start(variables).await?;
+    let (user, seeded) = seed_with_bench_user(&app, sizes).await?;
     let bench = Bench::new(app, user.token.clone(), server, redis)?;
 
     eprintln!("calibration:");

@@ -20,10 +20,10 @@
 
 use std::sync::Arc;
 
-use omni_testkit::{AppOptions, HttpServer, MariaDb, Redis, Reply, TestApp, workspace_root};
+use omni_testkit::{HttpServer, Reply, workspace_root};
 use serde::Serialize;
 
-use crate::bench::{Bench, CONCURRENCY};
+use crate::bench::{self, Bench, CONCURRENCY};
 use crate::load::{Call, MakeCall, Measured};
 use crate::{now_ms, seed, write_json};
 
@@ -66,25 +66,9 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
         body: markdown.as_bytes().to_vec(),
     })
     .await;
-    let server = MariaDb::start()?;
-    let redis = Redis::start()?;
-    let config_dir = tempfile::tempdir()?;
-    let app = TestApp::spawn_on(
-        &server,
-        AppOptions {
-            variables: vec![("writeup_extra_origin".into(), source.url())],
-            runtime_config_file: Some(redis.runtime_config(config_dir.path())?),
-            ..AppOptions::default()
-        },
-    )
-    .await;
-    let user = app.create_user("bench").await;
-    let hash: String = app
-        .scalar("SELECT password_hash FROM users WHERE username = 'bench'")
-        .await;
-    let mut db = app.db().await;
-    let seeded = seed::seed(&mut db, sizes, &hash, now_ms()).await?;
-    db.disconnect().await?;
+    let variables = vec![("writeup_extra_origin".into(), source.url())];
+    let (server, redis, app) = bench::start(variables).await?;
+    let (user, seeded) = bench::seed_with_bench_user(&app, sizes).await?;
     app.execute(&format!(
         "UPDATE posts SET markdown_url = CONCAT('{}/readme/', id, '.md')",
         source.url()

@@ -42,7 +42,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use omni_testkit::{AppOptions, MariaDb, Redis, TestApp, workspace_root};
+use omni_testkit::{MariaDb, workspace_root};
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -759,17 +759,8 @@ pub async fn run(requests: usize) -> anyhow::Result<bool> {
     let out = workspace_root().join("target/bench");
     std::fs::create_dir_all(&out)?;
     progress("starting MariaDB, Redis and the app…");
-    let server = MariaDb::start()?;
-    let redis = Redis::start()?;
-    let config_dir = tempfile::tempdir()?;
-    let app = TestApp::spawn_on(
-        &server,
-        AppOptions {
-            runtime_config_file: Some(redis.runtime_config(config_dir.path())?),
-            ..AppOptions::default()
-        },
-    )
-    .await;
+    // Redis runs for as long as `_redis` lives.
+    let (server, _redis, app) = crate::bench::start(Vec::new()).await?;
     let server = Arc::new(Mutex::new(server));
     let api = Api::new(
         reqwest::Client::builder()

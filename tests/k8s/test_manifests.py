@@ -1639,14 +1639,20 @@ def ingress_allowed(policies: list[dict], src: tuple[str, dict], dst: tuple[str,
                 return True
             for peer in peers:
                 assert "ipBlock" not in peer, "ipBlock peers are not modelled"
-                if "namespaceSelector" in peer:
-                    ns_ok = selector_matches(peer["namespaceSelector"], namespace_labels(src_ns))
-                else:
-                    ns_ok = src_ns == "omni"
-                pod_ok = "podSelector" not in peer or selector_matches(peer["podSelector"], src_labels)
-                if ns_ok and pod_ok:
+                if pod_peer_matches(peer, src_ns, src_labels):
                     return True
     return False
+
+
+def pod_peer_matches(peer: dict, namespace: str, labels: dict) -> bool:
+    """Whether a policy's pod peer (its namespace and pod selectors, in
+    `omni` without a namespace selector) is a pod with `labels` in
+    `namespace`."""
+    if "namespaceSelector" in peer:
+        ns_ok = selector_matches(peer["namespaceSelector"], namespace_labels(namespace))
+    else:
+        ns_ok = namespace == "omni"
+    return ns_ok and ("podSelector" not in peer or selector_matches(peer["podSelector"], labels))
 
 
 def cluster_pods(objects) -> dict[str, tuple[str, dict, int]]:
@@ -1810,15 +1816,7 @@ def egress_allowed(
                     ):
                         return True
                     continue
-                if pod is None:
-                    continue
-                dst_ns, dst_labels = pod
-                if "namespaceSelector" in peer:
-                    ns_ok = selector_matches(peer["namespaceSelector"], namespace_labels(dst_ns))
-                else:
-                    ns_ok = dst_ns == "omni"
-                pod_ok = "podSelector" not in peer or selector_matches(peer["podSelector"], dst_labels)
-                if ns_ok and pod_ok:
+                if pod is not None and pod_peer_matches(peer, *pod):
                     return True
     return False
 

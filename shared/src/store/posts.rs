@@ -256,29 +256,27 @@ pub const SEARCH_SQLITE: &str = concat!(
 /// first among equals), with the number of matches.
 pub fn search(db: &dyn Db, query: &SearchQuery, page: u32) -> Result<Listing<Post>, Error> {
     let (limit, offset) = (PAGE_LIMIT.into(), offset(page).into());
+    // Each word as a prefix, any word matching, in each engine's syntax.
+    let expression = |word: fn(&str) -> String, or: &str| {
+        let words: Vec<String> = query.terms().iter().map(|term| word(term)).collect();
+        Param::from(words.join(or).as_str())
+    };
     let rows = match db.dialect() {
         Dialect::MySql => {
-            let expression = query
-                .terms()
-                .iter()
-                .map(|term| format!("{term}*"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let text = || Param::from(expression.as_str());
-            db.query(
-                SEARCH_MYSQL,
-                &[text(), text(), text(), text(), limit, offset],
-            )?
+            let text = expression(|term| format!("{term}*"), " ");
+            let params = [
+                text.clone(),
+                text.clone(),
+                text.clone(),
+                text,
+                limit,
+                offset,
+            ];
+            db.query(SEARCH_MYSQL, &params)?
         }
         Dialect::Sqlite => {
-            let expression = query
-                .terms()
-                .iter()
-                .map(|term| format!("\"{term}\"*"))
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            let text = || Param::from(expression.as_str());
-            db.query(SEARCH_SQLITE, &[text(), text(), limit, offset])?
+            let text = expression(|term| format!("\"{term}\"*"), " OR ");
+            db.query(SEARCH_SQLITE, &[text.clone(), text, limit, offset])?
         }
     };
     let Some(first) = rows.first() else {

@@ -112,13 +112,11 @@ const SITEMAP: &str = "application/xml; charset=utf-8";
 
 /// `GET /feed.atom`: the newest projects.
 fn site_feed(request: &Request) -> Result<Response, Error> {
-    let context = Context::load()?;
-    let origin = origin(request, context.config());
     let depends_on = [versions::POSTS, versions::PROFILES];
-    public(request, &context, &depends_on, || {
+    public(request, &depends_on, |context, origin| {
         let listing = posts::newest(context.db()?, FEED_ENTRIES)?;
         let feed = Feed {
-            origin: &origin,
+            origin,
             title: "Omni: newest projects",
             path: Place::Feed.href(),
             page: Place::Home.href(),
@@ -132,14 +130,12 @@ fn site_feed(request: &Request) -> Result<Response, Error> {
 /// `GET /users/{id}/feed.atom`: one person's newest projects; the 404
 /// page for an unknown user.
 fn user_feed(request: &Request, id: Id) -> Result<Response, Error> {
-    let context = Context::load()?;
-    let origin = origin(request, context.config());
     let depends_on = [
         &versions::user(id),
         &versions::user_posts(id),
         versions::PROFILES,
     ];
-    public(request, &context, &depends_on, || {
+    public(request, &depends_on, |context, origin| {
         let db = context.db()?;
         let user = users::find(db, id)?.ok_or_else(not_found)?;
         let listing = posts::newest_by_author(db, id, FEED_ENTRIES)?;
@@ -147,7 +143,7 @@ fn user_feed(request: &Request, id: Id) -> Result<Response, Error> {
         listing.total.ok_or_else(not_found)?;
         let name = templates::name_of(&user.display_name, &user.username);
         let feed = Feed {
-            origin: &origin,
+            origin,
             title: &format!("{name} on Omni"),
             path: Place::UserFeed(id).href(),
             page: Place::User(id).href(),
@@ -158,15 +154,19 @@ fn user_feed(request: &Request, id: Id) -> Result<Response, Error> {
     })
 }
 
-/// A public answer through the shared cache, with the website's headers.
+/// A public answer through the shared cache, with the website's headers:
+/// `produce` makes it from the request's context and the site's origin.
 /// Feeds and sitemaps are the same for every visitor, logged in or not.
 fn public(
     request: &Request,
-    context: &Context,
     depends_on: &[&str],
-    produce: impl FnOnce() -> Result<Response, Error>,
+    produce: impl FnOnce(&Context, &str) -> Result<Response, Error>,
 ) -> Result<Response, Error> {
-    Ok(secure(cache::serve(request, context, depends_on, produce)?))
+    let context = Context::load()?;
+    let origin = origin(request, context.config());
+    Ok(secure(cache::serve(request, &context, depends_on, || {
+        produce(&context, &origin)
+    })?))
 }
 
 /// The two kinds of sitemap file in an index.
@@ -190,13 +190,10 @@ impl Part {
 /// each, found by keyset queries that read one file's worth of an index at
 /// a time.
 fn sitemap(request: &Request) -> Result<Response, Error> {
-    let context = Context::load()?;
-    let origin = origin(request, context.config());
     public(
         request,
-        &context,
         &[versions::POSTS, versions::PROFILES],
-        || {
+        |context, origin| {
             let db = context.db()?;
             let posts_count = posts::count_capped(db, SITEMAP_URLS + 1)?;
             let users_count = users::count_capped(db, SITEMAP_URLS + 1)?;
@@ -209,8 +206,8 @@ fn sitemap(request: &Request) -> Result<Response, Error> {
                     loc: format!("{origin}{}", Place::Home.href()),
                     lastmod: None,
                 }];
-                urls.extend(post_urls(&origin, &posts::walk(db, all)?));
-                urls.extend(user_urls(&origin, &users::walk(db, all)?));
+                urls.extend(post_urls(origin, &posts::walk(db, all)?));
+                urls.extend(user_urls(origin, &users::walk(db, all)?));
                 return xml(SITEMAP, templates::urlset(&urls));
             }
             let mut locs = Vec::new();
@@ -254,21 +251,18 @@ fn sitemap_part(request: &Request, part: Part) -> Result<Response, Error> {
         [id] => Some(id.parse::<Id>().map_err(|_| not_found())?),
         _ => return Err(not_found()),
     };
-    let context = Context::load()?;
-    let origin = origin(request, context.config());
     public(
         request,
-        &context,
         &[versions::POSTS, versions::PROFILES],
-        || {
+        |context, origin| {
             let walk = Walk {
                 after,
                 limit: SITEMAP_URLS,
             };
             let db = context.db()?;
             let urls = match part {
-                Part::Posts => post_urls(&origin, &posts::walk(db, walk)?),
-                Part::Users => user_urls(&origin, &users::walk(db, walk)?),
+                Part::Posts => post_urls(origin, &posts::walk(db, walk)?),
+                Part::Users => user_urls(origin, &users::walk(db, walk)?),
             };
             xml(SITEMAP, templates::urlset(&urls))
         },

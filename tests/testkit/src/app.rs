@@ -426,8 +426,13 @@ impl TestApp {
     /// Creates a post titled `title` (see [`post_body`]) as `user`, and
     /// returns it; the test fails unless it is created.
     pub async fn create_post(&self, user: &TestUser, title: &str) -> Value {
-        let path = "/api/posts";
-        created(self.post(path, &post_body(title), Some(&user.token)).await)
+        self.create_post_from(user, &post_body(title)).await
+    }
+
+    /// Creates the post `body` describes as `user`, and returns it; the
+    /// test fails unless it is created.
+    pub async fn create_post_from(&self, user: &TestUser, body: &Value) -> Value {
+        created(self.post("/api/posts", body, Some(&user.token)).await)
     }
 
     /// Comments `body` on the post `post_id` as `user`, and returns the

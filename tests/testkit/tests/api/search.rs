@@ -1,7 +1,7 @@
 //! `GET /api/search`: full-text search on MariaDB's FULLTEXT indexes or
 //! SQLite's FTS5, kept in step by every write.
 
-use omni_testkit::{AppOptions, Backend, TestApp, TestUser, spawn_app, spawn_app_with};
+use omni_testkit::{AppOptions, Backend, TestApp, TestUser, id, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 use crate::posts::ids;
@@ -9,14 +9,9 @@ use crate::problems::assert_problem;
 
 /// Publishes a post with `title` and `description` as `user`; its id.
 async fn publish(app: &TestApp, user: &TestUser, title: &str, description: &str) -> String {
-    let body = json!({
-        "title": title,
-        "description": description,
-        "markdown_url": "https://example.com/readme.md",
-    });
-    let response = app.post("/api/posts", &body, Some(&user.token)).await;
-    assert_eq!(response.status, 201, "{}", response.text());
-    response.json()["id"].as_str().unwrap().to_owned()
+    let url = "https://example.com/readme.md";
+    let body = json!({ "title": title, "description": description, "markdown_url": url });
+    id(&app.create_post_from(user, &body).await)
 }
 
 /// The page of results for `query` (already URL-encoded); fails unless 200.

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use omni_testkit::http_server::Received;
-use omni_testkit::{AppOptions, HttpServer, Reply, TestApp, TestUser, spawn_app_with};
+use omni_testkit::{AppOptions, HttpServer, Reply, TestApp, TestUser, id, spawn_app_with};
 use serde_json::{Value, json};
 
 use crate::problems::assert_problem;
@@ -35,9 +35,7 @@ async fn app_for(server: &HttpServer) -> TestApp {
 /// Publishes a project whose write-up is at `url`; its id.
 async fn publish(app: &TestApp, user: &TestUser, url: &str) -> String {
     let body = json!({ "title": "Engine", "description": "Gears.", "markdown_url": url });
-    let response = app.post("/api/posts", &body, Some(&user.token)).await;
-    assert_eq!(response.status, 201, "{}", response.text());
-    response.json()["id"].as_str().unwrap().to_owned()
+    id(&app.create_post_from(user, &body).await)
 }
 
 async fn writeup(app: &TestApp, id: &str) -> omni_testkit::TestResponse {

@@ -2,21 +2,16 @@
 //! feed-rs parser and as XML), the sitemap at its limit, robots.txt, and
 //! the preview meta and feed links on pages.
 
-use omni_testkit::{AppOptions, Backend, TestApp, TestUser, spawn_app, spawn_app_with};
+use omni_testkit::{AppOptions, Backend, TestApp, TestUser, id, spawn_app, spawn_app_with};
 use serde_json::json;
 
 use super::{Page, Visitor};
 
 /// Publishes a project through the API; its id.
 async fn publish(app: &TestApp, user: &TestUser, title: &str, description: &str) -> String {
-    let body = json!({
-        "title": title,
-        "description": description,
-        "markdown_url": "https://example.com/readme.md",
-    });
-    let response = app.post("/api/posts", &body, Some(&user.token)).await;
-    assert_eq!(response.status, 201, "{}", response.text());
-    response.json()["id"].as_str().unwrap().to_owned()
+    let url = "https://example.com/readme.md";
+    let body = json!({ "title": title, "description": description, "markdown_url": url });
+    id(&app.create_post_from(user, &body).await)
 }
 
 /// The value of the first `attribute="…"` after `marker` in `html`.
