@@ -411,7 +411,8 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out)?;
     let load_average_before = load_average();
 
-    let (bench, user, seeded) = start(sizes, bcrypt_cost).await?;
+    let (bench, user, seeded) =
+        start(sizes, vec![("bcrypt_cost".into(), bcrypt_cost.to_string())]).await?;
 
     eprintln!("calibration:");
     let calibration = calibrate(&bench, 5000 / scale).await;
@@ -534,14 +535,13 @@ fn read(name: &'static str, component: &'static str, path: String) -> Read {
     }
 }
 
-/// Starts MariaDB, the Redis servers and the apps, seeds `sizes`, and
-/// returns the bench, its user and the seeded ids.
-async fn start(
+/// Starts MariaDB, the Redis servers and the apps with `variables`, seeds
+/// `sizes`, and returns the bench, its user and the seeded ids.
+pub async fn start(
     sizes: seed::Sizes,
-    bcrypt_cost: u32,
+    variables: Vec<(String, String)>,
 ) -> anyhow::Result<(Bench, omni_testkit::TestUser, seed::Seeded)> {
     eprintln!("starting MariaDB, the Redis servers and the apps…");
-    let variables = vec![("bcrypt_cost".to_owned(), bcrypt_cost.to_string())];
     let (bench, user) = Bench::start(MariaDb::start()?, Servers::start()?, variables).await?;
     // A real account: its hash (at the production cost) is every seeded
     // user's, and its token signs the writes.
@@ -584,7 +584,7 @@ pub async fn run_cache_hit() -> anyhow::Result<()> {
         popular_posts: 2,
         comments_per_popular_post: 1000,
     };
-    let (bench, _, seeded) = start(sizes, 10).await?;
+    let (bench, _, seeded) = start(sizes, vec![("bcrypt_cost".into(), "10".into())]).await?;
     eprintln!("calibration:");
     let calibration = calibrate(&bench, 5000).await;
     eprintln!("a cache hit, before and after:");

@@ -18,12 +18,16 @@
 //! - `cargo run --profile bench -p omni-bench -- sessions [--quick]`: what
 //!   checking a token's session costs each authenticated request
 //!   ([`sessions`]).
+//! - `cargo run --profile bench -p omni-bench -- discovery [--quick]`:
+//!   what search on 100,000 posts and a write-up (on a cache miss and a
+//!   hit) cost ([`discovery`]).
 //!
 //! Every figure printed also goes to `target/bench/*.json`.
 
 mod api;
 mod bench;
 mod contention;
+mod discovery;
 mod galera;
 mod hits;
 mod load;
@@ -40,7 +44,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-const USAGE: &str = "usage: omni-bench [--quick] | omni-bench galera [--quick] | omni-bench cache-hit | omni-bench sessions [--quick] | omni-bench soak [--requests N] [--galera]";
+const USAGE: &str = "usage: omni-bench [--quick] | omni-bench galera [--quick] | omni-bench cache-hit | omni-bench sessions [--quick] | omni-bench discovery [--quick] | omni-bench soak [--requests N] [--galera]";
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -64,6 +68,7 @@ enum Command {
     CacheHit,
     Galera { quick: bool },
     Sessions { quick: bool },
+    Discovery { quick: bool },
     Soak { requests: usize, galera: bool },
 }
 
@@ -79,6 +84,10 @@ fn parse(args: &[String]) -> anyhow::Result<Command> {
         [sessions] if sessions == "sessions" => Ok(Command::Sessions { quick: false }),
         [sessions, flag] if sessions == "sessions" && flag == "--quick" => {
             Ok(Command::Sessions { quick: true })
+        }
+        [discovery] if discovery == "discovery" => Ok(Command::Discovery { quick: false }),
+        [discovery, flag] if discovery == "discovery" && flag == "--quick" => {
+            Ok(Command::Discovery { quick: true })
         }
         [soak, flags @ ..] if soak == "soak" => {
             let (mut requests, mut galera) = (soak::DEFAULT_REQUESTS, false);
@@ -124,6 +133,10 @@ async fn main() -> anyhow::Result<ExitCode> {
             sessions::run(quick).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Discovery { quick } => {
+            discovery::run(quick).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Soak { requests, galera } => Ok(if soak::run(requests, galera).await? {
             ExitCode::SUCCESS
         } else {
@@ -143,6 +156,10 @@ mod tests {
     #[test]
     fn the_command_line_picks_the_benchmark_or_the_soak() {
         assert_eq!(parse(&args("")).unwrap(), Command::Bench { quick: false });
+        assert_eq!(
+            parse(&args("discovery --quick")).unwrap(),
+            Command::Discovery { quick: true }
+        );
         assert_eq!(
             parse(&args("--quick")).unwrap(),
             Command::Bench { quick: true }
@@ -189,6 +206,7 @@ mod tests {
             "soak --galera --galera",
             "soak --fast",
             "galera --slow",
+            "discovery --slow",
         ] {
             assert!(parse(&args(bad)).is_err(), "{bad}");
         }

@@ -184,38 +184,125 @@ pub fn serve(
     Ok(entry.answer(request, outcome))
 }
 
-/// A value worth keeping for a while (a rendered page fragment, say): the
-/// one kept under `name`, if it was made under the current versions of
-/// `depends_on` and has not expired; else what `make` makes, kept for as
-/// long as `make` says (at most [`MAX_KEEP`]). A value over
-/// [`MAX_ENTRY_BYTES`] is returned but not kept. If the store fails,
-/// `make` runs and the failure is logged.
-pub fn remember<E>(
-    context: &Context,
-    name: &str,
-    depends_on: &[&str],
-    make: impl FnOnce() -> Result<(Vec<u8>, Duration), E>,
-) -> Result<Vec<u8>, E> {
-    let key = format!("remembered\n{name}");
-    let lookup = match context
+/// What [`recall`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recalled {
+    /// The value, not yet expired.
+    Found(Vec<u8>),
+    /// Nothing current under the key.
+    Missing,
+    /// The store failed (logged): nothing can be known.
+    Unavailable,
+}
+
+/// Keeps `value` under `name` until `expires_at` (Unix ms, at most
+/// [`MAX_KEEP`] away), for values worth more than one response, such as a
+/// rendered write-up. A value over [`MAX_ENTRY_BYTES`] is not kept. A
+/// failure is logged.
+pub fn remember(context: &Context, name: &str, value: &[u8], expires_at: i64) {
+    let keep_for = Duration::from_millis(expires_at.saturating_sub(now_ms()).max(1).unsigned_abs());
+    let result = context
         .kv()
         .cache()
-        .and_then(|backend| Lookup::new(backend, &key, depends_on))
+        .and_then(|backend| Lookup::new(backend, &remembered(name), &[]))
+        .and_then(|(lookup, _)| lookup.keep(value, keep_for.min(MAX_KEEP)));
+    if let Err(error) = result {
+        store_failed(&error);
+    }
+}
+
+/// The value [`remember`] kept under `name`, if it is still there and has
+/// not expired.
+pub fn recall(context: &Context, name: &str) -> Recalled {
+    match context
+        .kv()
+        .cache()
+        .and_then(|backend| Lookup::new(backend, &remembered(name), &[]))
     {
-        Ok((_, Some(value))) => return Ok(value),
-        Ok((lookup, None)) => Some(lookup),
+        Ok((_, Some(value))) => Recalled::Found(value),
+        Ok((_, None)) => Recalled::Missing,
         Err(error) => {
             store_failed(&error);
-            None
+            Recalled::Unavailable
         }
-    };
-    let (value, keep_for) = make()?;
-    if let Some(lookup) = lookup
-        && let Err(error) = lookup.keep(&value, keep_for.min(MAX_KEEP))
+    }
+}
+
+/// The lookup key of a value kept with [`remember`], apart from responses'.
+fn remembered(name: &str) -> String {
+    format!("remembered\n{name}")
+}
+
+/// Claim keys: [`CLAIM_SLOTS`] slots, each cycling through this many
+/// windows, so that the store holds a bounded number of them.
+const CLAIM_WINDOWS: i64 = 64;
+
+/// How many slots claims are hashed into.
+pub const CLAIM_SLOTS: u64 = 4_096;
+
+/// Whether this request is the one to do the work behind `name` (fetch a
+/// write-up, say) in the current window of `window_ms`: the first to ask
+/// in a window is told yes, every other request, on any pod, no. The
+/// store's atomic increment decides, so two requests can never both be
+/// first. `None` if the store failed (logged).
+///
+/// A window's key is emptied by the previous window's winner (and on Redis
+/// expires after two windows). One left with an old count (its slot idle
+/// for a whole cycle) says no to everyone; whoever then waits in vain
+/// calls [`unclaim`], and the next request wins.
+pub fn claim(context: &Context, name: &str, window_ms: i64) -> Option<bool> {
+    let window = now_ms() / window_ms.max(1);
+    let result = context.kv().cache().and_then(|backend| {
+        let first = match backend {
+            Backend::Redis(redis) => {
+                let key = claim_key(name, window);
+                let replies = redis.call(&[
+                    Command::new("INCR").arg(&key),
+                    Command::new("PEXPIRE")
+                        .arg(&key)
+                        .arg((window_ms.max(1) * 2).to_string()),
+                ])?;
+                let count = replies.first().map(redis::integer).transpose()?.flatten();
+                count == Some(1)
+            }
+            Backend::Spin(store) => store.increment(&claim_key(name, window), 1)? == 1,
+        };
+        if first {
+            forget(backend, &claim_key(name, window + 1))?;
+        }
+        Ok(first)
+    });
+    result.map_err(|error| store_failed(&error)).ok()
+}
+
+/// Frees the current window's claim on `name`, so that the next request
+/// claims it (after waiting in vain for whoever held it).
+pub fn unclaim(context: &Context, name: &str, window_ms: i64) {
+    let key = claim_key(name, now_ms() / window_ms.max(1));
+    if let Err(error) = context
+        .kv()
+        .cache()
+        .and_then(|backend| forget(backend, &key))
     {
         store_failed(&error);
     }
-    Ok(value)
+}
+
+/// The store key of `name`'s claim in `window`.
+fn claim_key(name: &str, window: i64) -> String {
+    let digest = Sha256::digest(name.as_bytes());
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest[..8]);
+    let slot = u64::from_be_bytes(head) % CLAIM_SLOTS;
+    format!("cl:{slot}:{}", window.rem_euclid(CLAIM_WINDOWS))
+}
+
+/// Removes `key` from the cache's store.
+fn forget(backend: Backend<'_>, key: &str) -> Result<(), KvError> {
+    match backend {
+        Backend::Redis(redis) => Ok(redis.call(&[Command::new("DEL").arg(key)]).map(drop)?),
+        Backend::Spin(store) => store.delete(key),
+    }
 }
 
 /// Changes the versions of what a write changed, so that every cached
@@ -269,12 +356,30 @@ fn fresh_version() -> String {
 fn request_key(request: &Request, query: &[&str]) -> String {
     let pairs = request.query_pairs();
     let mut key = format!("response\n{}", request.path());
+    // Pages and feeds name the origin a request came to when no
+    // `public_origin` is set, which Spin writes into `spin-full-url` from
+    // the request's `Host`: one client's `Host` must not reach another's
+    // copy. Only the origin: the rest of that URL repeats the path and
+    // every query parameter.
+    for url in request.header_values("spin-full-url") {
+        key.push_str("\norigin=");
+        key.push_str(origin_of(url));
+    }
     for name in query {
         for (_, value) in pairs.iter().filter(|(n, _)| n == name) {
             key.push_str(&format!("\n{name}={value}"));
         }
     }
     key
+}
+
+/// `scheme://authority` of `url`, or all of it if it has no path.
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    match url[after_scheme..].find(['/', '?', '#']) {
+        Some(end) => &url[..after_scheme + end],
+        None => url,
+    }
 }
 
 fn store_failed(error: &KvError) {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::limits::{Backoff, Limit};
 use crate::net::IpNet;
 use crate::snowflake::NodeId;
+use crate::sources::{Origin, Sources};
 
 /// The smallest bcrypt cost accepted (tests only; it logs a warning).
 pub const MIN_BCRYPT_COST: u32 = 4;
@@ -71,6 +72,13 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For` is believed (the gateway's and the
     /// autoscaler's addresses); nobody else's is.
     pub trusted_proxies: Vec<IpNet>,
+    /// Where write-ups may be fetched from: the forges, and the operator's
+    /// `writeup_extra_origin`.
+    pub writeup_sources: Sources,
+    /// The site's public origin (`public_origin`), which feeds, the sitemap
+    /// and preview cards name in absolute URLs; `None` uses the origin each
+    /// request came to.
+    pub public_origin: Option<Origin>,
     /// Where the cache and the rate limits are kept.
     pub redis: Redis,
 }
@@ -177,6 +185,11 @@ fn parse_trusted_proxies(raw: &str) -> Result<Vec<IpNet>, ConfigError> {
         .collect()
 }
 
+/// `writeup_extra_origin`'s default: a host that cannot exist (RFC 6761
+/// reserves `.invalid`), because Spin refuses to start with an
+/// `allowed_outbound_hosts` entry that is empty.
+pub const NO_EXTRA_ORIGIN: &str = "https://unset.invalid";
+
 /// The rate limits, each a Spin variable (0 turns one off). Why each
 /// default is what it is: see `docs/design.md`, "Rate limits".
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,6 +211,8 @@ pub struct Limits {
     pub writes_per_user: Limit,
     /// Writes per user per day.
     pub writes_per_user_daily: Limit,
+    /// Searches (API and website) per client IP per minute.
+    pub searches_per_ip: Limit,
 }
 
 /// A configuration problem, naming the variable (never its value when secret).
@@ -303,6 +318,28 @@ impl Config {
             signups_per_ip: limit("limit_signups_per_ip_per_hour", 3600, 16_384)?,
             writes_per_user: limit("limit_writes_per_user_per_minute", 60, 16_384)?,
             writes_per_user_daily: limit("limit_writes_per_user_per_day", 24 * 3600, 16_384)?,
+            searches_per_ip: limit("limit_searches_per_ip_per_minute", 60, 16_384)?,
+        };
+        let extra_origin = read("writeup_extra_origin")?;
+        let writeup_sources = Sources {
+            extra: match extra_origin.trim() {
+                NO_EXTRA_ORIGIN => None,
+                origin => Some(Origin::parse(origin).map_err(|problem_text| {
+                    problem(
+                        "writeup_extra_origin",
+                        format!("{problem_text} (e.g. https://git.example.org)"),
+                    )
+                })?),
+            },
+        };
+        let public_origin = match read("public_origin")?.trim() {
+            "" => None,
+            origin => Some(Origin::parse(origin).map_err(|problem_text| {
+                problem(
+                    "public_origin",
+                    format!("{problem_text} (e.g. https://omni.example.org)"),
+                )
+            })?),
         };
         let trusted_proxies = parse_trusted_proxies(&read("trusted_proxies")?)?;
         let redis = Redis {
@@ -334,6 +371,8 @@ impl Config {
             limits,
             trusted_proxies,
             redis,
+            writeup_sources,
+            public_origin,
         })
     }
 
@@ -380,6 +419,8 @@ impl fmt::Debug for Config {
             .field("snowflake_node", &self.snowflake_node.get())
             .field("limits", &self.limits)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("writeup_sources", &self.writeup_sources)
+            .field("public_origin", &self.public_origin)
             .field("redis", &self.redis)
             .finish()
     }
@@ -571,12 +612,15 @@ mod tests {
             ("limit_signups_per_ip_per_hour", "10"),
             ("limit_writes_per_user_per_minute", "30"),
             ("limit_writes_per_user_per_day", "1000"),
+            ("limit_searches_per_ip_per_minute", "60"),
             ("trusted_proxies", ""),
             ("cache_redis_address", NO_REDIS),
             ("limits_redis_address", NO_REDIS),
             ("redis_password", "redis-password"),
             ("redis_timeout_ms", "50"),
             ("hsts", "max-age=31536000"),
+            ("writeup_extra_origin", NO_EXTRA_ORIGIN),
+            ("public_origin", ""),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -839,6 +883,34 @@ mod tests {
         ] {
             assert_eq!(transport(bad).unwrap_err().variable(), "hsts", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_extra_write_up_origin_is_one_origin_or_none() {
+        assert_eq!(config(&[]).writeup_sources.extra, None);
+        let set = config(&[("writeup_extra_origin", "http://10.0.0.5:8080")]);
+        assert_eq!(
+            set.writeup_sources.extra.unwrap().as_source(),
+            "http://10.0.0.5:8080"
+        );
+        assert_refused(
+            "writeup_extra_origin",
+            &["", "git.example.org", "https://git.example.org/path"],
+        );
+    }
+
+    #[test]
+    fn the_public_origin_is_an_origin_or_empty() {
+        assert_eq!(config(&[]).public_origin, None);
+        let set = config(&[("public_origin", "https://omni.example.org")]);
+        assert_eq!(
+            set.public_origin.unwrap().as_source(),
+            "https://omni.example.org"
+        );
+        assert_refused(
+            "public_origin",
+            &["omni.example.org", "https://omni.example.org/x"],
+        );
     }
 
     #[test]

@@ -119,6 +119,11 @@ pub enum Error {
         /// Seconds until the limit's window ends.
         retry_after: i64,
     },
+    /// 502: something Omni fetched on the client's behalf (a write-up)
+    /// could not be fetched or was refused; the detail says why, never
+    /// what the source sent.
+    #[error("bad gateway: {0}")]
+    BadGateway(String),
     /// 503: the database cannot be reached. Sent with `Retry-After`.
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -184,6 +189,7 @@ impl Error {
             Self::Validation(_) => 422,
             Self::TooManyRequests { .. } => 429,
             Self::Internal(_) => 500,
+            Self::BadGateway(_) => 502,
             Self::Unavailable(_) | Self::Misconfigured(_) => 503,
         }
     }
@@ -196,7 +202,8 @@ impl Error {
             | Self::Unauthorized(d)
             | Self::Forbidden(d)
             | Self::NotFound(d)
-            | Self::Conflict(d) => d.clone(),
+            | Self::Conflict(d)
+            | Self::BadGateway(d) => d.clone(),
             Self::MethodNotAllowed { allow } => {
                 format!("This path supports only: {allow}.")
             }
@@ -274,6 +281,7 @@ fn reason_phrase(status: u16) -> &'static str {
         415 => "Unsupported Media Type",
         422 => "Unprocessable Content",
         429 => "Too Many Requests",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
         _ => "Internal Server Error",
     }
@@ -293,6 +301,7 @@ impl Error {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Validation(_) => "validation",
             Self::TooManyRequests { .. } => "rate_limited",
+            Self::BadGateway(_) => "bad_gateway",
             Self::Unavailable(_) => "unavailable",
             Self::Misconfigured(_) => "misconfigured",
             Self::Internal(_) => "internal",
@@ -381,6 +390,7 @@ mod tests {
             (Error::invalid_field("title", "is required"), 422),
             (Error::TooManyRequests { retry_after: 30 }, 429),
             (Error::internal(anyhow::anyhow!("boom")), 500),
+            (Error::BadGateway("x".into()), 502),
             (Error::Unavailable(anyhow::anyhow!("down")), 503),
         ];
         for (error, status) in cases {

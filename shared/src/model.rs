@@ -425,9 +425,74 @@ impl IdempotencyKey {
     }
 }
 
+/// What to search for: 1–200 characters, searched as up to
+/// [`SearchQuery::MAX_TERMS`] words. A word is a run of letters and digits;
+/// everything else only separates words, so no search operator of either
+/// database can be slipped in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchQuery {
+    text: String,
+    terms: Vec<String>,
+}
+
+impl SearchQuery {
+    /// The longest query accepted.
+    pub const MAX_CHARS: usize = 200;
+    /// The most distinct words a query may have.
+    pub const MAX_TERMS: usize = 8;
+
+    /// Validates `text`: not empty, at most 200 characters, with at least
+    /// one and at most [`Self::MAX_TERMS`] distinct words.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text: String = text.trim().nfc().collect();
+        check_length(&text, 1, Self::MAX_CHARS)?;
+        let mut terms: Vec<String> = Vec::new();
+        for word in text.split(|c: char| !c.is_alphanumeric()) {
+            let word = word.to_lowercase();
+            if !word.is_empty() && !terms.contains(&word) {
+                terms.push(word);
+            }
+        }
+        if terms.is_empty() {
+            return Err("must contain a letter or a digit".into());
+        }
+        if terms.len() > Self::MAX_TERMS {
+            return Err(format!("must have at most {} words", Self::MAX_TERMS));
+        }
+        Ok(Self { text, terms })
+    }
+
+    /// The query as the visitor wrote it (trimmed).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Its distinct words, lower-cased, in order.
+    pub fn terms(&self) -> &[String] {
+        &self.terms
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_is_its_words_and_nothing_a_database_would_read_as_an_operator() {
+        let query = SearchQuery::parse("  Rust* +WebAssembly -\"pi\" (rust) ").unwrap();
+        assert_eq!(query.terms(), ["rust", "webassembly", "pi"]);
+        assert_eq!(query.as_str(), "Rust* +WebAssembly -\"pi\" (rust)");
+        assert_eq!(
+            SearchQuery::parse("Café 42").unwrap().terms(),
+            ["café", "42"]
+        );
+        assert!(SearchQuery::parse(&"a".repeat(200)).is_ok());
+        assert!(SearchQuery::parse(&"a".repeat(201)).is_err());
+        for bad in ["", "   ", "*+-\"()~<>@", "a b c d e f g h i"] {
+            assert!(SearchQuery::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(SearchQuery::parse("w1 w2 w3 w4 w5 w6 w7 w8 w1").is_ok());
+    }
 
     #[test]
     fn usernames_are_3_to_32_word_characters() {

@@ -144,6 +144,28 @@ impl From<Comment> for CommentView {
     }
 }
 
+/// A post's write-up, rendered.
+#[derive(Debug, Serialize)]
+pub struct WriteupView {
+    post_id: Id,
+    source_url: String,
+    html: String,
+    fetched_at: String,
+}
+
+impl WriteupView {
+    /// Post `post_id`'s write-up: `html` fetched from `source_url` at
+    /// `fetched_at` (Unix ms).
+    pub fn new(post_id: Id, source_url: String, html: String, fetched_at: i64) -> Self {
+        Self {
+            post_id,
+            source_url,
+            html,
+            fetched_at: rfc3339_ms(fetched_at),
+        }
+    }
+}
+
 /// Page `page` of a listing whose owner exists.
 pub fn page<T, V: From<T>>(total: i64, items: Vec<T>, page: u32) -> Page<V> {
     Page::new(items.into_iter().map(V::from).collect(), page, total)

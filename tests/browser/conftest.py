@@ -12,6 +12,8 @@ Environment (set by scripts/browser-test):
 
 from __future__ import annotations
 
+import base64
+import http.server
 import json
 import os
 import shutil
@@ -50,13 +52,68 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 
 
+# The write-ups a local server offers, as a forge would serve raw files.
+WRITEUPS = {
+    "/turing/on-computable-numbers.md": (
+        "# On computable numbers\n\n"
+        "With an application to the *Entscheidungsproblem*. See [the proof](proof.md).\n\n"
+        "![A machine's tape](tape.png)\n\n"
+        "## Machines\n\n"
+        "| Symbol | Move |\n|---|---|\n| 0 | R |\n| 1 | L |\n\n"
+        "- [x] define the machine\n- [ ] decide everything\n\n"
+        "```text\nq1 S0 S1 R q2\n```\n\n"
+        "<script>document.title = 'owned'</script>\n"
+    ),
+    "/ada/engine.md": (
+        "# The engine\n\nA cycle-accurate emulator, in Rust, of the machine Babbage designed.\n\n"
+        "## Running it\n\n```sh\ncargo run --release -- note-g.cards\n```\n"
+    ),
+}
+# A 1x1 PNG, so that the write-up's image really loads.
+PIXEL = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
+
+
+class WriteupSource(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path in WRITEUPS:
+            body, kind = WRITEUPS[self.path].encode(), "text/markdown; charset=utf-8"
+        elif self.path.endswith(".png"):
+            body, kind = PIXEL, "image/png"
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("content-type", kind)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
 @pytest.fixture(scope="session")
-def base_url() -> str:
+def writeup_origin() -> str:
+    """A local server of write-ups, which the app may fetch from as its
+    operator's origin (`writeup_extra_origin`)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WriteupSource)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def base_url(writeup_origin) -> str:
     """Starts the app (all components, a fresh database) and yields its URL."""
     if not SERVER.is_file():
         pytest.fail(f"{SERVER} is missing: cargo build -p omni-testkit --bin omni-web-server")
     log = tempfile.TemporaryFile()
-    server = subprocess.Popen([str(SERVER)], stdout=subprocess.PIPE, stderr=log, text=True)
+    environment = os.environ | {"OMNI_WRITEUP_EXTRA_ORIGIN": writeup_origin}
+    server = subprocess.Popen(
+        [str(SERVER)], stdout=subprocess.PIPE, stderr=log, text=True, env=environment
+    )
     line: list[str] = []
     reader = threading.Thread(target=lambda: line.append(server.stdout.readline()), daemon=True)
     reader.start()

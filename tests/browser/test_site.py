@@ -14,6 +14,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import feedparser
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from conftest import DESKTOP, PHONE, REPO
@@ -61,7 +62,7 @@ def run_axe(page: Page, axe_source: str) -> list[dict]:
 
 
 def test_every_page_passes_axe_and_is_screenshotted_at_phone_and_desktop_width(
-    browser: Browser, base_url: str, api, axe_source: str, screenshots: Path
+    browser: Browser, base_url: str, api, axe_source: str, screenshots: Path, writeup_origin: str
 ):
     # The harness itself: axe finds a missing label when there is one.
     probe = browser.new_page()
@@ -81,7 +82,7 @@ def test_every_page_passes_axe_and_is_screenshotted_at_phone_and_desktop_width(
         "A cycle-accurate emulator of Babbage's Analytical Engine, written in Rust and compiled to "
         "WebAssembly.\n\nIt runs the Bernoulli numbers program from Note G, card by card, and shows the "
         "mill and the store as it goes.",
-        "https://github.com/ada/engine/blob/main/README.md",
+        f"{writeup_origin}/ada/engine.md",
     )
     api.call("POST", f"/api/posts/{engine}/comments", {"body": "Does it model the carriage of tens in the mill?"}, grace)
     own_comment = api.call("POST", f"/api/posts/{engine}/comments", {"body": "It does: anticipating carriage, as Babbage drew it."}, ada)
@@ -109,6 +110,8 @@ def test_every_page_passes_axe_and_is_screenshotted_at_phone_and_desktop_width(
         ("signup", anonymous, "/signup"),
         ("login", anonymous, "/login"),
         ("not-found", anonymous, "/no-such-page"),
+        ("search", anonymous, "/search?q=engine"),
+        ("search-empty", anonymous, "/search"),
     ]
     problems = []
 
@@ -287,6 +290,70 @@ def test_the_whole_journey_works_with_javascript_off(browser: Browser, base_url:
         expect(page.get_by_role("link", name="Go to the newest projects")).to_be_visible()
 
     # The pages need no script and break no rule of their CSP.
+    assert errors == [], errors
+    context.close()
+
+
+def test_a_write_up_is_rendered_found_by_search_and_followed_by_its_feed(
+    browser: Browser, base_url: str, api, writeup_origin: str
+):
+    context = browser.new_context(base_url=base_url, java_script_enabled=False)
+    page = context.new_page()
+    errors = console_errors(page)
+    api.user("turing", PASSWORD, "Alan M. Turing")
+    log_in(page, "turing")
+
+    # Publish a project whose write-up a (local) forge serves.
+    page.get_by_role("link", name="New project").click()
+    page.get_by_label("Title").fill("Computable numbers")
+    page.get_by_label("Description").fill("Machines that compute, and what they cannot.")
+    source = f"{writeup_origin}/turing/on-computable-numbers.md"
+    page.get_by_label("Write-up URL").fill(source)
+    page.get_by_role("button", name="Publish").click()
+    expect(h1(page)).to_have_text("Computable numbers")
+    project_url = page.url
+
+    # The write-up is on the page, rendered and sanitised; its relative
+    # link and image point at the source, and the image loads.
+    writeup = page.get_by_role("region", name="Write-up")
+    expect(writeup.get_by_role("heading", level=2, name="On computable numbers")).to_be_visible()
+    expect(writeup.get_by_role("heading", level=3, name="Machines")).to_be_visible()
+    expect(writeup.locator("table td").first).to_have_text("0")
+    expect(writeup).to_contain_text("☑ define the machine")
+    expect(writeup.get_by_role("link", name="the proof")).to_have_attribute(
+        "href", f"{writeup_origin}/turing/proof.md"
+    )
+    image = writeup.get_by_role("img", name="A machine's tape")
+    expect(image).to_have_attribute("src", f"{writeup_origin}/turing/tape.png")
+    assert image.evaluate("img => img.naturalWidth") == 1
+    assert page.title() != "owned" and writeup.locator("script").count() == 0
+
+    # Find it by search, from the box in every page's header.
+    page.get_by_role("link", name="Home").click()
+    page.get_by_role("searchbox", name="Search projects").fill("entscheidung computable")
+    page.get_by_role("button", name="Search").click()
+    expect(h1(page)).to_have_text("Search")
+    expect(page.get_by_role("status")).to_contain_text("1 project matches")
+    page.get_by_role("link", name="Computable numbers").click()
+    expect(page).to_have_url(project_url)
+
+    # Follow the site's feed, from the link on Home: a feed reader finds the
+    # project in it.
+    page.get_by_role("link", name="Home").click()
+    feed_link = page.get_by_role("link", name="Atom feed of the latest projects")
+    href = feed_link.get_attribute("href")
+    assert page.locator('head link[rel="alternate"][type="application/atom+xml"]').get_attribute("href") == href
+    response = page.request.get(base_url + href)
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/atom+xml; charset=utf-8"
+    feed = feedparser.parse(response.body())
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert feed.version == "atom10"
+    entry = next(e for e in feed.entries if e.title == "Computable numbers")
+    assert entry.link == project_url
+    assert entry.author == "Alan M. Turing"
+
+    # The page kept to its CSP: the image was allowed, no script ran.
     assert errors == [], errors
     context.close()
 

@@ -96,6 +96,9 @@ SERVED_METHODS = {
     "web-people": {"GET", "POST"},
     "web-account": {"GET", "POST"},
     "web-static": {"GET"},
+    "search": {"GET"},
+    "writeup": {"GET"},
+    "web-discovery": {"GET"},
     "web-not-found": set(ALL_METHODS),
     "logout": {"POST"},
     "me-account": {"GET", "PUT", "POST"},
@@ -126,6 +129,11 @@ EXTRA_PATHS = (
     "/api/posts/123/comments/9",
     "/api/users/123/posts/9",
     "/favicon.ico",
+    "/sitemaps",
+    "/sitemaps/comments.xml",
+    "/users/123/feed.atom/x",
+    "/api/posts/123/writeup/x",
+    "/api/searches",
 )
 
 
@@ -2028,14 +2036,20 @@ def ingress_allowed(policies: list[dict], src: tuple[str, dict], dst: tuple[str,
                 return True
             for peer in peers:
                 assert "ipBlock" not in peer, "ipBlock peers are not modelled"
-                if "namespaceSelector" in peer:
-                    ns_ok = selector_matches(peer["namespaceSelector"], namespace_labels(src_ns))
-                else:
-                    ns_ok = src_ns == "omni"
-                pod_ok = "podSelector" not in peer or selector_matches(peer["podSelector"], src_labels)
-                if ns_ok and pod_ok:
+                if pod_peer_matches(peer, src_ns, src_labels):
                     return True
     return False
+
+
+def pod_peer_matches(peer: dict, namespace: str, labels: dict) -> bool:
+    """Whether a policy's pod peer (its namespace and pod selectors, in
+    `omni` without a namespace selector) is a pod with `labels` in
+    `namespace`."""
+    if "namespaceSelector" in peer:
+        ns_ok = selector_matches(peer["namespaceSelector"], namespace_labels(namespace))
+    else:
+        ns_ok = namespace == "omni"
+    return ns_ok and ("podSelector" not in peer or selector_matches(peer["podSelector"], labels))
 
 
 def cluster_pods(objects) -> dict[str, tuple[str, dict, list[int]]]:
@@ -2187,6 +2201,101 @@ def test_network_policies_name_exactly_the_spinapps(objects):
     assert seen == 3
 
 
+def egress_allowed(
+    policies: list[dict],
+    src: tuple[str, dict],
+    port: int,
+    *,
+    pod: tuple[str, dict] | None = None,
+    ip: str | None = None,
+    protocol: str = "TCP",
+) -> bool:
+    """Whether a pod (namespace, labels) may connect out to another pod or
+    to an IP address on `port`, under the Egress NetworkPolicies in `omni`."""
+    src_ns, src_labels = src
+    selecting = [
+        p
+        for p in policies
+        if src_ns == "omni"
+        and "Egress" in p["spec"].get("policyTypes", [])
+        and selector_matches(p["spec"]["podSelector"], src_labels)
+    ]
+    if not selecting:
+        return True
+    for policy in selecting:
+        for rule in policy["spec"].get("egress", []):
+            ports = rule.get("ports")
+            if ports is not None and not any(
+                p.get("protocol", "TCP") == protocol and p["port"] == port for p in ports
+            ):
+                continue
+            for peer in rule.get("to", []):
+                if "ipBlock" in peer:
+                    if ip is None:
+                        continue
+                    block = peer["ipBlock"]
+                    address = ipaddress.ip_address(ip)
+                    network = ipaddress.ip_network(block["cidr"])
+                    if address.version == network.version and address in network and not any(
+                        address in ipaddress.ip_network(e)
+                        for e in block.get("except", [])
+                        if ipaddress.ip_network(e).version == address.version
+                    ):
+                        return True
+                    continue
+                if pod is not None and pod_peer_matches(peer, *pod):
+                    return True
+    return False
+
+
+def test_omni_read_connects_out_only_to_dns_the_database_redis_and_public_https(objects):
+    policies = of_kind(objects, "NetworkPolicy")
+    pods = cluster_pods(objects)
+    read = pods["omni-read"][:2]
+    assert egress_allowed(policies, read, 3306, pod=pods["mariadb"][:2])
+    assert egress_allowed(policies, read, 6379, pod=pods["redis"][:2])
+    dns = ("kube-system", {"k8s-app": "kube-dns"})
+    assert egress_allowed(policies, read, 53, pod=dns, protocol="UDP")
+    assert egress_allowed(policies, read, 53, pod=dns)
+    assert egress_allowed(policies, read, 443, ip="140.82.112.3")
+    assert egress_allowed(policies, read, 443, ip="2606:50c0:8000::154")
+    for private in [
+        "10.43.0.10",
+        "10.42.1.7",
+        "192.168.1.20",
+        "172.17.0.1",
+        "169.254.169.254",
+        "127.0.0.1",
+        "100.64.0.1",
+        "0.0.0.0",
+        "fd00::1",
+        "fe80::1",
+        "::1",
+    ]:
+        assert not egress_allowed(policies, read, 443, ip=private), private
+    assert not egress_allowed(policies, read, 80, ip="140.82.112.3")
+    assert not egress_allowed(policies, read, 8080, pod=pods["omni-migrate"][:2])
+    assert not egress_allowed(policies, read, 80, pod=pods["omni-write"][:2])
+    # The SpinApps that fetch nothing are not limited.
+    for app in ("omni-write", "omni-auth"):
+        assert egress_allowed(policies, pods[app][:2], 443, ip="10.0.0.1")
+
+
+def test_spin_blocks_private_destinations_but_not_the_clusters_own(objects):
+    config = runtime_config(objects)
+    blocked = [ipaddress.ip_network(n) for n in config["outbound_networking"]["block_networks"]]
+
+    def is_blocked(ip: str) -> bool:
+        address = ipaddress.ip_address(ip)
+        return any(address.version == n.version and address in n for n in blocked)
+
+    for ip in ["127.0.0.1", "169.254.169.254", "192.168.1.1", "172.16.5.5", "100.64.0.1", "::1", "fe80::1", "fd00::1"]:
+        assert is_blocked(ip), ip
+    # k3s's pods and Services (Redis, MariaDB) and the public internet.
+    for ip in ["10.42.0.5", "10.43.0.10", "140.82.112.3"]:
+        assert not is_blocked(ip), ip
+
+
 def test_network_policy_ports_are_the_ports_the_services_forward_to(objects):
     policies = by_name(objects, "NetworkPolicy")
     for name in REDIS_NAMES:
@@ -2216,6 +2325,32 @@ K3S_SERVICE_CIDR = ipaddress.ip_network("10.43.0.0/16")
 # Bytes one rate-limit counter takes in Redis 7 (a key per bucket and window
 # with its expiry), measured with 196,608 of them.
 BYTES_PER_COUNTER = 150
+
+
+RUNTIME_CONFIG_SECRET = "omni-runtime-config"
+RUNTIME_CONFIG_KEY = "runtime-config.toml"
+
+
+def runtime_config(objects) -> dict:
+    """The Spin runtime config every SpinApp loads (runtime-config.yaml)."""
+    secret = by_name(objects, "Secret")[RUNTIME_CONFIG_SECRET]
+    return tomllib.loads(secret["stringData"][RUNTIME_CONFIG_KEY])
+
+
+def test_every_spinapp_loads_its_runtime_config_from_a_secret_it_cannot_start_without(objects):
+    for app in spin_apps(objects):
+        name = app["metadata"]["name"]
+        secret = app["spec"]["runtimeConfig"]["loadFromSecret"]
+        assert set(app["spec"]["runtimeConfig"]) == {"loadFromSecret"}, (
+            f"{name}: loadFromSecret ignores the rest"
+        )
+        assert secret == RUNTIME_CONFIG_SECRET, name
+        # spin-operator mounts it optional; this mount of the same Secret is
+        # not, so the pod waits for the Secret instead of running without it.
+        required = [v for v in app["spec"]["volumes"] if v.get("secret", {}).get("secretName") == secret]
+        assert required and not any(v["secret"].get("optional", False) for v in required), name
+        mounted = {m["name"] for m in app["spec"]["volumeMounts"]}
+        assert {v["name"] for v in required} <= mounted, name
 
 
 def redis_address(objects, name: str) -> str:
@@ -2290,11 +2425,11 @@ def test_every_component_may_reach_both_redis_servers_and_only_by_their_variable
             assert tcp == [], name
 
 
-def test_spinapps_have_no_runtime_config(objects):
+def test_the_runtime_config_gives_spin_no_key_value_store(objects):
     """Spin's key-value store is not used on SpinKube: its Redis backend
-    retries for minutes while Redis is away, stalling every request."""
-    for app in spin_apps(objects):
-        assert "runtimeConfig" not in app["spec"], app["metadata"]["name"]
+    retries for minutes while Redis is away, stalling every request. The
+    runtime config only blocks networks."""
+    assert set(runtime_config(objects)) == {"outbound_networking"}
 
 
 def redis_deployment(objects, name: str) -> dict:

@@ -25,6 +25,8 @@
 pub mod accounts;
 pub mod comments;
 pub mod posts;
+pub mod search;
+pub mod writeups;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

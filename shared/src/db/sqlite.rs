@@ -50,6 +50,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_accounts.sql",
         include_str!("../../../migrations/sqlite/0007_accounts.sql"),
     ),
+    (
+        "0008_search.sql",
+        include_str!("../../../migrations/sqlite/0008_search.sql"),
+    ),
 ];
 
 /// One SQLite connection.
@@ -267,8 +271,8 @@ fn duplicate_key(text: &str) -> Option<String> {
 }
 
 /// The statements of a migration script, split on the `;` that end them.
-/// Understands `--` comments, `/* */` comments and quoted strings and names,
-/// which is all a migration needs (no triggers: their bodies hold `;`).
+/// Understands `--` comments, `/* */` comments, quoted strings and names,
+/// and `CREATE TRIGGER … BEGIN … END`, whose body's own `;` do not end it.
 pub fn statements(script: &str) -> Vec<&str> {
     let bytes = script.as_bytes();
     let mut statements = Vec::new();
@@ -290,6 +294,7 @@ pub fn statements(script: &str) -> Vec<&str> {
                     .find(char::from(quote))
                     .map_or(bytes.len(), |n| i + 1 + n + 1);
             }
+            b';' if in_trigger_body(&script[start..i]) => i += 1,
             b';' => {
                 push_statement(&mut statements, &script[start..i]);
                 i += 1;
@@ -300,6 +305,34 @@ pub fn statements(script: &str) -> Vec<&str> {
     }
     push_statement(&mut statements, &script[start..]);
     statements
+}
+
+/// Whether `text`, a statement so far, is a `CREATE TRIGGER` whose body
+/// has not reached its `END` yet.
+fn in_trigger_body(text: &str) -> bool {
+    let code: String = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let words: Vec<String> = code
+        .split_whitespace()
+        .take(3)
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let is_trigger = matches!(
+        words
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice(),
+        ["CREATE", "TRIGGER", ..] | ["CREATE", "TEMP" | "TEMPORARY", "TRIGGER"]
+    );
+    let ended = code
+        .split_whitespace()
+        .last()
+        .is_some_and(|word| word.eq_ignore_ascii_case("END"));
+    is_trigger && !ended
 }
 
 /// Adds `text` as a statement unless it holds only space and comments.
@@ -355,6 +388,20 @@ mod tests {
             [
                 "-- a comment; with a semicolon\nCREATE TABLE a (x TEXT DEFAULT 'x;y')",
                 "/* c; */\nINSERT INTO a VALUES ('it''s; fine')",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_trigger_is_one_statement_however_many_its_body_holds() {
+        let script = "-- c\nCREATE TRIGGER t AFTER DELETE ON a BEGIN\n  DELETE FROM b;\n  \
+                      INSERT INTO c VALUES (1);\nEND;\nCREATE TABLE d (x);";
+        assert_eq!(
+            statements(script),
+            [
+                "-- c\nCREATE TRIGGER t AFTER DELETE ON a BEGIN\n  DELETE FROM b;\n  \
+                 INSERT INTO c VALUES (1);\nEND",
+                "CREATE TABLE d (x)",
             ]
         );
     }

@@ -151,6 +151,17 @@ impl FromValue for i64 {
     }
 }
 
+impl FromValue for f64 {
+    fn from_value(value: &Value) -> Result<Self, TypeMismatch> {
+        match value {
+            Value::Float(v) => Ok(*v),
+            // A whole number is a float too (SQLite keeps 0.0 as 0).
+            Value::Int(v) => Ok(*v as f64),
+            _ => Err(mismatch("a number", value)),
+        }
+    }
+}
+
 impl FromValue for String {
     fn from_value(value: &Value) -> Result<Self, TypeMismatch> {
         match value {

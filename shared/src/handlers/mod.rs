@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod comments;
+pub mod discovery;
 pub mod health;
 pub mod posts;
 pub mod users;
@@ -22,6 +23,8 @@ pub mod routes {
     pub const POST_COMMENTS: &str = "/api/posts/:id/comments";
     /// `PATCH, DELETE /api/comments/:id`.
     pub const COMMENT: &str = "/api/comments/:id";
+    /// `GET /api/posts/:id/writeup`.
+    pub const POST_WRITEUP: &str = "/api/posts/:id/writeup";
 }
 
 use serde::Serialize;
@@ -139,6 +142,7 @@ mod tests {
             routes::POST,
             routes::POST_COMMENTS,
             routes::COMMENT,
+            routes::POST_WRITEUP,
         ] {
             assert!(
                 manifest.contains(&format!("route = \"{route}\"")),

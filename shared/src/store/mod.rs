@@ -155,6 +155,56 @@ pub(crate) fn sweep(db: &dyn Db, mysql: &str, sqlite: &str, cutoff: i64) -> Resu
     Ok(())
 }
 
+/// A position in a table walked in id order, for the sitemap: rows after
+/// `after`, at most `limit` of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Walk {
+    /// Rows with an id above this one (`None`: from the start).
+    pub after: Option<Id>,
+    /// How many.
+    pub limit: usize,
+}
+
+impl Walk {
+    /// The parameters of a `WHERE id > ? ORDER BY id LIMIT ?` query.
+    pub(crate) fn params(self) -> [crate::db::Param; 2] {
+        let after = self.after.map_or(-1, Id::as_i64);
+        let limit = i64::try_from(self.limit).unwrap_or(i64::MAX);
+        [after.into(), limit.into()]
+    }
+}
+
+/// The ids that end each run of `per_part` rows of a table, walking in id
+/// order, by `anchor` (`SELECT id … WHERE id > ? ORDER BY id LIMIT 1 OFFSET
+/// ?`): each query reads at most one run of an index, never the table.
+/// Part `n + 1` starts after the `n`th of them.
+pub(crate) fn part_ends(db: &dyn Db, anchor: &str, per_part: usize) -> Result<Vec<Id>, Error> {
+    let step = i64::try_from(per_part.saturating_sub(1)).unwrap_or(i64::MAX);
+    let mut ends = Vec::new();
+    let mut after: i64 = -1;
+    loop {
+        let rows = db.query(anchor, &[after.into(), step.into()])?;
+        let Some(row) = rows.first() else {
+            return Ok(ends);
+        };
+        let end: Id = row.get("id")?;
+        after = end.as_i64();
+        ends.push(end);
+    }
+}
+
+/// How many rows `count` (`SELECT COUNT(*) AS n FROM (SELECT id … LIMIT ?)
+/// t`) finds, counting no further than `cap`.
+pub(crate) fn count_up_to(db: &dyn Db, count: &str, cap: usize) -> Result<usize, Error> {
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let rows = db.query(count, &[cap.into()])?;
+    let n: i64 = rows
+        .first()
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("a count has no row")))?
+        .get("n")?;
+    Ok(usize::try_from(n).unwrap_or_default())
+}
+
 /// The row offset of 1-based `page`.
 pub(crate) fn offset(page: u32) -> i64 {
     (i64::from(page) - 1) * PAGE_LIMIT

@@ -8,14 +8,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{Db, DbError, OnConstraint, Param, Row};
+use crate::db::{Db, DbError, Dialect, OnConstraint, Param, Row};
 use crate::error::Error;
-use crate::model::{Description, MarkdownUrl, Title};
+use crate::model::{Description, MarkdownUrl, SearchQuery, Title};
 use crate::snowflake::{Id, IdKind, NodeId};
 use crate::store::sessions::Session;
 use crate::store::users::{self, User};
 use crate::store::{
-    KEYSET_LIMIT, Listing, PAGE_LIMIT, counters, decode_listing, insert_with_fresh_id, offset,
+    KEYSET_LIMIT, Listing, PAGE_LIMIT, Walk, count_up_to, counters, decode_listing,
+    insert_with_fresh_id, offset, part_ends,
 };
 
 /// A post's author, as lists show it.
@@ -220,6 +221,134 @@ pub fn newer_anchor_by_author(db: &dyn Db, author: Id, after: Id) -> Result<Opti
 pub fn find(db: &dyn Db, id: Id) -> Result<Option<Post>, Error> {
     let rows = db.query(FIND, &[id.into()])?;
     Ok(rows.first().map(decode_post).transpose()?.flatten())
+}
+
+/// Page `?` of the posts that match a search, best match first: MariaDB's
+/// FULLTEXT indexes in boolean mode (each word as a prefix, any word
+/// matching), a match in the title counting twice. The total is the
+/// number of matches; the page is shaped like every list, with `score`.
+pub const SEARCH_MYSQL: &str = concat!(
+    "SELECT t.total AS total, p.score AS score, ",
+    post_columns!(),
+    " FROM (SELECT COUNT(*) AS total FROM posts \
+             WHERE MATCH (title, description) AGAINST (? IN BOOLEAN MODE)) t \
+     LEFT JOIN (SELECT id, author_id, title, description, markdown_url, updated_at, \
+                       MATCH (title) AGAINST (? IN BOOLEAN MODE) * 2 \
+                       + MATCH (title, description) AGAINST (? IN BOOLEAN MODE) AS score \
+                FROM posts WHERE MATCH (title, description) AGAINST (? IN BOOLEAN MODE) \
+                ORDER BY score DESC, id DESC LIMIT ? OFFSET ?) p ON TRUE \
+     LEFT JOIN users a ON a.id = p.author_id"
+);
+
+/// [`SEARCH_MYSQL`] on SQLite's FTS5 index `posts_search`: BM25, with a
+/// match in the title weighing three times one in the description.
+pub const SEARCH_SQLITE: &str = concat!(
+    "SELECT t.total AS total, s.score AS score, ",
+    post_columns!(),
+    " FROM (SELECT COUNT(*) AS total FROM posts_search WHERE posts_search MATCH ?) t \
+     LEFT JOIN (SELECT rowid AS id, -bm25(posts_search, 3.0, 1.0) AS score \
+                FROM posts_search WHERE posts_search MATCH ? \
+                ORDER BY score DESC, rowid DESC LIMIT ? OFFSET ?) s ON TRUE \
+     LEFT JOIN posts p ON p.id = s.id \
+     LEFT JOIN users a ON a.id = p.author_id"
+);
+
+/// Page `page` of the posts matching `query`, best match first (newest
+/// first among equals), with the number of matches.
+pub fn search(db: &dyn Db, query: &SearchQuery, page: u32) -> Result<Listing<Post>, Error> {
+    let (limit, offset) = (PAGE_LIMIT.into(), offset(page).into());
+    // Each word as a prefix, any word matching, in each engine's syntax.
+    let expression = |word: fn(&str) -> String, or: &str| {
+        let words: Vec<String> = query.terms().iter().map(|term| word(term)).collect();
+        Param::from(words.join(or).as_str())
+    };
+    let rows = match db.dialect() {
+        Dialect::MySql => {
+            let text = expression(|term| format!("{term}*"), " ");
+            let params = [
+                text.clone(),
+                text.clone(),
+                text.clone(),
+                text,
+                limit,
+                offset,
+            ];
+            db.query(SEARCH_MYSQL, &params)?
+        }
+        Dialect::Sqlite => {
+            let text = expression(|term| format!("\"{term}\"*"), " OR ");
+            db.query(SEARCH_SQLITE, &[text.clone(), text, limit, offset])?
+        }
+    };
+    let Some(first) = rows.first() else {
+        return Err(Error::internal(anyhow::anyhow!(
+            "the search total has no row"
+        )));
+    };
+    let total = first.get("total")?;
+    let mut ranked = Vec::new();
+    for row in rows.iter() {
+        if let Some(post) = decode_post(row)? {
+            ranked.push((row.get::<f64>("score")?, post));
+        }
+    }
+    // A derived table's order is not kept by the joins around it.
+    ranked.sort_by(|(a, p), (b, q)| b.total_cmp(a).then(q.id.cmp(&p.id)));
+    Ok(Listing {
+        total: Some(total),
+        items: ranked.into_iter().map(|(_, post)| post).collect(),
+    })
+}
+
+/// The newest `count` posts, for the site's feed.
+pub fn newest(db: &dyn Db, count: i64) -> Result<Listing<Post>, Error> {
+    listing(db, BEFORE_ALL, &[Id::MAX.into(), count.into()])
+}
+
+/// The newest `count` of `author`'s posts, for their feed; no total if
+/// there is no such user.
+pub fn newest_by_author(db: &dyn Db, author: Id, count: i64) -> Result<Listing<Post>, Error> {
+    listing(
+        db,
+        BEFORE_BY_AUTHOR,
+        &[author.into(), Id::MAX.into(), count.into(), author.into()],
+    )
+}
+
+/// A post as the sitemap lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// The post's id.
+    pub id: Id,
+    /// Its last edit, Unix ms.
+    pub updated_at: i64,
+}
+
+/// Posts in id order from a [`Walk`].
+pub const WALK: &str = "SELECT id, updated_at FROM posts WHERE id > ? ORDER BY id LIMIT ?";
+/// The post `?` rows after post `?`, in id order: where a sitemap part ends.
+pub const PART_END: &str = "SELECT id FROM posts WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?";
+/// How many posts there are, up to `?`.
+pub const COUNT_UP_TO: &str = "SELECT COUNT(*) AS n FROM (SELECT id FROM posts LIMIT ?) t";
+
+/// The posts `walk` selects, in id order.
+pub fn walk(db: &dyn Db, walk: Walk) -> Result<Vec<Listed>, Error> {
+    Ok(db.query(WALK, &walk.params())?.decode_all(|row| {
+        Ok(Listed {
+            id: row.get("id")?,
+            updated_at: row.get("updated_at")?,
+        })
+    })?)
+}
+
+/// The last post of each run of `per_part` posts, in id order.
+pub fn part_ends_every(db: &dyn Db, per_part: usize) -> Result<Vec<Id>, Error> {
+    part_ends(db, PART_END, per_part)
+}
+
+/// How many posts there are, counting no further than `cap`.
+pub fn count_capped(db: &dyn Db, cap: usize) -> Result<usize, Error> {
+    count_up_to(db, COUNT_UP_TO, cap)
 }
 
 /// What a write needs to decide: whether the caller still exists, and the

@@ -6,7 +6,7 @@ use crate::db::{Db, DbError, Dialect, OnConstraint, Row};
 use crate::error::Error;
 use crate::model::{Bio, DisplayName, Username};
 use crate::snowflake::{Id, IdKind, NodeId};
-use crate::store::{insert_with_fresh_id, newest};
+use crate::store::{Walk, count_up_to, insert_with_fresh_id, newest, part_ends};
 
 /// A user as stored, without the password hash.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,4 +195,28 @@ const SWEEP_SQLITE: &str = "DELETE FROM reserved_usernames WHERE rowid IN \
 /// Deletes a batch of reservations that ended before `now` (Unix ms).
 pub fn sweep_reservations(db: &dyn Db, now: i64) -> Result<(), Error> {
     super::sweep(db, SWEEP_MYSQL, SWEEP_SQLITE, now)
+}
+
+/// Users in id order from a [`Walk`], for the sitemap.
+pub const WALK: &str = "SELECT id FROM users WHERE id > ? ORDER BY id LIMIT ?";
+/// The user `?` rows after user `?`, in id order: where a sitemap part ends.
+pub const PART_END: &str = "SELECT id FROM users WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?";
+/// How many users there are, up to `?`.
+pub const COUNT_UP_TO: &str = "SELECT COUNT(*) AS n FROM (SELECT id FROM users LIMIT ?) t";
+
+/// The ids of the users `walk` selects, in id order.
+pub fn walk(db: &dyn Db, walk: Walk) -> Result<Vec<Id>, Error> {
+    Ok(db
+        .query(WALK, &walk.params())?
+        .decode_all(|row| row.get("id"))?)
+}
+
+/// The last user of each run of `per_part` users, in id order.
+pub fn part_ends_every(db: &dyn Db, per_part: usize) -> Result<Vec<Id>, Error> {
+    part_ends(db, PART_END, per_part)
+}
+
+/// How many users there are, counting no further than `cap`.
+pub fn count_capped(db: &dyn Db, cap: usize) -> Result<usize, Error> {
+    count_up_to(db, COUNT_UP_TO, cap)
 }

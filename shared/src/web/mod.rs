@@ -3,7 +3,8 @@
 //!
 //! Each page family is one Spin component (`functions/web-*`) whose
 //! `#[http_component]` calls [`serve`] with its family's `respond`
-//! ([`projects::respond`], [`people::respond`], [`account::respond`]), so
+//! ([`projects::respond`], [`people::respond`], [`account::respond`],
+//! [`discovery::respond`]), so
 //! each component carries only its own pages. Static files come from
 //! [`serve_asset`] and every other path from [`serve_not_found`].
 //! Pages work without JavaScript: links, and forms that POST and answer
@@ -18,6 +19,7 @@ pub mod session;
 pub mod templates;
 
 pub mod account;
+pub mod discovery;
 pub mod people;
 pub mod projects;
 
@@ -28,6 +30,7 @@ use crate::error::{Error, RETRY_AFTER_SECONDS};
 use std::time::Instant;
 
 use crate::cache;
+use crate::config::Config;
 use crate::http::{self, Method, Request};
 use crate::store::sessions::Session;
 use crate::store::users::User;
@@ -41,11 +44,28 @@ pub use place::{Place, Section};
 /// limit, in 4-byte characters, percent-encoded, is about 90 KiB.
 pub const MAX_FORM_BYTES: usize = 256 * 1024;
 
-/// The pages' Content Security Policy: nothing but this site's own
-/// stylesheet and images. No script at all, no inline style, forms post
-/// only here, and no site may frame a page.
+/// The pages' Content Security Policy: this site's own stylesheet, its
+/// own images and those of write-ups from the forges' file hosts
+/// (`sources::IMAGE_ORIGINS`, which a test keeps equal to this list). No
+/// script at all, no inline style, forms post only here, and no site may
+/// frame a page.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; \
-     img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+     img-src 'self' https://raw.githubusercontent.com https://gist.githubusercontent.com \
+     https://user-images.githubusercontent.com https://gitlab.com https://codeberg.org; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// [`CONTENT_SECURITY_POLICY`] for a page that shows a write-up from the
+/// operator's origin (`writeup_extra_origin`): its images may load too.
+fn policy_with_images_from(extra: Option<&crate::sources::Origin>) -> String {
+    match extra {
+        Some(origin) => CONTENT_SECURITY_POLICY.replacen(
+            "img-src 'self'",
+            &format!("img-src 'self' {}", origin.as_source()),
+            1,
+        ),
+        None => CONTENT_SECURITY_POLICY.to_owned(),
+    }
+}
 
 /// The headers every website response carries.
 fn secure(mut response: Response) -> Response {
@@ -130,6 +150,23 @@ fn cached_page(
     };
     response.set_header("vary", "Cookie");
     Ok(secure(with_cookie(visit, response)))
+}
+
+/// The site's origin (`https://host[:port]`) as absolute links name it:
+/// `public_origin`, or else the origin this request came to (Spin's
+/// `spin-full-url`, built from its `Host`). The response cache keys entries
+/// by that URL too, so one visitor's `Host` never lands in another's page.
+fn origin(request: &Request, config: &Config) -> String {
+    if let Some(origin) = &config.public_origin {
+        return origin.as_source();
+    }
+    request
+        .header_values("spin-full-url")
+        .last()
+        .and_then(|full| url::Url::parse(full).ok())
+        .map(|url| url.origin().ascii_serialization())
+        .filter(|origin| origin != "null")
+        .unwrap_or_else(|| "http://localhost".into())
 }
 
 /// Sends a logged-out visitor to log in, and back to `next` afterwards.
@@ -307,5 +344,31 @@ fn verb(request: &Request) -> Verb {
         Verb::Post
     } else {
         Verb::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::{IMAGE_ORIGINS, Origin};
+
+    /// The origins in the CSP's `img-src`, but `'self'`.
+    fn image_sources(policy: &str) -> Vec<&str> {
+        policy
+            .split(';')
+            .find_map(|directive| directive.trim().strip_prefix("img-src "))
+            .unwrap()
+            .split_whitespace()
+            .filter(|source| *source != "'self'")
+            .collect()
+    }
+
+    #[test]
+    fn the_csp_lets_images_load_exactly_from_where_write_ups_keep_them() {
+        assert_eq!(image_sources(CONTENT_SECURITY_POLICY), IMAGE_ORIGINS);
+        let extra = Origin::parse("http://127.0.0.1:8080").unwrap();
+        let policy = policy_with_images_from(Some(&extra));
+        assert_eq!(image_sources(&policy)[0], "http://127.0.0.1:8080");
+        assert!(policy.contains("default-src 'none'") && !policy.contains("script-src"));
     }
 }

@@ -14,8 +14,8 @@ use crate::web::paging::{Cursor, page_of};
 use crate::web::session::Visit;
 use crate::web::templates;
 use crate::web::{
-    Place, Section, Verb, cached_page, logged_in_post, login_first, not_found, page, redirect,
-    unanswered, verb,
+    Place, Section, Verb, cached_page, logged_in_post, login_first, not_found, origin, page,
+    redirect, unanswered, verb,
 };
 
 /// Answers a request for one of this family's places.
@@ -37,6 +37,7 @@ fn profile(request: &Request, id: Id) -> Result<Response, Error> {
         &versions::user_posts(id),
         versions::PROFILES,
     ];
+    let origin = origin(request, visit.config());
     cached_page(request, &visit, &depends_on, Cursor::PARAMETERS, || {
         let db = visit.db()?;
         let user = users::find(db, id)?.ok_or_else(not_found)?;
@@ -51,7 +52,7 @@ fn profile(request: &Request, id: Id) -> Result<Response, Error> {
         // Deleted between the two reads.
         listing.total.ok_or_else(not_found)?;
         page(&visit, 200, |header, _| {
-            templates::profile(header, &user, &listing.items, &pager)
+            templates::profile(header, &user, &listing.items, &pager, &origin)
         })
     })
 }

@@ -14,6 +14,8 @@ pub enum Section {
     People,
     /// `web-account`: signing up, logging in and out, and your account.
     Account,
+    /// `web-discovery`: search, feeds, the sitemap and robots.txt.
+    Discovery,
 }
 
 /// A page or form target of the website.
@@ -55,6 +57,21 @@ pub enum Place {
     DeleteAccount,
     /// `/account/logout-everywhere` (POST only): ends every session.
     LogoutEverywhere,
+    /// `/search?q=…`: projects matching a query.
+    Search,
+    /// `/feed.atom`: the newest projects, as an Atom feed.
+    Feed,
+    /// `/users/{id}/feed.atom`: one person's newest projects.
+    UserFeed(Id),
+    /// `/sitemap.xml`: every page, or an index of the sitemaps below once
+    /// there are too many for one.
+    Sitemap,
+    /// `/sitemaps/posts.xml?after=<id>`: a part of the sitemap index.
+    SitemapPosts,
+    /// `/sitemaps/users.xml?after=<id>`: a part of the sitemap index.
+    SitemapUsers,
+    /// `/robots.txt`.
+    Robots,
 }
 
 impl Place {
@@ -77,6 +94,13 @@ impl Place {
             ["comments", comment, "edit"] => Place::EditComment(id(comment)?),
             ["comments", comment, "delete"] => Place::DeleteComment(id(comment)?),
             ["users", user] => Place::User(id(user)?),
+            ["users", user, "feed.atom"] => Place::UserFeed(id(user)?),
+            ["search"] => Place::Search,
+            ["feed.atom"] => Place::Feed,
+            ["sitemap.xml"] => Place::Sitemap,
+            ["sitemaps", "posts.xml"] => Place::SitemapPosts,
+            ["sitemaps", "users.xml"] => Place::SitemapUsers,
+            ["robots.txt"] => Place::Robots,
             ["profile", "edit"] => Place::EditProfile,
             ["signup"] => Place::Signup,
             ["login"] => Place::Login,
@@ -111,6 +135,13 @@ impl Place {
             Place::Export => "/account/export".into(),
             Place::DeleteAccount => "/account/delete".into(),
             Place::LogoutEverywhere => "/account/logout-everywhere".into(),
+            Place::Search => "/search".into(),
+            Place::Feed => "/feed.atom".into(),
+            Place::UserFeed(id) => format!("/users/{id}/feed.atom"),
+            Place::Sitemap => "/sitemap.xml".into(),
+            Place::SitemapPosts => "/sitemaps/posts.xml".into(),
+            Place::SitemapUsers => "/sitemaps/users.xml".into(),
+            Place::Robots => "/robots.txt".into(),
         }
     }
 
@@ -134,13 +165,31 @@ impl Place {
             | Place::Export
             | Place::DeleteAccount
             | Place::LogoutEverywhere => Section::Account,
+            Place::Search
+            | Place::Feed
+            | Place::UserFeed(_)
+            | Place::Sitemap
+            | Place::SitemapPosts
+            | Place::SitemapUsers
+            | Place::Robots => Section::Discovery,
         }
     }
 
     /// The methods this place answers, for a 405's `Allow`.
     pub fn allow(self) -> &'static str {
         match self {
-            Place::Home | Place::Post(_) | Place::User(_) | Place::Account | Place::Export => "GET",
+            Place::Home
+            | Place::Post(_)
+            | Place::User(_)
+            | Place::Account
+            | Place::Export
+            | Place::Search
+            | Place::Feed
+            | Place::UserFeed(_)
+            | Place::Sitemap
+            | Place::SitemapPosts
+            | Place::SitemapUsers
+            | Place::Robots => "GET",
             Place::DeletePost(_)
             | Place::PostComments(_)
             | Place::DeleteComment(_)
@@ -184,6 +233,13 @@ mod tests {
             Place::Export,
             Place::DeleteAccount,
             Place::LogoutEverywhere,
+            Place::Search,
+            Place::Feed,
+            Place::UserFeed(id(9)),
+            Place::Sitemap,
+            Place::SitemapPosts,
+            Place::SitemapUsers,
+            Place::Robots,
         ];
         for place in places {
             assert_eq!(Place::parse(&place.href()), Some(place), "{place:?}");
@@ -209,6 +265,9 @@ mod tests {
             "/posts/7/x",
             "/posts/99999999999999999999",
             "/users/7/posts",
+            "/users/x/feed.atom",
+            "/feed.xml",
+            "/sitemaps/comments.xml",
             "/profile",
             "/account/x",
             "/api/posts",

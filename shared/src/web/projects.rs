@@ -17,8 +17,8 @@ use crate::web::paging::{Cursor, page_of};
 use crate::web::session::Visit;
 use crate::web::templates;
 use crate::web::{
-    Place, Section, Verb, cached_page, logged_in_post, login_first, not_found, page, redirect,
-    unanswered, verb,
+    Place, Section, Verb, cached_page, logged_in_post, login_first, not_found, origin, page,
+    policy_with_images_from, redirect, unanswered, verb,
 };
 
 /// Answers a request for one of this family's places.
@@ -70,18 +70,42 @@ fn show_post(request: &Request, id: Id) -> Result<Response, Error> {
     let cursor = Cursor::from_request(request)?;
     let visit = Visit::open(request)?;
     let depends_on = [&versions::post(id), versions::PROFILES];
-    cached_page(request, &visit, &depends_on, Cursor::PARAMETERS, || {
-        post_page(&visit, id, cursor, &CommentForm::fresh()?, 200)
-    })
+    let origin = origin(request, visit.config());
+    let mut response = cached_page(request, &visit, &depends_on, Cursor::PARAMETERS, || {
+        post_page(
+            &visit,
+            id,
+            cursor,
+            &CommentForm::fresh()?,
+            Fetch::Wait,
+            200,
+            &origin,
+        )
+    })?;
+    let extra = visit.config().writeup_sources.extra.as_ref();
+    response.set_header("content-security-policy", policy_with_images_from(extra));
+    Ok(response)
 }
 
-/// The project page, with the comment form as `form` has it.
+/// Whether a project page may fetch its write-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fetch {
+    /// Yes, waiting within the fetch's bounds.
+    Wait,
+    /// No: show it only if it is kept (a form sent back with its errors).
+    KeptOnly,
+}
+
+/// The project page, with the comment form as `form` has it; `origin` is
+/// the site's.
 fn post_page(
     visit: &Visit<'_>,
     id: Id,
     cursor: Cursor,
     form: &CommentForm,
+    fetch: Fetch,
     status: u16,
+    origin: &str,
 ) -> Result<Response, Error> {
     let db = visit.db()?;
     let post = posts::find(db, id)?.ok_or_else(not_found)?;
@@ -95,8 +119,16 @@ fn post_page(
     )?;
     // Deleted between the two reads.
     listing.total.ok_or_else(not_found)?;
+    let shown = match fetch {
+        Fetch::Wait => actions::writeups::show(visit.context(), &post),
+        Fetch::KeptOnly => actions::writeups::kept(visit.context(), &post),
+    };
     page(visit, status, |header, _| {
-        templates::post_page(header, &post, &listing.items, &pager, form)
+        let writeup = match &shown {
+            Ok(writeup) => templates::Writeup::Shown(&writeup.html),
+            Err(failure) => templates::Writeup::Note(failure.note()),
+        };
+        templates::post_page(header, &post, &listing.items, &pager, form, writeup, origin)
     })
 }
 
@@ -182,7 +214,18 @@ fn create_comment(request: &Request, post: Id) -> Result<Response, Error> {
         request,
         Place::Post(post),
         |form, visit, _, session| match CommentForm::validate(form) {
-            Err(back) => post_page(visit, post, Cursor::Newest, &back, 422),
+            Err(back) => {
+                let origin = origin(request, visit.config());
+                post_page(
+                    visit,
+                    post,
+                    Cursor::Newest,
+                    &back,
+                    Fetch::KeptOnly,
+                    422,
+                    &origin,
+                )
+            }
             Ok(body) => {
                 let key = forms::idempotency_key(form);
                 let created =

@@ -100,13 +100,14 @@ pub enum Store {
 pub const TEST_REDIS_TIMEOUT_MS: &str = "1000";
 
 /// Every rate-limit variable in `spin.toml`.
-pub const RATE_LIMITS: [&str; 6] = [
+pub const RATE_LIMITS: [&str; 7] = [
     "limit_logins_per_ip_per_minute",
     "limit_login_attempts_per_account_and_address",
     "limit_login_attempts_per_account",
     "limit_signups_per_ip_per_hour",
     "limit_writes_per_user_per_minute",
     "limit_writes_per_user_per_day",
+    "limit_searches_per_ip_per_minute",
 ];
 
 /// What to change from the defaults.
@@ -482,8 +483,13 @@ impl TestApp {
     /// Creates a post titled `title` (see [`post_body`]) as `user`, and
     /// returns it; the test fails unless it is created.
     pub async fn create_post(&self, user: &TestUser, title: &str) -> Value {
-        let path = "/api/posts";
-        created(self.post(path, &post_body(title), Some(&user.token)).await)
+        self.create_post_from(user, &post_body(title)).await
+    }
+
+    /// Creates the post `body` describes as `user`, and returns it; the
+    /// test fails unless it is created.
+    pub async fn create_post_from(&self, user: &TestUser, body: &Value) -> Value {
+        created(self.post("/api/posts", body, Some(&user.token)).await)
     }
 
     /// Comments `body` on the post `post_id` as `user`, and returns the

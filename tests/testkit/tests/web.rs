@@ -6,6 +6,10 @@
 // Test code: a panic is how a helper fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// Search, feeds, the sitemap and preview meta.
+#[path = "web/discovery.rs"]
+mod discovery;
+
 use omni_testkit::{AppOptions, MariaDb, TestApp, spawn_app, spawn_app_with};
 use reqwest::header::HeaderMap;
 use reqwest::redirect::Policy;

@@ -4,6 +4,7 @@
 
 use maud::{DOCTYPE, Markup, html};
 
+use crate::model::SearchQuery;
 use crate::store::posts::Author;
 use crate::store::users::User;
 use crate::time::rfc3339_ms;
@@ -30,8 +31,47 @@ pub enum Header<'a> {
     Minimal,
 }
 
+/// What a page's `<head>` says about it beyond its title, and what the
+/// header's search box holds.
+#[derive(Clone, Debug, Default)]
+pub struct Head<'a> {
+    /// How link previews (OpenGraph, Twitter cards) and search engines show
+    /// the page; `None` for pages that are no one's to share.
+    pub preview: Option<Preview<'a>>,
+    /// A feed of this page's own, offered besides the site's: its title and
+    /// path.
+    pub feed: Option<(String, String)>,
+    /// The search box's text (the search page's query).
+    pub query: &'a str,
+}
+
+/// A page as a link to it shows elsewhere.
+#[derive(Clone, Debug)]
+pub struct Preview<'a> {
+    /// The page's absolute URL.
+    pub canonical: String,
+    /// `article` (a project) or `profile`.
+    pub kind: &'static str,
+    /// The page's title, without the site's name.
+    pub title: &'a str,
+    /// A line or two about it.
+    pub description: String,
+    /// Who it is by: their name and their profile's absolute URL.
+    pub author: Option<(String, String)>,
+    /// A profile's username.
+    pub username: Option<&'a str>,
+}
+
+/// The site's feed, as every page offers it.
+const SITE_FEED_TITLE: &str = "Omni: newest projects";
+
 /// A whole page: `title` in the tab, `main` in the `<main>` landmark.
 pub fn page(title: &str, header: Header<'_>, main: Markup) -> Markup {
+    page_with(title, header, &Head::default(), main)
+}
+
+/// [`page`], with what `head` says about it.
+pub fn page_with(title: &str, header: Header<'_>, head: &Head<'_>, main: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -42,12 +82,23 @@ pub fn page(title: &str, header: Header<'_>, main: Markup) -> Markup {
                 title { (title) " · Omni" }
                 link rel="stylesheet" href=(assets::STYLE_CSS.path);
                 link rel="icon" type="image/svg+xml" href=(assets::ICON_SVG.path);
+                link rel="alternate" type="application/atom+xml" title=(SITE_FEED_TITLE) href=(Place::Feed.href());
+                @if let Some((feed_title, href)) = &head.feed {
+                    link rel="alternate" type="application/atom+xml" title=(feed_title) href=(href);
+                }
+                @if let Some(preview) = &head.preview { (preview_meta(preview)) }
             }
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.site-header {
                     div.bar {
                         span.brand { img src=(assets::ICON_SVG.path) alt=""; "Omni" }
+                        form.search role="search" method="get" action=(Place::Search.href()) {
+                            label.visually-hidden for="site-search" { "Search projects" }
+                            input #site-search type="search" name="q" value=(head.query)
+                                maxlength=(SearchQuery::MAX_CHARS) required placeholder="Search projects";
+                            button type="submit" { "Search" }
+                        }
                         nav aria-label="Site" {
                             ul {
                                 li { a href=(Place::Home.href()) { "Home" } }
@@ -77,13 +128,37 @@ pub fn page(title: &str, header: Header<'_>, main: Markup) -> Markup {
     }
 }
 
+/// The meta tags of a page's preview: OpenGraph, a Twitter card, the
+/// description and the canonical URL.
+fn preview_meta(preview: &Preview<'_>) -> Markup {
+    html! {
+        link rel="canonical" href=(preview.canonical);
+        meta name="description" content=(preview.description);
+        meta property="og:site_name" content="Omni";
+        meta property="og:type" content=(preview.kind);
+        meta property="og:title" content=(preview.title);
+        meta property="og:description" content=(preview.description);
+        meta property="og:url" content=(preview.canonical);
+        meta name="twitter:card" content="summary";
+        meta name="twitter:title" content=(preview.title);
+        meta name="twitter:description" content=(preview.description);
+        @if let Some((name, url)) = &preview.author {
+            meta name="author" content=(name);
+            meta property="article:author" content=(url);
+        }
+        @if let Some(username) = preview.username {
+            meta property="profile:username" content=(username);
+        }
+    }
+}
+
 pub(super) fn csrf_field(token: &str) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(token); }
 }
 
 /// The name a person goes by: the display name, or the username if they
 /// gave none.
-pub(super) fn name_of(display_name: &str, username: &str) -> String {
+pub fn name_of(display_name: &str, username: &str) -> String {
     if display_name.trim().is_empty() {
         username.to_owned()
     } else {

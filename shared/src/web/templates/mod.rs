@@ -1,6 +1,7 @@
 //! Every page's HTML, written with `maud`: the templates are Rust, checked
 //! when the crate compiles, and every value spliced into them is
-//! HTML-escaped unless it is explicitly `PreEscaped` (nothing is). They
+//! HTML-escaped unless it is explicitly `PreEscaped` (only a write-up is,
+//! once `markdown` has sanitised it). They
 //! take plain data and decide nothing but how it looks; the page handlers
 //! decide what to show, and `actions` who may see which buttons.
 //!
@@ -15,17 +16,21 @@
 //! types in `model`, so a form allows exactly what the API does.
 
 mod account;
+mod discovery;
 mod errors;
 mod fields;
 mod layout;
 mod people;
 mod projects;
+mod xml;
 
 pub use account::{account, change_password, delete_account, login, signup};
+pub use discovery::{Search, search_page};
 pub use errors::error_page;
-pub use layout::{Header, Viewer, login_href};
+pub use layout::{Header, Viewer, login_href, name_of};
 pub use people::{profile, profile_form};
-pub use projects::{comment_form, home, post_form, post_page};
+pub use projects::{Writeup, comment_form, home, post_form, post_page};
+pub use xml::{Feed, Located, robots, sitemap_index, urlset};
 
 #[cfg(test)]
 mod tests;

@@ -10,16 +10,41 @@ use crate::web::paging::Pager;
 use crate::web::place::Place;
 
 use super::fields::{Field, Input, form_alert, form_page};
-use super::layout::{Header, date, name_of, page, pager};
+use super::layout::{Head, Header, Preview, date, excerpt, name_of, page_with, pager};
 use super::projects::post_list;
 
-/// A profile with the user's projects.
-pub fn profile(header: Header<'_>, user: &User, posts: &[Post], pages: &Pager) -> Markup {
+/// A profile with the user's projects; `origin` is the site's, for the
+/// page's preview.
+pub fn profile(
+    header: Header<'_>,
+    user: &User,
+    posts: &[Post],
+    pages: &Pager,
+    origin: &str,
+) -> Markup {
     let is_owner = matches!(header, Header::Full(Some(v)) if v.user.id == user.id);
     let name = name_of(&user.display_name, &user.username);
-    page(
+    let description = if user.bio.trim().is_empty() {
+        format!("Projects by {name} on Omni.")
+    } else {
+        excerpt(&user.bio, 200)
+    };
+    let head = Head {
+        preview: Some(Preview {
+            canonical: format!("{origin}{}", Place::User(user.id).href()),
+            kind: "profile",
+            title: &name,
+            description,
+            author: None,
+            username: Some(&user.username),
+        }),
+        feed: Some((format!("{name} on Omni"), Place::UserFeed(user.id).href())),
+        ..Head::default()
+    };
+    page_with(
         &name,
         header,
+        &head,
         html! {
             h1 { (name) }
             p.meta { "@" (user.username) " · member since " (date(user.id.unix_ms())) }
@@ -29,6 +54,7 @@ pub fn profile(header: Header<'_>, user: &User, posts: &[Post], pages: &Pager) -
             @if posts.is_empty() && pages.newer.is_none() { p.muted { "No projects yet." } }
             (post_list(posts, 3))
             (pager(pages))
+            p.feed { a href=(Place::UserFeed(user.id).href()) type="application/atom+xml" { "Atom feed of " (name) "'s projects" } }
         },
     )
 }

@@ -1,6 +1,6 @@
 //! Home, a project with its comments, and the project and comment forms.
 
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 
 use crate::actions;
 use crate::model::{CommentBody, Description, MarkdownUrl, Title};
@@ -13,8 +13,8 @@ use crate::web::place::Place;
 
 use super::fields::{Field, Input, form_alert, form_page, key_field};
 use super::layout::{
-    Header, Viewer, author_link, count, csrf_field, date, excerpt, http_href, login_href, name_of,
-    page, pager,
+    Head, Header, Preview, Viewer, author_link, count, csrf_field, date, excerpt, http_href,
+    login_href, name_of, page, page_with, pager,
 };
 
 /// The list of projects on Home and on a profile; `heading` is the level of
@@ -55,27 +55,62 @@ pub fn home(header: Header<'_>, posts: &[Post], pages: &Pager) -> Markup {
             }
             (post_list(posts, 2))
             (pager(pages))
+            p.feed { a href=(Place::Feed.href()) type="application/atom+xml" { "Atom feed of the latest projects" } }
         },
     )
 }
 
+/// What a project page shows of its write-up.
+#[derive(Clone, Copy, Debug)]
+pub enum Writeup<'a> {
+    /// The write-up, rendered and sanitised by `markdown`: the one piece
+    /// of HTML any page takes as it is.
+    Shown(&'a str),
+    /// Why it is not shown; the link to it is there either way.
+    Note(&'a str),
+}
+
 /// A project with its comments. `comment_form` is the form as the viewer
-/// left it (empty, or sent back with errors).
+/// left it (empty, or sent back with errors); `origin` is the site's, for
+/// the page's preview.
 pub fn post_page(
     header: Header<'_>,
     post: &Post,
     comments: &[Comment],
     pages: &Pager,
     comment_form: &CommentForm,
+    writeup: Writeup<'_>,
+    origin: &str,
 ) -> Markup {
     let viewer = match header {
         Header::Full(viewer) => viewer,
         Header::Minimal => None,
     };
     let is_author = viewer.is_some_and(|v| actions::posts::may_change(v.user.id, post));
-    page(
+    let author = name_of(&post.author.display_name, &post.author.username);
+    let description = if post.description.trim().is_empty() {
+        format!("A project by {author} on Omni.")
+    } else {
+        excerpt(&post.description, 200)
+    };
+    let head = Head {
+        preview: Some(Preview {
+            canonical: format!("{origin}{}", Place::Post(post.id).href()),
+            kind: "article",
+            title: &post.title,
+            description,
+            author: Some((
+                author,
+                format!("{origin}{}", Place::User(post.author.id).href()),
+            )),
+            username: None,
+        }),
+        ..Head::default()
+    };
+    page_with(
         &post.title,
         header,
+        &head,
         html! {
             article {
                 h1 { (post.title) }
@@ -102,6 +137,12 @@ pub fn post_page(
                         }
                     }
                 }
+            }
+            // Outside the article, whose own links (Edit) the author's
+            // write-up must not stand beside.
+            @match writeup {
+                Writeup::Shown(html) => section.rendered aria-label="Write-up" { (PreEscaped(html)) },
+                Writeup::Note(note) => p.note { (note) },
             }
             section aria-labelledby="comments" {
                 h2 #comments { "Comments (" (post.comment_count) ")" }

@@ -14,6 +14,8 @@ use crate::web::paging::Pager;
 
 const HOSTILE: &str = r#"<script>alert("x")</script>&'"><img src=x onerror=alert(1)>"#;
 
+const ORIGIN: &str = "https://omni.example.org";
+
 fn id(n: u16) -> Id {
     Id::from_parts(OMNI_EPOCH_MS + 86_400_000 * 500, NodeId::new(1).unwrap(), n).unwrap()
 }
@@ -77,6 +79,8 @@ fn hostile_text_in_every_field_of_a_post_page_is_escaped() {
         &[hostile_comment()],
         &Pager::default(),
         &form,
+        Writeup::Note(HOSTILE),
+        ORIGIN,
     )
     .into_string();
     assert_no_raw_markup(&html);
@@ -104,6 +108,7 @@ fn hostile_text_on_home_and_a_profile_is_escaped() {
         &user,
         &[hostile_post()],
         &Pager::default(),
+        ORIGIN,
     );
     assert_no_raw_markup(&profile.into_string());
 }
@@ -138,6 +143,8 @@ fn post_page_for(post: &Post, viewer: Option<&User>) -> String {
         &[],
         &Pager::default(),
         &CommentForm::default(),
+        Writeup::Note("No write-up."),
+        ORIGIN,
     )
     .into_string()
 }
@@ -226,6 +233,7 @@ fn every_page_has_exactly_one_h1() {
             &user,
             &[hostile_post()],
             &Pager::default(),
+            ORIGIN,
         ),
         post_page(
             Header::Full(None),
@@ -233,6 +241,20 @@ fn every_page_has_exactly_one_h1() {
             &[hostile_comment()],
             &Pager::default(),
             &CommentForm::default(),
+            Writeup::Shown("<h2>Usage</h2>"),
+            ORIGIN,
+        ),
+        search_page(Header::Full(None), HOSTILE, &Search::Prompt),
+        search_page(Header::Full(None), HOSTILE, &Search::Invalid("is too long")),
+        search_page(
+            Header::Full(None),
+            "engine",
+            &Search::Results {
+                posts: &[hostile_post()],
+                total: 21,
+                page: 2,
+                pages: 3,
+            },
         ),
         login(Header::Full(None), "t", &LoginForm::default()),
         signup(Header::Full(None), "t", &SignupForm::default()),
@@ -252,4 +274,73 @@ fn every_page_has_exactly_one_h1() {
         let html = page.into_string();
         assert_eq!(html.matches("<h1").count(), 1, "{html}");
     }
+}
+
+#[test]
+fn project_and_profile_pages_carry_their_preview_escaped() {
+    let html = post_page_for(&hostile_post(), None);
+    let post = hostile_post();
+    let canonical = format!("{ORIGIN}/posts/{}", post.id);
+    for tag in [
+        format!(r#"<link rel="canonical" href="{canonical}">"#),
+        format!(r#"<meta property="og:url" content="{canonical}">"#),
+        r#"<meta property="og:type" content="article">"#.to_owned(),
+        r#"<meta name="twitter:card" content="summary">"#.to_owned(),
+        format!(
+            r#"<meta property="article:author" content="{ORIGIN}/users/{}">"#,
+            post.author.id
+        ),
+    ] {
+        assert!(html.contains(&tag), "{tag} missing");
+    }
+    assert!(
+        html.contains(r#"<meta property="og:title" content="&lt;script&gt;alert(&quot;x&quot;)"#)
+    );
+    assert!(html.contains(r#"<meta name="author" content="&lt;script&gt;"#));
+    assert_no_raw_markup(&html);
+
+    let user = hostile_user();
+    let profile = profile(Header::Full(None), &user, &[], &Pager::default(), ORIGIN).into_string();
+    assert!(profile.contains(r#"<meta property="og:type" content="profile">"#));
+    assert!(profile.contains(r#"<meta property="profile:username" content="mallory">"#));
+    assert!(profile.contains(&format!(r#"href="/users/{}/feed.atom""#, user.id)));
+}
+
+#[test]
+fn every_page_offers_the_site_feed_and_the_search_box() {
+    for html in [
+        home(Header::Full(None), &[], &Pager::default()).into_string(),
+        error_page(404, "").into_string(),
+        login(Header::Full(None), "t", &LoginForm::default()).into_string(),
+    ] {
+        assert!(html.contains(
+            r#"<link rel="alternate" type="application/atom+xml" title="Omni: newest projects" href="/feed.atom">"#
+        ));
+        assert!(
+            html.contains(r#"<form class="search" role="search" method="get" action="/search">"#)
+        );
+        assert!(html.contains(r#"name="q""#));
+    }
+}
+
+#[test]
+fn a_search_keeps_its_query_in_the_box_and_its_pages_links_escaped() {
+    let html = search_page(
+        Header::Full(None),
+        "a&b \"c\"",
+        &Search::Results {
+            posts: &[],
+            total: 30,
+            page: 2,
+            pages: 3,
+        },
+    )
+    .into_string();
+    assert!(html.contains(r#"value="a&amp;b &quot;c&quot;""#), "{html}");
+    assert!(html.contains(r#"href="/search?q=a%26b+%22c%22""#), "{html}");
+    assert!(
+        html.contains(r#"href="/search?q=a%26b+%22c%22&amp;page=3""#),
+        "{html}"
+    );
+    assert_no_raw_markup(&search_page(Header::Full(None), HOSTILE, &Search::Prompt).into_string());
 }

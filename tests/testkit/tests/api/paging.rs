@@ -2,7 +2,7 @@
 //! list query reads an index in order (no full scan, no filesort).
 
 use mysql_async::prelude::Queryable;
-use omni_shared::store::{comments, posts};
+use omni_shared::store::{comments, posts, users};
 use omni_testkit::{Backend, TestApp, id, spawn_app};
 use serde_json::{Value, json};
 
@@ -253,7 +253,7 @@ async fn seed(app: &TestApp, users: i64, posts: i64, comments: i64) -> (i64, i64
 }
 
 /// Every list query, with parameters for a seeded database.
-fn list_queries(user: i64, post: i64) -> [(&'static str, &'static str, Vec<i64>); 9] {
+fn list_queries(user: i64, post: i64) -> [(&'static str, &'static str, Vec<i64>); 13] {
     let middle = snowflake(300 * 24 * 3600 * 1000 + 15 * 24 * 3600 * 1000, 0);
     [
         ("posts page", posts::PAGE_ALL, vec![10, 40]),
@@ -290,6 +290,11 @@ fn list_queries(user: i64, post: i64) -> [(&'static str, &'static str, Vec<i64>)
             comments::NEWER_ANCHOR_FOR_POST,
             vec![post, 0, 10],
         ),
+        // The sitemap's files, and where each ends.
+        ("sitemap posts", posts::WALK, vec![middle, 50_000]),
+        ("sitemap posts end", posts::PART_END, vec![-1, 49_999]),
+        ("sitemap users", users::WALK, vec![user, 50_000]),
+        ("sitemap users end", users::PART_END, vec![-1, 49_999]),
     ]
 }
 
