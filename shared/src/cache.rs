@@ -257,10 +257,8 @@ pub fn claim(context: &Context, name: &str, window_ms: i64) -> Option<bool> {
             Backend::Redis(redis) => {
                 let key = claim_key(name, window);
                 let replies = redis.call(&[
-                    Command::new("INCR").arg(&key),
-                    Command::new("PEXPIRE")
-                        .arg(&key)
-                        .arg((window_ms.max(1) * 2).to_string()),
+                    Command::new("INCRBY").arg(&key).arg("1"),
+                    Command::new("EXPIRE").arg(&key).arg(claim_ttl(window_ms)),
                 ])?;
                 let count = replies.first().map(redis::integer).transpose()?.flatten();
                 count == Some(1)
@@ -268,7 +266,7 @@ pub fn claim(context: &Context, name: &str, window_ms: i64) -> Option<bool> {
             Backend::Spin(store) => store.increment(&claim_key(name, window), 1)? == 1,
         };
         if first {
-            forget(backend, &claim_key(name, window + 1))?;
+            forget(backend, &claim_key(name, window + 1), window_ms)?;
         }
         Ok(first)
     });
@@ -282,7 +280,7 @@ pub fn unclaim(context: &Context, name: &str, window_ms: i64) {
     if let Err(error) = context
         .kv()
         .cache()
-        .and_then(|backend| forget(backend, &key))
+        .and_then(|backend| forget(backend, &key, window_ms))
     {
         store_failed(&error);
     }
@@ -297,12 +295,25 @@ fn claim_key(name: &str, window: i64) -> String {
     format!("cl:{slot}:{}", window.rem_euclid(CLAIM_WINDOWS))
 }
 
-/// Removes `key` from the cache's store.
-fn forget(backend: Backend<'_>, key: &str) -> Result<(), KvError> {
+/// Empties a claim's `key`: deleted from Spin's store, set to 0 on Redis
+/// (whose ACL lets the app delete nothing) until it expires, so that the
+/// next claim there is the first.
+fn forget(backend: Backend<'_>, key: &str, window_ms: i64) -> Result<(), KvError> {
     match backend {
-        Backend::Redis(redis) => Ok(redis.call(&[Command::new("DEL").arg(key)]).map(drop)?),
+        Backend::Redis(redis) => Ok(redis
+            .call(&[Command::new("SET")
+                .arg(key)
+                .arg("0")
+                .arg("EX")
+                .arg(claim_ttl(window_ms))])
+            .map(drop)?),
         Backend::Spin(store) => store.delete(key),
     }
+}
+
+/// Seconds a claim key lives on Redis: two of its windows, at least one.
+fn claim_ttl(window_ms: i64) -> String {
+    ((window_ms.max(1) * 2 + 999) / 1000).to_string()
 }
 
 /// Changes the versions of what a write changed, so that every cached

@@ -337,13 +337,12 @@ fn write_number(kv: &Kv, key: &str, value: i64, seconds: i64) -> Result<(), KvEr
     }
 }
 
-/// Removes `key` from the limits' store.
-fn forget(kv: &Kv, key: &str) -> Result<(), KvError> {
+/// Empties `key` in the limits' store: deleted from Spin's, set to 0 on
+/// Redis (whose ACL lets the app delete nothing) for `seconds` and a second
+/// more, so that the next count there starts again from 1.
+fn forget(kv: &Kv, key: &str, seconds: i64) -> Result<(), KvError> {
     match kv.limits()? {
-        Backend::Redis(redis) => redis
-            .call(&[Command::new("DEL").arg(key)])
-            .map(drop)
-            .map_err(Into::into),
+        Backend::Redis(_) => write_number(kv, key, 0, seconds),
         Backend::Spin(store) => store.delete(key),
     }
 }
@@ -493,7 +492,7 @@ impl Backoff {
             self.gate.name,
             self.gate.bucket(subject)
         );
-        forget(kv, &format!("{base}:{slot}"))
+        forget(kv, &format!("{base}:{slot}"), self.gate.window_seconds)
     }
 
     /// Forgets `subject`'s attempts in this window and its delay (it
@@ -509,8 +508,12 @@ impl Backoff {
             self.attempts.name,
             self.attempts.bucket(subject)
         );
-        let result = forget(kv, &format!("{base}:{window}"))
-            .and_then(|()| forget(kv, &self.until_key(subject)));
+        let result = forget(
+            kv,
+            &format!("{base}:{window}"),
+            self.attempts.window_seconds,
+        )
+        .and_then(|()| forget(kv, &self.until_key(subject), 0));
         if let Err(error) = result {
             store_failed(&self.attempts, &error);
         }

@@ -498,8 +498,15 @@ def redis_container(name: str) -> dict:
     return container
 
 
+def redis_env(name: str) -> dict[str, str]:
+    """Deployment `name`'s environment for its startup script, with the
+    test's password."""
+    env = {e["name"]: e.get("value") for e in redis_container(name)["env"]}
+    return {"REDISCLI_AUTH": REDIS_PASSWORD, "MAXMEMORY_POLICY": env["MAXMEMORY_POLICY"], "MAXMEMORY": env["MAXMEMORY"]}
+
+
 def redis_policy(name: str) -> str:
-    return {e["name"]: e.get("value") for e in redis_container(name)["env"]}["MAXMEMORY_POLICY"]
+    return redis_env(name)["MAXMEMORY_POLICY"]
 
 
 def redis_script(name: str, config_dir: Path, port: int) -> str:
@@ -534,7 +541,7 @@ def redis(request, tmp_path_factory):
         name,
         directory,
         port,
-        {"REDISCLI_AUTH": REDIS_PASSWORD, "MAXMEMORY_POLICY": redis_policy(name)},
+        redis_env(name),
     )
 
     def cli(*args, password=REDIS_PASSWORD):
@@ -576,10 +583,11 @@ def test_redis_serves_every_command_the_app_sends(redis):
     assert redis("dbsize") == "3"
 
 
-def test_redis_evicts_as_its_deployment_says_under_a_64_mb_cap(redis):
+def test_redis_evicts_as_its_deployment_says_under_its_cap(redis):
     memory = redis("info", "memory")
     assert f"maxmemory_policy:{redis_policy(redis.name)}" in memory
-    assert "maxmemory:67108864" in memory
+    megabytes = int(redis_env(redis.name)["MAXMEMORY"].removesuffix("mb"))
+    assert f"maxmemory:{megabytes << 20}" in memory
     assert "aof_enabled:0" in redis("info", "persistence")
 
 
@@ -651,7 +659,7 @@ def test_redis_probes_fail_a_refusing_and_a_frozen_server(redis, kind):
 def test_redis_startup_refuses_passwords_that_are_not_url_safe(tmp_path, password):
     result = run(
         ["sh", "-c", redis_script("redis-cache", tmp_path, free_port())],
-        env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": password, "MAXMEMORY_POLICY": "noeviction"},
+        env={"PATH": os.environ["PATH"], **redis_env("redis-cache"), "REDISCLI_AUTH": password},
     )
     assert result.returncode == 1
     assert "the password must be" in result.stderr
@@ -661,7 +669,7 @@ def test_redis_startup_refuses_passwords_that_are_not_url_safe(tmp_path, passwor
 def test_redis_startup_refuses_any_other_policy(tmp_path, policy):
     result = run(
         ["sh", "-c", redis_script("redis-limits", tmp_path, free_port())],
-        env={"PATH": os.environ["PATH"], "REDISCLI_AUTH": REDIS_PASSWORD, "MAXMEMORY_POLICY": policy},
+        env={"PATH": os.environ["PATH"], **redis_env("redis-limits"), "MAXMEMORY_POLICY": policy},
     )
     assert result.returncode == 1
     assert "MAXMEMORY_POLICY must be" in result.stderr
