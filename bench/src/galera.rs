@@ -46,6 +46,10 @@ struct Target {
     app: TestApp,
     token: String,
     pids: Vec<u32>,
+    /// A post of the data set to read, and a popular one (a thousand
+    /// comments) to comment on.
+    post: i64,
+    hot_post: i64,
 }
 
 impl std::fmt::Debug for Target {
@@ -86,14 +90,15 @@ struct BackupFigures {
 }
 
 /// An app over `server` with `options`, a user of its own, and the
-/// benchmark's data seeded straight into its database.
+/// benchmark's data seeded straight into its database; with the seconds
+/// the seeding took.
 async fn target(
     name: &'static str,
     server: &MariaDb,
     options: AppOptions,
     sizes: seed::Sizes,
     pids: Vec<u32>,
-) -> anyhow::Result<(Target, seed::Seeded, f64)> {
+) -> anyhow::Result<(Target, f64)> {
     let app = TestApp::spawn_on(server, options).await;
     let user = app.create_user("bench").await;
     let hash: String = app
@@ -109,30 +114,57 @@ async fn target(
         app,
         token: user.token,
         pids: [std::process::id()].into_iter().chain(pids).collect(),
+        post: seeded.post_ids_newest_first[10],
+        hot_post: seeded.popular_post,
     };
-    Ok((target, seeded, seconds))
+    Ok((target, seconds))
+}
+
+/// The name of `app`'s database.
+fn database_of(app: &TestApp) -> String {
+    app.db_url()
+        .and_then(|url| url.rsplit('/').next())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 impl Target {
-    /// Warms up, then sends `requests`; CPU of the processes under test.
-    async fn measure(&self, what: &str, requests: usize, make: MakeCall) -> Measured {
+    /// A target over the same database as this one, through another app.
+    fn sharing(&self, name: &'static str, app: TestApp) -> Target {
+        Target {
+            name,
+            app,
+            token: self.token.clone(),
+            pids: self.pids.clone(),
+            post: self.post,
+            hot_post: self.hot_post,
+        }
+    }
+
+    /// Warms up, then sends `requests` that `component` answers; with the
+    /// SQL it ran and the CPU of the processes under test.
+    async fn measure(
+        &self,
+        what: &str,
+        component: &str,
+        requests: usize,
+        make: MakeCall,
+    ) -> Measured {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(64)
             .build()
             .unwrap_or_default();
         let url = self.app.url();
-        load::run(
-            &client,
-            &url,
-            CLIENTS,
-            Pace::Total((requests / 10).max(20)),
-            &make,
-        )
-        .await;
-        let before = procfs::used(&self.pids);
+        let warm_up = Pace::Total((requests / 10).max(20));
+        load::run(&client, &url, CLIENTS, warm_up, &make).await;
+        let stats = self.app.host().stats();
+        let statements = stats.component(component).statements;
+        let cpu = procfs::used(&self.pids);
         let mut outcome = load::run(&client, &url, CLIENTS, Pace::Total(requests), &make).await;
-        outcome.cpu = procfs::used(&self.pids).saturating_sub(before);
-        let measured = Measured::of(&format!("{what}, {}", self.name), CLIENTS, &outcome, 0);
+        outcome.cpu = procfs::used(&self.pids).saturating_sub(cpu);
+        let statements = stats.component(component).statements - statements;
+        let name = format!("{what}, {}", self.name);
+        let measured = Measured::of(&name, CLIENTS, &outcome, statements);
         eprintln!("  {}", measured.line());
         measured
     }
@@ -152,8 +184,10 @@ impl Target {
         })
     }
 
-    fn comment_on(&self, post: i64) -> MakeCall {
-        let (token, path) = (self.token.clone(), format!("/api/posts/{post}/comments"));
+    /// Comments on the busy post.
+    fn comment(&self) -> MakeCall {
+        let token = self.token.clone();
+        let path = format!("/api/posts/{}/comments", self.hot_post);
         Arc::new(move |_| {
             Call::authed(
                 Method::POST,
@@ -164,9 +198,9 @@ impl Target {
         })
     }
 
-    /// Uncached reads of `post` (an authorised request skips the cache).
-    fn read_post(&self, post: i64) -> MakeCall {
-        let (token, path) = (self.token.clone(), format!("/api/posts/{post}"));
+    /// Uncached reads of a post (an authorised request skips the cache).
+    fn read_post(&self) -> MakeCall {
+        let (token, path) = (self.token.clone(), format!("/api/posts/{}", self.post));
         Arc::new(move |_| Call::get(&path).header("authorization", format!("Bearer {token}")))
     }
 }
@@ -197,7 +231,7 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
         "seeding both ({} posts, {} comments)…",
         sizes.posts, sizes.comments
     );
-    let (single, seeded, seconds_one_server) = target(
+    let (single, seconds_one_server) = target(
         "one server",
         &server,
         options(AppOptions::default()),
@@ -205,7 +239,7 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
         server.pid().into_iter().collect(),
     )
     .await?;
-    let (causal, _, seconds_cluster) = target(
+    let (causal, seconds_cluster) = target(
         "Galera, causal reads",
         cluster.front(),
         options(galera::app_options()),
@@ -213,53 +247,43 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
         cluster.pids(),
     )
     .await?;
-    let database = database_of(&causal.app);
     // The same database without causal reads, and one app per node.
-    let front_url = cluster.front().url(&database);
-    let plain = Target {
-        name: "Galera, plain reads",
-        app: TestApp::spawn_on_database(
-            front_url.clone(),
+    let database = database_of(&causal.app);
+    let plain = causal.sharing(
+        "Galera, plain reads",
+        TestApp::spawn_on_database(
+            cluster.front().url(&database),
             cluster.front().host(),
             options(AppOptions::default()),
         )
         .await,
-        token: causal.token.clone(),
-        pids: causal.pids.clone(),
-    };
+    );
     let mut per_node = Vec::new();
     for node in 0..galera::NODES {
         cluster.catch_up(node).await?;
-        per_node.push(Target {
-            name: "Galera, every node",
-            app: TestApp::spawn_on_database(
-                cluster.node_url(node, &database),
-                &cluster.node_host(node),
-                options(galera::app_options()),
-            )
-            .await,
-            token: causal.token.clone(),
-            pids: causal.pids.clone(),
-        });
+        let app = TestApp::spawn_on_database(
+            cluster.node_url(node, &database),
+            &cluster.node_host(node),
+            options(galera::app_options()),
+        )
+        .await;
+        per_node.push(causal.sharing("Galera, every node", app));
     }
-    let post = seeded.post_ids_newest_first[10];
-    let hot_post = seeded.post_ids_newest_first[seeded.post_ids_newest_first.len() / 3];
 
     eprintln!("writes:");
     let mut writes = Vec::new();
     for target in [&single, &causal] {
+        let posts = target.create_posts();
         writes.push(
             target
-                .measure("POST /api/posts", 1000 / scale, target.create_posts())
+                .measure("POST /api/posts", "posts", 1000 / scale, posts)
                 .await,
         );
+        let comments = target.comment();
+        let what = "POST /api/posts/{id}/comments";
         writes.push(
             target
-                .measure(
-                    "POST /api/posts/{id}/comments",
-                    1000 / scale,
-                    target.comment_on(hot_post),
-                )
+                .measure(what, "post-comments", 1000 / scale, comments)
                 .await,
         );
     }
@@ -267,27 +291,24 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
     eprintln!("reads (uncached):");
     let mut reads = Vec::new();
     for target in [&single, &causal] {
+        let post = target.read_post();
         reads.push(
             target
-                .measure("GET /api/posts/{id}", 3000 / scale, target.read_post(post))
+                .measure("GET /api/posts/{id}", "post", 3000 / scale, post)
                 .await,
         );
     }
-    reads.push(through_every_node(&per_node, post, 3000 / scale).await);
+    reads.push(through_every_node(&per_node, 3000 / scale).await);
 
     eprintln!("read-your-writes (causal reads) on the cluster:");
     let mut read_your_writes = Vec::new();
     for target in [&plain, &causal] {
-        read_your_writes.push(
-            target
-                .measure("GET /api/posts/{id}", 3000 / scale, target.read_post(post))
-                .await,
-        );
-        read_your_writes.push(
-            target
-                .measure("POST /api/posts", 1000 / scale, target.create_posts())
-                .await,
-        );
+        let post = target.read_post();
+        let read = target.measure("GET /api/posts/{id}", "post", 3000 / scale, post);
+        read_your_writes.push(read.await);
+        let posts = target.create_posts();
+        let write = target.measure("POST /api/posts", "posts", 1000 / scale, posts);
+        read_your_writes.push(write.await);
     }
 
     eprintln!("failover:");
@@ -323,43 +344,36 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
 
 /// Uncached reads through every node at once: the clients split over an
 /// app per node.
-async fn through_every_node(apps: &[Target], post: i64, requests: usize) -> Measured {
+async fn through_every_node(apps: &[Target], requests: usize) -> Measured {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()
         .unwrap_or_default();
-    let each = CLIENTS / apps.len().max(1);
+    let each = (CLIENTS / apps.len().max(1)).max(1);
     let runs = |requests: usize| {
         let client = client.clone();
         apps.iter().map(move |app| {
-            let (client, url, make) = (client.clone(), app.app.url(), app.read_post(post));
-            async move {
-                load::run(
-                    &client,
-                    &url,
-                    each.max(1),
-                    Pace::Total(requests / apps.len()),
-                    &make,
-                )
-                .await
-            }
+            let (client, url, make) = (client.clone(), app.app.url(), app.read_post());
+            let pace = Pace::Total(requests / apps.len());
+            async move { load::run(&client, &url, each, pace, &make).await }
         })
     };
     futures::future::join_all(runs((requests / 10).max(20))).await;
-    let before = procfs::used(&apps[0].pids);
+    let statements = || -> u64 {
+        apps.iter()
+            .map(|app| app.app.host().stats().component("post").statements)
+            .sum()
+    };
+    let (cpu, statements_before) = (procfs::used(&apps[0].pids), statements());
     let started = Instant::now();
     let mut all = load::Outcome::default();
     for outcome in futures::future::join_all(runs(requests)).await {
         all.absorb(outcome);
     }
     all.elapsed = started.elapsed();
-    all.cpu = procfs::used(&apps[0].pids).saturating_sub(before);
-    let measured = Measured::of(
-        "GET /api/posts/{id}, Galera, all three nodes",
-        CLIENTS,
-        &all,
-        0,
-    );
+    all.cpu = procfs::used(&apps[0].pids).saturating_sub(cpu);
+    let name = "GET /api/posts/{id}, Galera, all three nodes";
+    let measured = Measured::of(name, CLIENTS, &all, statements() - statements_before);
     eprintln!("  {}", measured.line());
     measured
 }
@@ -432,14 +446,6 @@ async fn failover(cluster: &mut Galera, target: &Target) -> anyhow::Result<f64> 
     }
     cluster.restart(writer).await?;
     Ok(window.as_secs_f64())
-}
-
-/// The name of `app`'s database.
-fn database_of(app: &TestApp) -> String {
-    app.db_url()
-        .and_then(|url| url.rsplit('/').next())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// Backs up and restores one server's data set, each way.
