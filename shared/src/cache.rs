@@ -255,7 +255,7 @@ pub fn claim(context: &Context, name: &str, window_ms: i64) -> Option<bool> {
     let result = context.kv().cache().and_then(|backend| {
         let first = match backend {
             Backend::Redis(redis) => {
-                let key = claim_key(name, window);
+                let key = claim_key(backend, name, window);
                 let replies = redis.call(&[
                     Command::new("INCRBY").arg(&key).arg("1"),
                     Command::new("EXPIRE").arg(&key).arg(claim_ttl(window_ms)),
@@ -263,10 +263,10 @@ pub fn claim(context: &Context, name: &str, window_ms: i64) -> Option<bool> {
                 let count = replies.first().map(redis::integer).transpose()?.flatten();
                 count == Some(1)
             }
-            Backend::Spin(store) => store.increment(&claim_key(name, window), 1)? == 1,
+            Backend::Spin(store) => store.increment(&claim_key(backend, name, window), 1)? == 1,
         };
         if first {
-            forget(backend, &claim_key(name, window + 1), window_ms)?;
+            forget(backend, &claim_key(backend, name, window + 1), window_ms)?;
         }
         Ok(first)
     });
@@ -276,23 +276,30 @@ pub fn claim(context: &Context, name: &str, window_ms: i64) -> Option<bool> {
 /// Frees the current window's claim on `name`, so that the next request
 /// claims it (after waiting in vain for whoever held it).
 pub fn unclaim(context: &Context, name: &str, window_ms: i64) {
-    let key = claim_key(name, now_ms() / window_ms.max(1));
+    let window = now_ms() / window_ms.max(1);
     if let Err(error) = context
         .kv()
         .cache()
-        .and_then(|backend| forget(backend, &key, window_ms))
+        .and_then(|backend| forget(backend, &claim_key(backend, name, window), window_ms))
     {
         store_failed(&error);
     }
 }
 
-/// The store key of `name`'s claim in `window`.
-fn claim_key(name: &str, window: i64) -> String {
+/// The store key of `name`'s claim in `window`: on Redis, where keys
+/// expire, one of its own; in Spin's store one of [`CLAIM_SLOTS`] slots, so
+/// two names may share one (the second then waits for the first's fetch).
+fn claim_key(backend: Backend<'_>, name: &str, window: i64) -> String {
     let digest = Sha256::digest(name.as_bytes());
-    let mut head = [0u8; 8];
-    head.copy_from_slice(&digest[..8]);
-    let slot = u64::from_be_bytes(head) % CLAIM_SLOTS;
-    format!("cl:{slot}:{}", window.rem_euclid(CLAIM_WINDOWS))
+    let cycle = window.rem_euclid(CLAIM_WINDOWS);
+    match backend {
+        Backend::Redis(_) => format!("cl:{}:{cycle}", &crate::hex::encode(&digest)[..32]),
+        Backend::Spin(_) => {
+            let mut head = [0u8; 8];
+            head.copy_from_slice(&digest[..8]);
+            format!("cl:{}:{cycle}", u64::from_be_bytes(head) % CLAIM_SLOTS)
+        }
+    }
 }
 
 /// Empties a claim's `key`: deleted from Spin's store, set to 0 on Redis

@@ -10,7 +10,8 @@
 //! wait on one view in ten minutes. Readers who arrive meanwhile do not
 //! fetch too: a claim (`cache::claim`, decided by the store's atomic
 //! increment, per [`CLAIM_WINDOW_MS`]) lets one request fetch, and the
-//! others wait for its entry within the same bound. A failed or slow
+//! others wait for its entry within the same bound; the fetcher gives the
+//! claim back once its entry is kept. A failed or slow
 //! source costs a page a short note, never an error.
 //!
 //! **The cache store down** means no fetch at all: the claim that keeps
@@ -146,20 +147,39 @@ fn key(post: &Post) -> String {
 /// the module docs for who fetches and who waits).
 pub fn show(context: &Context, post: &Post) -> Result<Writeup, Failure> {
     let key = key(post);
-    match cache::recall(context, &key) {
-        Recalled::Found(bytes) => {
-            if let Some(kept) = decode(&bytes) {
-                return kept;
+    let give_up = Instant::now() + BOUNDS.total + Duration::from_millis(500);
+    loop {
+        match cache::recall(context, &key) {
+            Recalled::Found(bytes) => {
+                if let Some(kept) = decode(&bytes) {
+                    return kept;
+                }
             }
+            Recalled::Unavailable => return Err(store_unavailable()),
+            Recalled::Missing => {}
         }
-        Recalled::Unavailable => return Err(store_unavailable()),
-        Recalled::Missing => {}
+        match cache::claim(context, &key, CLAIM_WINDOW_MS) {
+            Some(true) => return fetch_and_keep(context, post, &key),
+            Some(false) if Instant::now() < give_up => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Some(false) => {
+                // Whoever held the claim is gone: the next request fetches.
+                cache::unclaim(context, &key, CLAIM_WINDOW_MS);
+                return Err(Failure::new(
+                    "busy",
+                    "another request is fetching it and has not finished",
+                ));
+            }
+            None => return Err(store_unavailable()),
+        }
     }
-    match cache::claim(context, &key, CLAIM_WINDOW_MS) {
-        Some(true) => {}
-        Some(false) => return wait_for_another(context, &key),
-        None => return Err(store_unavailable()),
-    }
+}
+
+/// Fetches `post`'s write-up under the claim on `key`, keeps the outcome,
+/// and gives the claim back, so that a request waiting on the same claim
+/// (for this post, or one whose claim shares its slot) goes on at once.
+fn fetch_and_keep(context: &Context, post: &Post, key: &str) -> Result<Writeup, Failure> {
     let started = Instant::now();
     let result = fetch_and_render(context, post);
     let (kept, expires) = match &result {
@@ -168,8 +188,9 @@ pub fn show(context: &Context, post: &Post) -> Result<Writeup, Failure> {
     };
     log_fetch(post, &result, started);
     if let Ok(bytes) = serde_json::to_vec(&kept) {
-        cache::remember(context, &key, &bytes, now_ms() + expires);
+        cache::remember(context, key, &bytes, now_ms() + expires);
     }
+    cache::unclaim(context, key, CLAIM_WINDOW_MS);
     result
 }
 
@@ -199,25 +220,6 @@ fn store_unavailable() -> Failure {
         "store_unavailable",
         "the cache store, which keeps fetches rare, is unavailable, so nothing is fetched",
     )
-}
-
-/// Another request is fetching `key`: waits for its entry, within the
-/// fetch's own bound.
-fn wait_for_another(context: &Context, key: &str) -> Result<Writeup, Failure> {
-    let give_up = Instant::now() + BOUNDS.total + Duration::from_millis(500);
-    while Instant::now() < give_up {
-        std::thread::sleep(Duration::from_millis(100));
-        if let Some(kept) = recall(context, key) {
-            return kept;
-        }
-    }
-    // Whoever held the claim is gone, or it was a stale one: the next
-    // request fetches.
-    cache::unclaim(context, key, CLAIM_WINDOW_MS);
-    Err(Failure::new(
-        "busy",
-        "another request is fetching it and has not finished",
-    ))
 }
 
 /// Fetches `post`'s write-up and renders it.

@@ -180,8 +180,11 @@ fn classify(error: mysql::MysqlError, url: &str) -> DbError {
             // rejoined, will take the request.
             Some(1047 | 1180) => DbError::Unavailable(text),
             // ER_STATEMENT_TIMEOUT (max_statement_time), and MySQL's
-            // ER_QUERY_TIMEOUT.
-            Some(1969 | 3024) => DbError::Timeout(text),
+            // ER_QUERY_TIMEOUT. A statement interrupted inside InnoDB's
+            // full-text search reports the storage engine's
+            // HA_ERR_ABORTED_BY_USER (188) instead, or ER_QUERY_INTERRUPTED
+            // (1317): the same bound, reached there.
+            Some(1969 | 3024 | 188 | 1317) => DbError::Timeout(text),
             // ER_NO_REFERENCED_ROW_2: the parent row is gone.
             Some(1452) => DbError::ForeignKey {
                 constraint: foreign_key(&text),
@@ -321,6 +324,12 @@ mod tests {
                 ),
                 ""
             ),
+            DbError::Timeout(_)
+        ));
+        // A search over MariaDB's FULLTEXT index cut off by
+        // max_statement_time, as MariaDB 10.11 reports it.
+        assert!(matches!(
+            classify(server(188, "Unknown error 188"), ""),
             DbError::Timeout(_)
         ));
         assert!(matches!(

@@ -377,7 +377,9 @@ async fn the_sitemap_lists_every_page_and_past_50000_urls_becomes_an_index() {
     let second = parts[1].strip_prefix(&base).unwrap().to_owned();
     assert!(second.starts_with("/sitemaps/posts.xml?after="), "{second}");
     let first_part = locs(
-        &get_after_the_cache_expires(&app, "/sitemaps/posts.xml").await.text(),
+        &get_after_the_cache_expires(&app, "/sitemaps/posts.xml")
+            .await
+            .text(),
         "urlset",
     );
     let second_part = locs(&app.get(&second, None).await.text(), "urlset");
