@@ -21,7 +21,10 @@ one, and no row has id 1. So: posts and their comments use the seed post,
 users the caller, comments the seed comment. DELETE operations get rows of
 their own, made here, because Wapiti sends every operation once while it
 explores, and deleting the seed post would leave the rest of the scan
-looking at 404s.
+looking at 404s. `PATCH /api/posts/{id}` gets a post of its own too: its
+attacks rewrite the post's `markdown_url`, and the seed post's write-up
+(served by the fuzz server's local source) would then be the documented
+502 of a source that cannot be fetched for the rest of the scan.
 
 Usage: dast-openapi.py <base url> <bearer token> <seed post id> <output file>
 Prints the `?before=` URLs, one per line.
@@ -55,9 +58,15 @@ def main(base: str, token: str, post_id: str, output: str) -> None:
         base, token, "POST", "/api/posts", {"title": "To delete", "markdown_url": "https://example.com/d.md"}
     )
     doomed_comment = call(base, token, "POST", f"/api/posts/{post_id}/comments", {"body": "To delete"})
+    patched_post = call(
+        base, token, "POST", "/api/posts", {"title": "To edit", "markdown_url": "https://example.com/e.md"}
+    )
+    # Operations whose row is not the kept one: (path, method) -> id.
+    own_rows = {("/api/posts/{id}", "patch"): patched_post["id"]}
     ids = {
         "/api/posts/{id}": (post_id, doomed_post["id"]),
         "/api/posts/{id}/comments": (post_id, post_id),
+        "/api/posts/{id}/writeup": (post_id, post_id),
         "/api/comments/{id}": (comment_id, doomed_comment["id"]),
         "/api/users/{id}": (user_id, user_id),
         "/api/users/{id}/posts": (user_id, user_id),
@@ -90,7 +99,7 @@ def main(base: str, token: str, post_id: str, output: str) -> None:
         for method, operation in document["paths"][path].items():
             if method == "parameters":
                 continue
-            value = deleted if method == "delete" else kept
+            value = own_rows.get((path, method), deleted if method == "delete" else kept)
             operation["parameters"] = [
                 p
                 for p in operation.get("parameters", [])
