@@ -399,13 +399,7 @@ fn load_average() -> String {
 /// Runs the whole benchmark; `quick` seeds and sends a tenth.
 pub async fn run(quick: bool) -> anyhow::Result<()> {
     let scale = if quick { 10 } else { 1 };
-    let sizes = seed::Sizes {
-        users: 1000 / scale,
-        posts: 100_000 / scale,
-        comments: 500_000 / scale,
-        popular_posts: 50 / scale,
-        comments_per_popular_post: 1000,
-    };
+    let sizes = seed::Sizes::data_set(quick);
     let bcrypt_cost = 10;
     let out = workspace_root().join("target/bench");
     std::fs::create_dir_all(&out)?;

@@ -28,6 +28,22 @@ pub struct Sizes {
     pub comments_per_popular_post: usize,
 }
 
+impl Sizes {
+    /// The benchmark's data set: 1,000 users, 100,000 posts and 500,000
+    /// comments, a thousand of them on each of 50 popular posts; with
+    /// `quick`, a tenth (the popular posts keep their thousand).
+    pub fn data_set(quick: bool) -> Self {
+        let scale = if quick { 10 } else { 1 };
+        Self {
+            users: 1000 / scale,
+            posts: 100_000 / scale,
+            comments: 500_000 / scale,
+            popular_posts: 50 / scale,
+            comments_per_popular_post: 1000,
+        }
+    }
+}
+
 /// Ids the scenarios use.
 #[derive(Debug)]
 pub struct Seeded {

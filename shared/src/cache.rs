@@ -201,11 +201,9 @@ pub enum Recalled {
 /// failure is logged.
 pub fn remember(context: &Context, name: &str, value: &[u8], expires_at: i64) {
     let keep_for = Duration::from_millis(expires_at.saturating_sub(now_ms()).max(1).unsigned_abs());
-    let result = context
-        .kv()
-        .cache()
-        .and_then(|backend| Lookup::new(backend, &remembered(name), &[]))
-        .and_then(|(lookup, _)| lookup.keep(value, keep_for.min(MAX_KEEP)));
+    let result = context.kv().cache().and_then(|backend| {
+        Lookup::at(backend, &remembered(name), &[], &[]).keep(value, keep_for.min(MAX_KEEP))
+    });
     if let Err(error) = result {
         store_failed(&error);
     }
@@ -252,21 +250,11 @@ pub const CLAIM_SLOTS: u64 = 4_096;
 /// calls [`unclaim`], and the next request wins.
 pub fn claim(context: &Context, name: &str, window_ms: i64) -> Option<bool> {
     let window = now_ms() / window_ms.max(1);
+    let ttl = claim_ttl(window_ms);
     let result = context.kv().cache().and_then(|backend| {
-        let first = match backend {
-            Backend::Redis(redis) => {
-                let key = claim_key(backend, name, window);
-                let replies = redis.call(&[
-                    Command::new("INCRBY").arg(&key).arg("1"),
-                    Command::new("EXPIRE").arg(&key).arg(claim_ttl(window_ms)),
-                ])?;
-                let count = replies.first().map(redis::integer).transpose()?.flatten();
-                count == Some(1)
-            }
-            Backend::Spin(store) => store.increment(&claim_key(backend, name, window), 1)? == 1,
-        };
+        let first = backend.add(&claim_key(backend, name, window), 1, ttl)? == 1;
         if first {
-            forget(backend, &claim_key(backend, name, window + 1), window_ms)?;
+            backend.forget(&claim_key(backend, name, window + 1), ttl)?;
         }
         Ok(first)
     });
@@ -280,7 +268,7 @@ pub fn unclaim(context: &Context, name: &str, window_ms: i64) {
     if let Err(error) = context
         .kv()
         .cache()
-        .and_then(|backend| forget(backend, &claim_key(backend, name, window), window_ms))
+        .and_then(|backend| backend.forget(&claim_key(backend, name, window), claim_ttl(window_ms)))
     {
         store_failed(&error);
     }
@@ -302,25 +290,9 @@ fn claim_key(backend: Backend<'_>, name: &str, window: i64) -> String {
     }
 }
 
-/// Empties a claim's `key`: deleted from Spin's store, set to 0 on Redis
-/// (whose ACL lets the app delete nothing) until it expires, so that the
-/// next claim there is the first.
-fn forget(backend: Backend<'_>, key: &str, window_ms: i64) -> Result<(), KvError> {
-    match backend {
-        Backend::Redis(redis) => Ok(redis
-            .call(&[Command::new("SET")
-                .arg(key)
-                .arg("0")
-                .arg("EX")
-                .arg(claim_ttl(window_ms))])
-            .map(drop)?),
-        Backend::Spin(store) => store.delete(key),
-    }
-}
-
 /// Seconds a claim key lives on Redis: two of its windows, at least one.
-fn claim_ttl(window_ms: i64) -> String {
-    ((window_ms.max(1) * 2 + 999) / 1000).to_string()
+fn claim_ttl(window_ms: i64) -> i64 {
+    (window_ms.max(1) * 2 + 999) / 1000
 }
 
 /// Changes the versions of what a write changed, so that every cached
@@ -426,11 +398,11 @@ impl<'a> Lookup<'a> {
         key: &str,
         depends_on: &[&str],
     ) -> Result<(Self, Option<Vec<u8>>), KvError> {
-        let (versions, slot, kept) = match backend {
+        let (lookup, kept) = match backend {
             Backend::Redis(redis) => {
-                let slot = format!("c:{}", &crate::hex::encode(&Sha256::digest(key))[..32]);
+                let slot = redis_slot(key);
                 let (versions, kept) = versions_and_value(redis, depends_on, &slot)?;
-                (versions, slot, kept)
+                (Self::at(backend, key, depends_on, &versions), kept)
             }
             Backend::Spin(store) => {
                 // One `get` each: Spin's Redis store cannot batch them (see
@@ -439,21 +411,32 @@ impl<'a> Lookup<'a> {
                     .iter()
                     .map(|key| store.get(key))
                     .collect::<Result<Vec<_>, _>>()?;
-                let digest = identity(key, depends_on, &versions);
-                let mut head = [0u8; 8];
-                head.copy_from_slice(&digest[..8]);
-                let slot = format!("c:{}", u64::from_be_bytes(head) % SLOTS);
-                let kept = store.get(&slot)?;
-                (versions, slot, kept)
+                let lookup = Self::at(backend, key, depends_on, &versions);
+                let kept = store.get(&lookup.slot)?;
+                (lookup, kept)
             }
-        };
-        let lookup = Self {
-            backend,
-            slot,
-            identity: crate::hex::encode(&identity(key, depends_on, &versions)),
         };
         let value = kept.and_then(|bytes| lookup.current(&bytes));
         Ok((lookup, value))
+    }
+
+    /// Where the value for `key` made under `versions` (the values of
+    /// `depends_on`, in order) is kept; asks the store nothing.
+    fn at(backend: Backend<'a>, key: &str, depends_on: &[&str], versions: &[Version]) -> Self {
+        let digest = identity(key, depends_on, versions);
+        let slot = match backend {
+            Backend::Redis(_) => redis_slot(key),
+            Backend::Spin(_) => {
+                let mut head = [0u8; 8];
+                head.copy_from_slice(&digest[..8]);
+                format!("c:{}", u64::from_be_bytes(head) % SLOTS)
+            }
+        };
+        Self {
+            backend,
+            slot,
+            identity: crate::hex::encode(&digest),
+        }
     }
 
     /// The value in `kept`, if it is this lookup's and has not expired.
@@ -485,6 +468,11 @@ impl<'a> Lookup<'a> {
             Backend::Spin(store) => store.set(&self.slot, &kept),
         }
     }
+}
+
+/// The Redis key of the values kept for `key`, whatever their versions.
+fn redis_slot(key: &str) -> String {
+    format!("c:{}", &crate::hex::encode(&Sha256::digest(key))[..32])
 }
 
 /// The identity of the value for `key` made under `versions` (the values

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub use spin::SpinStore;
 
-use crate::redis;
+use crate::redis::{self, Command};
 
 /// Why a store failed. Callers decide whether that may fail the request.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -41,6 +41,71 @@ pub enum Backend<'a> {
     Spin(&'a SpinStore),
     /// A Redis.
     Redis(&'a redis::Connection),
+}
+
+impl Backend<'_> {
+    /// Adds `delta` to the counter `key` (a missing key counts as 0) and
+    /// returns the new value. On Redis, `INCRBY` and `EXPIRE` in one round
+    /// trip: the key then expires in `ttl_seconds`. Spin's store cannot
+    /// expire keys, so there it lives until it is forgotten.
+    pub fn add(self, key: &str, delta: i64, ttl_seconds: i64) -> Result<i64, KvError> {
+        match self {
+            Self::Redis(redis) => {
+                let replies = redis.call(&[
+                    Command::new("INCRBY").arg(key).arg(delta.to_string()),
+                    Command::new("EXPIRE").arg(key).arg(ttl_seconds.to_string()),
+                ])?;
+                Ok(first_number(&replies)?.unwrap_or(0))
+            }
+            Self::Spin(store) => store.increment(key, delta),
+        }
+    }
+
+    /// The number written at `key` as text (by [`Backend::set_number`], or a
+    /// Redis counter), if there is one.
+    pub fn number(self, key: &str) -> Result<Option<i64>, KvError> {
+        match self {
+            Self::Redis(redis) => first_number(&redis.call(&[Command::new("GET").arg(key)])?),
+            Self::Spin(store) => Ok(store
+                .get(key)?
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .and_then(|text| text.parse().ok())),
+        }
+    }
+
+    /// Writes `value` at `key` as text; on Redis it expires in
+    /// `ttl_seconds`.
+    pub fn set_number(self, key: &str, value: i64, ttl_seconds: i64) -> Result<(), KvError> {
+        match self {
+            Self::Redis(redis) => {
+                redis.call(&[Command::new("SET")
+                    .arg(key)
+                    .arg(value.to_string())
+                    .arg("EX")
+                    .arg(ttl_seconds.to_string())])?;
+                Ok(())
+            }
+            Self::Spin(store) => store.set(key, value.to_string().as_bytes()),
+        }
+    }
+
+    /// Empties the counter `key`, so that the next [`Backend::add`] starts
+    /// again from 0: deleted from Spin's store; on Redis, whose ACL lets the
+    /// app delete nothing, set to 0 for `ttl_seconds`.
+    pub fn forget(self, key: &str, ttl_seconds: i64) -> Result<(), KvError> {
+        match self {
+            Self::Redis(_) => self.set_number(key, 0, ttl_seconds),
+            Self::Spin(store) => store.delete(key),
+        }
+    }
+}
+
+/// The number the first of `replies` holds (nil is none).
+fn first_number(replies: &[redis::Reply]) -> Result<Option<i64>, KvError> {
+    match replies.first() {
+        Some(reply) => Ok(redis::integer(reply)?),
+        None => Err(redis::ProtocolError::unexpected("silence").into()),
+    }
 }
 
 /// Where one kind of state lives.

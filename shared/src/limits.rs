@@ -27,7 +27,6 @@ use sha2::{Digest, Sha256};
 
 use crate::kv::{Backend, Kv, KvError, SpinStore};
 use crate::log;
-use crate::redis::{self, Command, Connection};
 
 /// One limit: at most `max` events per `window_seconds` per subject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,35 +85,20 @@ impl Limit {
         let window = now.div_euclid(self.window_seconds);
         let retry_after = (window + 1) * self.window_seconds - now;
         let count = match kv.limits()? {
-            Backend::Redis(redis) => {
-                self.add_on_redis(redis, subject, delta, window, retry_after)?
+            // One key per bucket and window, which expires with the window:
+            // relative to the caller's clock, like the window, and a second
+            // later, so that a count never expires before its window ends.
+            backend @ Backend::Redis(_) => {
+                let key = format!("rl:{}:{}:{window}", self.name, self.bucket(subject));
+                if delta == 0 {
+                    backend.number(&key)?.unwrap_or(0)
+                } else {
+                    backend.add(&key, delta, retry_after + 1)?
+                }
             }
             Backend::Spin(store) => self.add_on_spin(store, subject, delta, window)?,
         };
         Ok(Standing { count, retry_after })
-    }
-
-    /// One key per bucket and window, which expires with the window.
-    fn add_on_redis(
-        &self,
-        redis: &Connection,
-        subject: &str,
-        delta: i64,
-        window: i64,
-        retry_after: i64,
-    ) -> Result<i64, KvError> {
-        let key = format!("rl:{}:{}:{window}", self.name, self.bucket(subject));
-        if delta == 0 {
-            return count_of(&redis.call(&[Command::new("GET").arg(&key)])?);
-        }
-        // Relative to the caller's clock, like the window: a second more,
-        // so that a count never expires before its window ends.
-        let ttl = (retry_after + 1).to_string();
-        let replies = redis.call(&[
-            Command::new("INCRBY").arg(&key).arg(delta.to_string()),
-            Command::new("EXPIRE").arg(&key).arg(ttl),
-        ])?;
-        count_of(&replies)
     }
 
     /// Two keys per bucket: its count, and the window it counts.
@@ -136,14 +120,6 @@ impl Limit {
             store.delete(&base)?;
         }
         store.increment(&base, delta)
-    }
-}
-
-/// The count that the first of `replies` holds (nil is 0).
-fn count_of(replies: &[redis::Reply]) -> Result<i64, KvError> {
-    match replies.first() {
-        Some(reply) => Ok(redis::integer(reply)?.unwrap_or(0)),
-        None => Err(redis::ProtocolError::unexpected("silence").into()),
     }
 }
 
@@ -276,75 +252,26 @@ fn windowed_add(
 ) -> Result<i64, KvError> {
     let window = now.div_euclid(limit.window_seconds);
     let base = format!("{prefix}:{}:{}", limit.name, limit.bucket(subject));
-    match kv.limits()? {
-        Backend::Redis(redis) => {
-            // A second past the window's end, as the caller's clock has it.
-            let ttl = ((window + 1) * limit.window_seconds - now + 1).to_string();
-            let key = format!("{base}:{window}");
-            count_of(&redis.call(&[
-                Command::new("INCRBY").arg(&key).arg(delta.to_string()),
-                Command::new("EXPIRE").arg(&key).arg(ttl),
-            ])?)
-        }
-        Backend::Spin(store) => {
-            let stamp_key = format!("{base}:w");
-            let stamp = number_in(store.get(&stamp_key)?);
-            if stamp.is_none_or(|stamp| stamp < window) {
-                store.set(&stamp_key, window.to_string().as_bytes())?;
-                if let Some(old) = stamp {
-                    store.delete(&format!("{base}:{old}"))?;
-                }
-            }
-            store.increment(&format!("{base}:{window}"), delta)
-        }
-    }
-}
-
-/// The number a stored value spells, if it is one.
-fn number_in(value: Option<Vec<u8>>) -> Option<i64> {
-    value
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.parse().ok())
-}
-
-/// The number kept under `key` in the limits' store.
-fn read_number(kv: &Kv, key: &str) -> Result<Option<i64>, KvError> {
-    match kv.limits()? {
-        Backend::Redis(redis) => {
-            let replies = redis.call(&[Command::new("GET").arg(key)])?;
-            match replies.first() {
-                Some(reply) => Ok(redis::integer(reply)?),
-                None => Err(redis::ProtocolError::unexpected("silence").into()),
+    let backend = kv.limits()?;
+    if let Backend::Spin(_) = backend {
+        let stamp_key = format!("{base}:w");
+        let stamp = backend.number(&stamp_key)?;
+        if stamp.is_none_or(|stamp| stamp < window) {
+            backend.set_number(&stamp_key, window, limit.window_seconds)?;
+            if let Some(old) = stamp {
+                backend.forget(&format!("{base}:{old}"), limit.window_seconds)?;
             }
         }
-        Backend::Spin(store) => Ok(number_in(store.get(key)?)),
     }
+    // On Redis, a second past the window's end, as the caller's clock has it.
+    let ttl = (window + 1) * limit.window_seconds - now + 1;
+    backend.add(&format!("{base}:{window}"), delta, ttl)
 }
 
-/// Keeps `value` under `key` in the limits' store, for at least
-/// `seconds` (on Redis, for that long and a second more).
-fn write_number(kv: &Kv, key: &str, value: i64, seconds: i64) -> Result<(), KvError> {
-    match kv.limits()? {
-        Backend::Redis(redis) => redis
-            .call(&[Command::new("SET")
-                .arg(key)
-                .arg(value.to_string())
-                .arg("EX")
-                .arg((seconds.max(0) + 1).to_string())])
-            .map(drop)
-            .map_err(Into::into),
-        Backend::Spin(store) => store.set(key, value.to_string().as_bytes()),
-    }
-}
-
-/// Empties `key` in the limits' store: deleted from Spin's, set to 0 on
-/// Redis (whose ACL lets the app delete nothing) for `seconds` and a second
-/// more, so that the next count there starts again from 1.
+/// Empties `key` in the limits' store for `seconds` and a second more (see
+/// [`Backend::forget`]), so that the next count there starts again from 1.
 fn forget(kv: &Kv, key: &str, seconds: i64) -> Result<(), KvError> {
-    match kv.limits()? {
-        Backend::Redis(_) => write_number(kv, key, 0, seconds),
-        Backend::Spin(store) => store.delete(key),
-    }
+    kv.limits()?.forget(key, seconds.max(0) + 1)
 }
 
 /// The key prefix of the backoffs' counters.
@@ -423,7 +350,7 @@ impl Backoff {
         // Past the free attempts: only once the last failure's delay has
         // passed. No delay yet means the attempt that would set it is still
         // being checked.
-        let until = read_number(kv, &self.until_key(subject))?;
+        let until = kv.limits()?.number(&self.until_key(subject))?;
         let wait = match until {
             Some(until) if until <= now => None,
             Some(until) => Some(until - now),
@@ -460,7 +387,9 @@ impl Backoff {
         if delay == 0 {
             return;
         }
-        let result = write_number(kv, &self.until_key(subject), now + delay, delay)
+        let result = kv
+            .limits()
+            .and_then(|store| store.set_number(&self.until_key(subject), now + delay, delay + 1))
             .and_then(|()| self.free_ticket(kv, subject, now));
         if let Err(error) = result {
             store_failed(&self.attempts, &error);

@@ -581,16 +581,25 @@ async fn root(socket: &Path) -> anyhow::Result<mysql_async::Conn> {
     Ok(mysql_async::Conn::new(opts).await?)
 }
 
-/// Whether the node behind `socket` is `Synced` in a cluster of `size`.
-async fn is_synced(socket: &Path, size: usize) -> anyhow::Result<bool> {
+/// The node behind `socket`'s Galera status: `wsrep_local_state_comment`,
+/// `wsrep_ready`, `wsrep_cluster_size` and `wsrep_cluster_status`.
+async fn wsrep_status(socket: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let mut conn = root(socket).await?;
-    let rows: Vec<(String, String)> = conn
+    let rows = conn
         .query(
-            "SHOW GLOBAL STATUS WHERE Variable_name IN \
-             ('wsrep_local_state_comment', 'wsrep_cluster_size', 'wsrep_ready')",
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment', \
+             'wsrep_ready', 'wsrep_cluster_size', 'wsrep_cluster_status')",
         )
         .await?;
     conn.disconnect().await?;
+    Ok(rows)
+}
+
+/// Whether the node behind `socket` is `Synced` and ready: in a cluster of
+/// `size` nodes if given, else in a primary component of any size (a node
+/// that lost its peers is not).
+async fn is_synced_in(socket: &Path, size: Option<usize>) -> anyhow::Result<bool> {
+    let rows = wsrep_status(socket).await?;
     let get = |name: &str| {
         rows.iter()
             .find(|(n, _)| n == name)
@@ -598,7 +607,15 @@ async fn is_synced(socket: &Path, size: usize) -> anyhow::Result<bool> {
     };
     Ok(get("wsrep_local_state_comment") == Some("Synced")
         && get("wsrep_ready") == Some("ON")
-        && get("wsrep_cluster_size") == Some(&size.to_string()))
+        && match size {
+            Some(size) => get("wsrep_cluster_size") == Some(&size.to_string()),
+            None => get("wsrep_cluster_status") == Some("Primary"),
+        })
+}
+
+/// Whether the node behind `socket` is `Synced` in a cluster of `size`.
+async fn is_synced(socket: &Path, size: usize) -> anyhow::Result<bool> {
+    is_synced_in(socket, Some(size)).await
 }
 
 async fn wait_synced(socket: PathBuf, size: usize) -> anyhow::Result<()> {
@@ -665,25 +682,7 @@ fn spawn_agent(socket: PathBuf, port: u16, stopping: Arc<AtomicBool>) -> anyhow:
 /// Synced in a primary component of any size (a node that lost its peers
 /// is not).
 async fn is_node_synced(socket: &Path) -> bool {
-    async {
-        let mut conn = root(socket).await?;
-        let rows: Vec<(String, String)> = conn
-            .query(
-                "SHOW GLOBAL STATUS WHERE Variable_name IN \
-                 ('wsrep_local_state_comment', 'wsrep_ready', 'wsrep_cluster_status')",
-            )
-            .await?;
-        conn.disconnect().await?;
-        anyhow::Ok(
-            rows.iter().all(|(name, value)| match name.as_str() {
-                "wsrep_local_state_comment" => value == "Synced",
-                "wsrep_ready" => value == "ON",
-                _ => value == "Primary",
-            }) && rows.len() == 3,
-        )
-    }
-    .await
-    .unwrap_or(false)
+    is_synced_in(socket, None).await.unwrap_or(false)
 }
 
 fn answer(stream: std::net::TcpStream, synced: bool) -> std::io::Result<()> {
